@@ -1,0 +1,87 @@
+# The Lab site. `make help` lists the targets.
+# Every target that needs Python makes (or refreshes) .venv/ from requirements.txt
+# first, so a machine with Python 3.11+ and make needs nothing else.
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-from-requirements
+PELICAN := $(BIN)/pelican
+
+INPUTDIR := content
+OUTPUTDIR := output
+STAGEDIR := .build
+CONFFILE := pelicanconf.py
+PUBLISHCONF := publishconf.py
+
+PORT ?= 8000
+BIND ?= 127.0.0.1
+# Local builds name their own address in the few absolute URLs they write
+# (sitemap, feeds, calendar files).
+DEV_SITEURL := http://$(BIND):$(PORT)
+PELICANOPTS ?=
+PYTEST_ARGS ?=
+
+ifeq ($(DEBUG), 1)
+	PELICANOPTS += -D
+endif
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@echo "The Lab site. Usage: make <target> [PORT=8000] [BIND=127.0.0.1] [SITEURL=...]"
+	@echo
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed; $(PY) is $$($(PY) --version 2>&1)."; \
+		  echo "Run make with PY=/path/to/python3.11 (or newer)."; exit 1; }
+	@echo "Setting up $(VENV)/ from requirements.txt (first run only)..."
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+install: $(STAMP) ## Create or refresh the virtual environment in .venv/
+
+# Builds go to a staging folder and replace output/ only when they succeed, so
+# a build that fails (a malformed post, say) leaves the last good site in place.
+define build
+	@rm -rf $(STAGEDIR) $(STAGEDIR)-old
+	$(1) $(PELICAN) $(INPUTDIR) -o $(STAGEDIR) -s $(2) $(PELICANOPTS)
+	@if [ -d $(OUTPUTDIR) ]; then mv $(OUTPUTDIR) $(STAGEDIR)-old; fi
+	@mv $(STAGEDIR) $(OUTPUTDIR) && rm -rf $(STAGEDIR)-old
+endef
+
+html: $(STAMP) ## Build the site for local preview into output/
+	$(call build,SITEURL="$(DEV_SITEURL)",$(CONFFILE))
+
+clean: ## Remove output/ and build leftovers (keeps .venv/)
+	rm -rf $(OUTPUTDIR) $(STAGEDIR) $(STAGEDIR)-old cache
+
+regenerate: $(STAMP) ## Rebuild output/ whenever a file changes
+	SITEURL="$(DEV_SITEURL)" $(PELICAN) -r $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) $(PELICANOPTS)
+
+serve: html ## Build, then serve output/ (http://127.0.0.1:8000; PORT=, BIND=)
+	@echo "Serving the site at $(DEV_SITEURL)/ (Ctrl-C stops)"
+	$(PELICAN) -l $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND)
+
+devserver: $(STAMP) ## Serve output/ and rebuild it on every change (PORT=, BIND=)
+	SITEURL="$(DEV_SITEURL)" $(PELICAN) -lr $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS)
+
+publish: $(STAMP) ## Build the production site into output/ (absolute URLs from SITEURL)
+	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF))
+
+test: $(STAMP) ## Run the test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## Check code style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Reformat the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: help install html clean regenerate serve devserver publish test lint format

@@ -1,0 +1,142 @@
+"""Settings for working on the site locally: relative links, served on 127.0.0.1.
+
+publishconf.py imports everything here and overrides what production needs.
+Plugin settings (LAB_*) and their defaults are listed in plugins/README.md.
+"""
+
+import os
+
+AUTHOR = "The Improvement Lab"
+SITENAME = "The Improvement Lab"
+# Absolute base for the few places that need one even locally (sitemap,
+# robots.txt, feeds, calendar files); pages themselves link relatively.
+SITEURL = os.environ.get("SITEURL", "http://127.0.0.1:8000").rstrip("/")
+RELATIVE_URLS = True
+
+PATH = "content"
+THEME = "theme"
+TIMEZONE = "Europe/London"
+DEFAULT_LANG = "en-GB"
+LOCALE = ("en_GB.UTF-8", "C.UTF-8", "C")
+
+PLUGIN_PATHS = ["plugins"]
+# Order matters: lab_content must run before the plugins that read what it derives.
+PLUGINS = ["lab_content", "lab_sitemap"]
+
+# Content folders: posts are articles, the rest are read by lab_content.
+ARTICLE_PATHS = ["posts"]
+PAGE_PATHS = ["pages"]
+STATIC_PATHS = ["images", "extra"]
+EXTRA_PATH_METADATA = {
+    "extra/favicon.ico": {"path": "favicon.ico"},
+}
+IGNORE_FILES = [".*", "__pycache__", "*.yaml"]
+
+# "Today" comes from lab_content (SOURCE_DATE_EPOCH or the build time), which
+# keeps future-dated posts unpublished; Pelican's own check reads the clock.
+WITH_FUTURE_DATES = True
+# Drafts are never written anywhere, not even to a drafts/ folder.
+DRAFT_SAVE_AS = ""
+DRAFT_LANG_SAVE_AS = ""
+DRAFT_PAGE_SAVE_AS = ""
+DRAFT_PAGE_LANG_SAVE_AS = ""
+
+# Pretty URLs: every page is a folder with an index.html.
+ARTICLE_URL = "updates/{date:%Y}/{slug}/"
+ARTICLE_SAVE_AS = "updates/{date:%Y}/{slug}/index.html"
+ARTICLE_LANG_URL = "updates/{date:%Y}/{slug}-{lang}/"
+ARTICLE_LANG_SAVE_AS = "updates/{date:%Y}/{slug}-{lang}/index.html"
+PAGE_URL = "{slug}/"
+PAGE_SAVE_AS = "{slug}/index.html"
+PAGE_LANG_URL = "{slug}-{lang}/"
+PAGE_LANG_SAVE_AS = "{slug}-{lang}/index.html"
+CATEGORY_URL = "updates/category/{slug}/"
+CATEGORY_SAVE_AS = "updates/category/{slug}/index.html"
+TAG_URL = "updates/tag/{slug}/"
+TAG_SAVE_AS = "updates/tag/{slug}/index.html"
+AUTHOR_URL = "authors/{slug}/"
+AUTHOR_SAVE_AS = "authors/{slug}/index.html"
+
+# "home" is the front page; "index" is the paginated list of all updates.
+DIRECT_TEMPLATES = ["home", "index", "tags", "categories", "authors", "archives"]
+HOME_URL = ""
+HOME_SAVE_AS = "index.html"
+INDEX_URL = "updates/"
+INDEX_SAVE_AS = "updates/index.html"
+TAGS_URL = "updates/tags/"
+TAGS_SAVE_AS = "updates/tags/index.html"
+CATEGORIES_URL = "updates/categories/"
+CATEGORIES_SAVE_AS = "updates/categories/index.html"
+AUTHORS_URL = "authors/"
+AUTHORS_SAVE_AS = "authors/index.html"
+ARCHIVES_URL = "updates/archives/"
+ARCHIVES_SAVE_AS = "updates/archives/index.html"
+YEAR_ARCHIVE_URL = "updates/{date:%Y}/"
+YEAR_ARCHIVE_SAVE_AS = "updates/{date:%Y}/index.html"
+MONTH_ARCHIVE_SAVE_AS = ""
+DAY_ARCHIVE_SAVE_AS = ""
+
+DEFAULT_PAGINATION = 5
+PAGINATED_TEMPLATES = {"index": None, "tag": None, "category": None, "author": None}
+PAGINATION_PATTERNS = (
+    (1, "{url}", "{save_as}"),
+    (2, "{base_name}/page/{number}/", "{base_name}/page/{number}/index.html"),
+)
+
+# Feeds: the all-posts feeds only, until the lab_feeds plugin writes them all.
+FEED_DOMAIN = SITEURL
+FEED_ALL_ATOM = "feeds/all.atom.xml"
+FEED_ALL_RSS = "feeds/all.rss.xml"
+CATEGORY_FEED_ATOM = None
+AUTHOR_FEED_ATOM = None
+AUTHOR_FEED_RSS = None
+TRANSLATION_FEED_ATOM = None
+FEED_MAX_ITEMS = 20
+
+# Markdown for staff-written content. Listed explicitly because Pelican's
+# default ("extra") includes attribute lists, which let any element carry any
+# attribute, event handlers included.
+MARKDOWN = {
+    "extensions": [
+        "markdown.extensions.abbr",
+        "markdown.extensions.def_list",
+        "markdown.extensions.fenced_code",
+        "markdown.extensions.footnotes",
+        "markdown.extensions.tables",
+        "markdown.extensions.toc",
+    ],
+    "extension_configs": {
+        "markdown.extensions.codehilite": {
+            "css_class": "lab-code",
+            "guess_lang": False,
+        },
+    },
+    "output_format": "html",
+}
+# Only the keys below are Markdown in front matter.
+FORMATTED_FIELDS = ["summary"]
+SUMMARY_MAX_LENGTH = 50
+
+# Site furniture, read by the theme.
+LAB_SITE_DESCRIPTION = (
+    "The Improvement Lab brings people together to make progress on complex "
+    "challenges in health and care. We are in our pilot year."
+)
+LAB_PHASE_BANNER = (
+    "This is a pilot: the Lab is trying out a new way of working, and so is this site."
+)
+LAB_SOCIAL_ACCOUNT = {
+    "name": "@improvementlab",
+    "url": "https://social.example/@improvementlab",
+}
+LAB_CONTACT_EMAIL = "lab@example.org"
+LAB_CATEGORIES = ["Announcements", "Research", "Ideas", "Testing", "Learning"]
+
+# Settings the theme reads (Pelican passes every upper-case setting).
+DEFAULT_DATE_FORMAT = "%-d %B %Y"
+DISPLAY_PAGES_ON_MENU = False
+DISPLAY_CATEGORIES_ON_MENU = False
+
+# Local builds rewrite output in place; publishconf.py starts from empty.
+DELETE_OUTPUT_DIRECTORY = False
+CACHE_CONTENT = False

@@ -1,0 +1,79 @@
+"""The authors file: who writes here, keyed by a short slug used in front matter."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .frontmatter import FrontMatterError, load_yaml
+from .schema import Invalid, http_url, slug, text
+
+Problem = tuple[str, str]
+
+HANDLE_RE = re.compile(r"^@[A-Za-z0-9_]{1,15}$")
+MASTODON_RE = re.compile(r"^@([A-Za-z0-9_.]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
+FIELDS = ("name", "role", "bio", "twitter", "mastodon", "url")
+REQUIRED = ("name", "role", "bio")
+
+
+def parse_authors(source: str) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
+    """Parse the authors YAML into {key: profile}, with every problem found.
+
+    A profile has name, role, bio and optionally twitter ("@handle"),
+    mastodon ("@user@server") and url; mastodon_url is derived.
+    """
+    try:
+        data = load_yaml(source)
+    except FrontMatterError as exc:
+        return {}, [("", str(exc))]
+    if not isinstance(data, dict):
+        return {}, [("", "must be a mapping of author key: profile")]
+    profiles: dict[str, dict[str, Any]] = {}
+    problems: list[Problem] = []
+    for key, entry in data.items():
+        try:
+            key = slug(key)
+        except Invalid as exc:
+            problems.append((str(key), f"key: {exc}"))
+            continue
+        if not isinstance(entry, dict):
+            problems.append((key, "expected a mapping with name, role and bio"))
+            continue
+        profile: dict[str, Any] = {"key": key}
+        for name in entry:
+            if name not in FIELDS:
+                problems.append((f"{key}.{name}", "unknown field"))
+        for name in FIELDS:
+            value = entry.get(name)
+            if value is None:
+                if name in REQUIRED:
+                    problems.append((f"{key}.{name}", "is required"))
+                profile[name] = None
+                continue
+            try:
+                profile[name] = _convert(name, value)
+            except Invalid as exc:
+                problems.append((f"{key}.{name}", str(exc)))
+                profile[name] = None
+        profile["mastodon_url"] = mastodon_url(profile["mastodon"])
+        profiles[key] = profile
+    return profiles, problems
+
+
+def mastodon_url(handle: str | None) -> str | None:
+    """ "@user@server" -> "https://server/@user"."""
+    if not handle:
+        return None
+    user, server = MASTODON_RE.match(handle).groups()
+    return f"https://{server}/@{user}"
+
+
+def _convert(name: str, value: Any) -> str:
+    if name == "url":
+        return http_url(value)
+    value = text(value)
+    if name == "twitter" and not HANDLE_RE.match(value):
+        raise Invalid(f"{value!r} is not a handle such as @improvementlab")
+    if name == "mastodon" and not MASTODON_RE.match(value):
+        raise Invalid(f"{value!r} is not a handle such as @lab@social.example")
+    return value

@@ -1,0 +1,260 @@
+"""The content generator: reads challenges and calls, links posts, calls and
+challenges to each other, works out every derived status, and refuses to
+build when any content is wrong."""
+
+from __future__ import annotations
+
+import logging
+import os
+from operator import attrgetter
+from typing import Any
+
+from pelican.generators import Generator
+from pelican.utils import posixize_path
+
+from .authors import parse_authors
+from .contents import Call, Challenge
+from .ics import call_closing_ics
+from .model import (
+    CALL_STATUS_LABELS,
+    build_now,
+    call_sort_key,
+    call_status,
+    commitment_text,
+    current_phase,
+    phase_states,
+)
+from .settings import lab_settings
+
+logger = logging.getLogger(__name__)
+
+
+class ContentValidationError(Exception):
+    """Content does not match its schema. The message lists every problem, one
+    `path: field: reason` per line, and the build stops before writing."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            f"{len(problems)} problem(s) in the content:\n" + "\n".join(problems)
+        )
+
+
+class LabContentGenerator(Generator):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lab = lab_settings(self.settings)
+        self.now = build_now(self.settings)
+        self.challenges: list[Challenge] = []
+        self.calls: list[Call] = []
+        self.problems: list[str] = []
+
+    # -- reading
+
+    def _read_all(self, paths: list[str], content_class) -> list:
+        items = []
+        for path in sorted(self.get_files(paths, extensions=("md", "markdown"))):
+            item = self.readers.read_file(
+                base_path=self.path,
+                path=path,
+                content_class=content_class,
+                context=self.context,
+            )
+            self.add_source_path(item)
+            items.append(item)
+        return items
+
+    def _read_authors(self) -> dict[str, dict[str, Any]]:
+        name = self.lab["LAB_AUTHORS_FILE"]
+        path = os.path.join(self.path, name)
+        if not os.path.exists(path):
+            self.problems.append(f"{name}: file: is missing")
+            return {}
+        with open(path, encoding="utf-8") as handle:
+            profiles, problems = parse_authors(handle.read())
+        self.problems += [f"{name}: {field}: {reason}" for field, reason in problems]
+        for key, profile in profiles.items():
+            profile["page_url"] = self.settings["AUTHOR_URL"].format(slug=key)
+        return profiles
+
+    # -- linking and deriving
+
+    def generate_context(self):
+        authors = self._read_authors()
+        challenges = self._read_all(self.lab["LAB_CHALLENGE_PATHS"], Challenge)
+        calls = self._read_all(self.lab["LAB_CALL_PATHS"], Call)
+        context = self.context
+        everything = [
+            *context.get("articles", []),
+            *context.get("hidden_articles", []),
+            *context.get("drafts", []),
+            *context.get("pages", []),
+            *context.get("hidden_pages", []),
+            *context.get("draft_pages", []),
+            *challenges,
+            *calls,
+        ]
+        for item in everything:
+            self.problems += item.metadata.get("lab_errors", [])
+
+        by_slug = {}
+        for challenge in challenges:
+            self._derive_challenge(challenge, authors)
+            by_slug[challenge.slug] = challenge
+        for call in calls:
+            self._derive_call(call, by_slug)
+        for article in [*context.get("articles", []), *context.get("drafts", [])]:
+            self._link_article(article, by_slug)
+
+        if self.problems:
+            raise ContentValidationError(sorted(set(self.problems)))
+
+        self.challenges = sorted(
+            (c for c in challenges if c.status == "published"),
+            key=lambda c: c.phases[0].starts,
+            reverse=True,
+        )
+        self.calls = sorted(
+            (c for c in calls if c.status == "published"),
+            key=lambda c: call_sort_key(c.status_key, c.opens, c.closes),
+        )
+        for challenge in self.challenges:
+            challenge.updates = sorted(
+                (a for a in context.get("articles", []) if a.challenge is challenge),
+                key=attrgetter("date"),
+                reverse=True,
+            )
+            challenge.calls = [c for c in self.calls if c.challenge is challenge]
+        self._hidden = [c for c in [*challenges, *calls] if c.status == "hidden"]
+
+        context["lab_authors"] = authors
+        context["lab_today"] = self.now
+        context["challenges"] = self.challenges
+        context["calls"] = self.calls
+        context["open_calls"] = [
+            c for c in self.calls if c.status_key in ("open", "closing-soon")
+        ]
+
+    def _derive_challenge(self, challenge: Challenge, authors: dict) -> None:
+        today = self.now.date()
+        if "phases" in challenge.metadata:
+            challenge.phases = phase_states(challenge.metadata["phases"], today)
+        else:
+            challenge.phases = []
+        challenge.current_phase = current_phase(challenge.phases)
+        challenge.team = []
+        for key in challenge.metadata.get("team", []):
+            if key in authors:
+                challenge.team.append(authors[key])
+            else:
+                self.problems.append(
+                    f"{posixize_path(challenge.relative_source_path)}: team: "
+                    f"unknown author key {key!r}"
+                )
+        challenge.updates = []
+        challenge.calls = []
+        challenge.image = challenge.metadata.get("image")
+
+    def _derive_call(self, call: Call, challenges: dict[str, Challenge]) -> None:
+        key = call.metadata.get("challenge")
+        call.challenge = self._find_challenge(call, key, challenges)
+        if "opens" not in call.metadata or "closes" not in call.metadata:
+            call.status_key = "closed"
+            return
+        call.commitment_text = commitment_text(call.metadata["commitments"])
+        # Pelican reserves `status` for published/hidden/draft; the derived
+        # state of the call is `status_key` and its words `status_label`.
+        call.status_key = call_status(
+            call.opens, call.closes, self.now, self.lab["LAB_CLOSING_SOON_DAYS"]
+        )
+        call.status_label = CALL_STATUS_LABELS[call.status_key]
+        call.ics_url = call.url + call.slug + ".ics"
+        call.ics_save_as = posixize_path(
+            os.path.join(os.path.dirname(call.save_as), call.slug + ".ics")
+        )
+        call.image = call.metadata.get("image")
+        call.support = call.metadata.get("support")
+
+    def _link_article(self, article, challenges: dict[str, Challenge]) -> None:
+        key = article.metadata.get("challenge")
+        article.challenge = self._find_challenge(article, key, challenges)
+        article.phase = None
+        phase_slug = article.metadata.get("phase")
+        if article.challenge and phase_slug:
+            article.phase = next(
+                (p for p in article.challenge.phases if p.slug == phase_slug), None
+            )
+            if article.phase is None:
+                known = ", ".join(p.slug for p in article.challenge.phases)
+                self.problems.append(
+                    f"{posixize_path(article.relative_source_path)}: phase: "
+                    f"unknown phase {phase_slug!r} of challenge {key!r} "
+                    f"(known: {known})"
+                )
+
+    def _find_challenge(self, item, key, challenges) -> Challenge | None:
+        if not key:
+            return None
+        if key not in challenges:
+            known = ", ".join(sorted(challenges)) or "none"
+            self.problems.append(
+                f"{posixize_path(item.relative_source_path)}: challenge: "
+                f"unknown challenge {key!r} (known: {known})"
+            )
+            return None
+        return challenges[key]
+
+    # -- writing
+
+    def generate_output(self, writer):
+        for challenge in [*self.challenges, *self._hidden_of(Challenge)]:
+            writer.write_file(
+                challenge.save_as,
+                self.get_template(challenge.template),
+                self.context,
+                challenge=challenge,
+                page=challenge,
+                relative_urls=self.settings["RELATIVE_URLS"],
+                override_output=hasattr(challenge, "override_save_as"),
+                url=challenge.url,
+            )
+        for call in [*self.calls, *self._hidden_of(Call)]:
+            writer.write_file(
+                call.save_as,
+                self.get_template(call.template),
+                self.context,
+                call=call,
+                page=call,
+                relative_urls=self.settings["RELATIVE_URLS"],
+                url=call.url,
+            )
+            self._write_ics(call)
+        for template, save_as, url in (
+            ("challenges", "LAB_CHALLENGES_SAVE_AS", "LAB_CHALLENGES_URL"),
+            ("get_involved", "LAB_CALLS_SAVE_AS", "LAB_CALLS_URL"),
+        ):
+            writer.write_file(
+                self.lab[save_as],
+                self.get_template(template),
+                self.context,
+                relative_urls=self.settings["RELATIVE_URLS"],
+                page_name=template,
+                url=self.lab[url],
+            )
+
+    def _hidden_of(self, klass) -> list:
+        return [item for item in self._hidden if isinstance(item, klass)]
+
+    def _write_ics(self, call: Call) -> None:
+        siteurl = self.settings["SITEURL"].rstrip("/")
+        text = call_closing_ics(
+            uid=f"{call.slug}-closes@{siteurl.split('://')[-1] or 'lab'}",
+            title=call.title,
+            closes=call.closes,
+            url=f"{siteurl}/{call.url}",
+            stamp=call.metadata.get("modified") or call.opens,
+        )
+        path = os.path.join(self.output_path, call.ics_save_as)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)

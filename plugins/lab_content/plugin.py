@@ -1,0 +1,57 @@
+"""lab_content: the Lab's content model.
+
+Signals:
+  initialized               merges the LAB_* defaults into the site's settings
+  readers_init              reads .md files with YAML front matter (LabMarkdownReader)
+  article_generator_context keeps posts dated after "today" unpublished
+  get_generators            adds LabContentGenerator (challenges and calls)
+
+Settings: see settings.DEFAULTS.
+Template variables: lab_authors, lab_today, challenges, calls, open_calls; on
+each post `challenge` and `phase`; challenge and call pages get `challenge`
+and `call` (see plugins/README.md).
+"""
+
+from __future__ import annotations
+
+from pelican import signals
+
+from .generator import LabContentGenerator
+from .model import build_now
+from .reader import LabMarkdownReader, to_datetime
+from .settings import lab_settings
+
+
+def merge_settings(pelican) -> None:
+    for key, value in lab_settings(pelican.settings).items():
+        pelican.settings.setdefault(key, value)
+
+
+def add_reader(readers) -> None:
+    for extension in LabMarkdownReader.file_extensions:
+        readers.reader_classes[extension] = LabMarkdownReader
+
+
+def hold_future_posts(generator, metadata) -> None:
+    # Pelican's own WITH_FUTURE_DATES check reads the wall clock; this one reads
+    # the build's "today" (SOURCE_DATE_EPOCH or LAB_TODAY) so builds reproduce.
+    if "date" not in metadata:
+        return
+    if not hasattr(generator, "lab_now"):
+        generator.lab_now = build_now(generator.settings)
+    date = metadata["date"]
+    if date.tzinfo is None:
+        date = to_datetime(date).replace(tzinfo=generator.lab_now.tzinfo)
+    if date > generator.lab_now:
+        metadata["status"] = "draft"
+
+
+def get_generators(pelican):
+    return LabContentGenerator
+
+
+def register() -> None:
+    signals.initialized.connect(merge_settings)
+    signals.readers_init.connect(add_reader)
+    signals.article_generator_context.connect(hold_future_posts)
+    signals.get_generators.connect(get_generators)

@@ -1,0 +1,149 @@
+"""A Markdown reader for files with YAML front matter.
+
+It keeps lists and mappings intact (a challenge's phases, a call's
+commitments), checks the front matter against the schema of the file's content
+type, and never drops a problem: each becomes a `path: field: reason` line in
+the `lab_errors` metadata, which the content generator turns into one failed
+build listing all of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from markdown import Markdown
+from pelican.contents import Author, Category, Tag
+from pelican.readers import MarkdownReader
+from pelican.utils import SafeDatetime, pelican_open, posixize_path
+
+from .authors import parse_authors
+from .frontmatter import FrontMatterError, split_front_matter
+from .schema import validate
+from .settings import lab_settings
+
+# A placeholder date for a post whose own date could not be read, so that
+# Pelican keeps the post and the build can report it instead of skipping it.
+_PLACEHOLDER_DATE = SafeDatetime(1970, 1, 1)
+
+
+def content_kind(source_path: str, settings: dict[str, Any]) -> str | None:
+    """The content type of a file, from the folder it sits in under PATH."""
+    relative = posixize_path(os.path.relpath(source_path, settings["PATH"]))
+    folders = {
+        "post": settings["LAB_POST_PATHS"],
+        "page": settings["LAB_PAGE_PATHS"],
+        "challenge": settings["LAB_CHALLENGE_PATHS"],
+        "call": settings["LAB_CALL_PATHS"],
+    }
+    for kind, paths in folders.items():
+        if any(relative.startswith(path.rstrip("/") + "/") for path in paths):
+            return kind
+    return None
+
+
+def to_datetime(value: dt.date | dt.datetime) -> SafeDatetime:
+    """A plain date is midnight, left naive so Pelican puts it in TIMEZONE."""
+    if isinstance(value, dt.datetime):
+        return SafeDatetime(
+            value.year, value.month, value.day, value.hour, value.minute,
+            value.second, value.microsecond, tzinfo=value.tzinfo,
+        )  # fmt: skip
+    return SafeDatetime(value.year, value.month, value.day)
+
+
+class LabMarkdownReader(MarkdownReader):
+    """Markdown with YAML front matter, validated per content type."""
+
+    file_extensions = ("md", "markdown")
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.lab = lab_settings(settings)
+        # The front matter is YAML, read here; Markdown's own "meta" extension
+        # would otherwise swallow a body that starts with "Word: text".
+        self._markdown_options = dict(settings["MARKDOWN"])
+        self._markdown_options["extensions"] = [
+            name
+            for name in settings["MARKDOWN"].get("extensions", [])
+            if name != "markdown.extensions.meta"
+        ]
+        self._author_names = self._read_author_names()
+
+    def _read_author_names(self) -> dict[str, str]:
+        path = os.path.join(self.settings["PATH"], self.lab["LAB_AUTHORS_FILE"])
+        if not os.path.exists(path):
+            return {}
+        with open(path, encoding="utf-8") as handle:
+            profiles, _ = parse_authors(handle.read())
+        # Problems in the authors file are reported once, by the generator.
+        return {key: p["name"] or key for key, p in profiles.items()}
+
+    def read(self, source_path):
+        self._source_path = source_path
+        relative = posixize_path(os.path.relpath(source_path, self.settings["PATH"]))
+        settings = {**self.lab, "PATH": self.settings["PATH"]}
+        kind = content_kind(source_path, settings)
+        with pelican_open(source_path) as text:
+            try:
+                data, body = split_front_matter(text)
+            except FrontMatterError as exc:
+                data, body = {}, text
+                problems = [("front matter", str(exc))]
+            else:
+                problems = []
+        if kind is None:
+            problems.append(("path", "is not in a content folder of this site"))
+            kind = "page"
+        fields, schema_problems = validate(kind, data)
+        problems += schema_problems
+        categories = self.lab["LAB_CATEGORIES"]
+        if categories and fields.get("category", categories[0]) not in categories:
+            problems.append(
+                (
+                    "category",
+                    f"{fields['category']!r} is not one of: {', '.join(categories)}",
+                )
+            )
+        for key in fields.get("authors", []):
+            if key not in self._author_names:
+                problems.append(("authors", f"unknown author key {key!r}"))
+
+        self._md = Markdown(**self._markdown_options)
+        content = self._md.convert(body)
+        metadata = self._pelican_metadata(kind, fields)
+        metadata["lab_kind"] = kind
+        if problems:
+            metadata["lab_errors"] = [
+                f"{relative}: {field}: {reason}" for field, reason in problems
+            ]
+            # Keep the item (never published) so that the build can list it.
+            metadata.setdefault("title", relative)
+            metadata.setdefault("date", _PLACEHOLDER_DATE)
+            metadata["status"] = "draft"
+        return content, metadata
+
+    def _pelican_metadata(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+        settings = self.settings
+        metadata: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name in ("date", "modified"):
+                value = to_datetime(value)
+            elif name == "summary":
+                value = self._md.reset().convert(value)
+            elif name == "category":
+                value = Category(value, settings)
+            elif name == "tags":
+                value = [Tag(tag, settings) for tag in value]
+            elif name == "authors":
+                value = [self._author(key) for key in value]
+            metadata[name] = value
+        return metadata
+
+    def _author(self, key: str) -> Author:
+        # The key is the author's slug, so their page and every lookup of their
+        # profile use the short key from front matter, whatever the name.
+        author = Author(self._author_names.get(key, key), self.settings)
+        author.slug = key
+        return author

@@ -1,0 +1,355 @@
+"""The schema of every content type: which front-matter fields exist, which are
+required, and how each is checked and converted.
+
+Validation never stops at the first problem: it returns every (field, reason)
+so that a writer sees all that is wrong with a file at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+COMMITMENT_UNITS = ("minutes", "hours", "days", "weeks")
+COMMITMENT_PERIODS = ("day", "week", "month", "year", "once")
+RESPOND_METHODS = ("email", "form", "event")
+
+
+class Invalid(ValueError):
+    """A value is not acceptable; the message is the reason shown to the writer."""
+
+
+Problem = tuple[str, str]  # (field, reason)
+
+
+# -- converters: each takes a YAML value and returns the clean value or raises
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"expected text, got {_kind(value)}")
+    if not value.strip():
+        raise Invalid("must not be empty")
+    return value.strip()
+
+
+def slug(value: Any) -> str:
+    value = text(value)
+    if not SLUG_RE.match(value):
+        raise Invalid(
+            f"{value!r} is not a slug (lower-case letters, digits and single hyphens)"
+        )
+    return value
+
+
+def http_url(value: Any) -> str:
+    value = text(value)
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise Invalid(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def text_list(value: Any) -> list[str]:
+    """A list of texts; a single text is accepted as a list of one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list, got {_kind(value)}")
+    return [_item(text, item, index) for index, item in enumerate(value)]
+
+
+def aware_datetime(value: Any) -> dt.datetime:
+    """A date-time with a zone: `2026-09-01T09:00:00+01:00`."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise Invalid(
+                f"{value!r} is not a date-time (write 2026-09-01T09:00:00+01:00)"
+            ) from None
+    if not isinstance(value, dt.datetime):
+        raise Invalid(
+            f"expected a date-time with zone such as 2026-09-01T09:00:00+01:00, "
+            f"got {_kind(value)}"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise Invalid(
+            f"{value.isoformat()} has no time zone (add one, e.g. +00:00 or +01:00)"
+        )
+    return value
+
+
+def date_or_aware_datetime(value: Any) -> dt.date | dt.datetime:
+    """A plain date (midnight in the site's zone) or a date-time with zone."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        return plain_date(value)
+    return aware_datetime(value)
+
+
+def plain_date(value: Any) -> dt.date:
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise Invalid(f"{value!r} is not a date (write 2025-04-14)") from None
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise Invalid(f"expected a date such as 2025-04-14, got {_kind(value)}")
+    return value
+
+
+def one_of(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        value = text(value)
+        if value not in allowed:
+            raise Invalid(f"{value!r} is not one of: {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def image(value: Any) -> dict[str, str]:
+    fields = _mapping(value, required=("src", "alt"), optional=())
+    return {"src": text(fields["src"]), "alt": text(fields["alt"])}
+
+
+def phases(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of one or more phases")
+    clean = []
+    for index, item in enumerate(value):
+        fields = _mapping(
+            item,
+            required=("name", "summary", "starts", "ends"),
+            optional=("slug",),
+            where=f"[{index}]",
+        )
+        phase = {
+            "name": _sub(text, fields, "name", index),
+            "slug": _sub(slug, fields, "slug", index)
+            if "slug" in fields
+            else slugify_simple(text(fields["name"])),
+            "summary": _sub(text, fields, "summary", index),
+            "starts": _sub(plain_date, fields, "starts", index),
+            "ends": _sub(plain_date, fields, "ends", index),
+        }
+        if phase["ends"] < phase["starts"]:
+            raise Invalid(f"[{index}].ends: is before its starts date")
+        if clean and phase["starts"] <= clean[-1]["ends"]:
+            raise Invalid(
+                f"[{index}].starts: {phase['starts']} overlaps or comes before the "
+                f"previous phase, which ends {clean[-1]['ends']}"
+            )
+        clean.append(phase)
+    slugs = [p["slug"] for p in clean]
+    if len(set(slugs)) != len(slugs):
+        raise Invalid("two phases have the same slug")
+    return clean
+
+
+def commitments(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of one or more commitment options")
+    clean = []
+    for index, item in enumerate(value):
+        fields = _mapping(
+            item, required=("amount", "unit", "period"), optional=(), where=f"[{index}]"
+        )
+        amount = fields["amount"]
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+            raise Invalid(f"[{index}].amount: expected a whole number of 1 or more")
+        clean.append(
+            {
+                "amount": amount,
+                "unit": _sub(one_of(*COMMITMENT_UNITS), fields, "unit", index),
+                "period": _sub(one_of(*COMMITMENT_PERIODS), fields, "period", index),
+            }
+        )
+    return clean
+
+
+def respond(value: Any) -> dict[str, Any]:
+    fields = _mapping(value, required=("method", "contact"), optional=("url", "event"))
+    method = one_of(*RESPOND_METHODS)(fields["method"])
+    clean: dict[str, Any] = {"method": method, "contact": text(fields["contact"])}
+    if method == "email" and not EMAIL_RE.match(clean["contact"]):
+        raise Invalid(f".contact: {clean['contact']!r} is not an email address")
+    if "url" in fields:
+        clean["url"] = http_url(fields["url"])
+    elif method == "form":
+        raise Invalid(".url: a form needs its link")
+    if "event" in fields:
+        event = _mapping(
+            fields["event"], required=("name", "starts", "location"), optional=()
+        )
+        clean["event"] = {
+            "name": text(event["name"]),
+            "starts": aware_datetime(event["starts"]),
+            "location": text(event["location"]),
+        }
+    elif method == "event":
+        raise Invalid(".event: an event needs its name, starts and location")
+    return clean
+
+
+# -- the content types
+
+
+@dataclass(frozen=True)
+class Field:
+    convert: Callable[[Any], Any]
+    required: bool = False
+
+
+POST_STATUSES = ("published", "draft", "hidden")
+
+SCHEMAS: dict[str, dict[str, Field]] = {
+    "post": {
+        "title": Field(text, required=True),
+        "date": Field(date_or_aware_datetime, required=True),
+        "modified": Field(date_or_aware_datetime),
+        "authors": Field(text_list, required=True),
+        "category": Field(text, required=True),
+        "tags": Field(text_list),
+        "summary": Field(text, required=True),
+        "challenge": Field(slug),
+        "phase": Field(slug),
+        "image": Field(image),
+        "slug": Field(slug),
+        "status": Field(one_of(*POST_STATUSES)),
+    },
+    "page": {
+        "title": Field(text, required=True),
+        "summary": Field(text, required=True),
+        "slug": Field(slug),
+        "modified": Field(date_or_aware_datetime),
+        "image": Field(image),
+        "status": Field(one_of(*POST_STATUSES)),
+        # For special pages such as the 404 page, written outside the usual URLs.
+        "template": Field(slug),
+        "save_as": Field(text),
+    },
+    "challenge": {
+        "title": Field(text, required=True),
+        "slug": Field(slug, required=True),
+        "summary": Field(text, required=True),
+        "theme": Field(text, required=True),
+        "phases": Field(phases, required=True),
+        "team": Field(text_list, required=True),
+        "image": Field(image),
+        "modified": Field(date_or_aware_datetime),
+        "status": Field(one_of(*POST_STATUSES)),
+    },
+    "call": {
+        "title": Field(text, required=True),
+        "slug": Field(slug, required=True),
+        "summary": Field(text, required=True),
+        "challenge": Field(slug),
+        "opens": Field(aware_datetime, required=True),
+        "closes": Field(aware_datetime, required=True),
+        "commitments": Field(commitments, required=True),
+        "audience": Field(text, required=True),
+        "respond": Field(respond, required=True),
+        "support": Field(text),
+        "image": Field(image),
+        "modified": Field(date_or_aware_datetime),
+        "status": Field(one_of(*POST_STATUSES)),
+    },
+}
+
+
+def validate(
+    kind: str, data: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Check front matter against the schema of `kind`.
+
+    Returns the converted fields that passed and every problem found, as
+    (field, reason) pairs in a stable order.
+    """
+    schema = SCHEMAS[kind]
+    clean: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name in data:
+        if not isinstance(name, str) or name not in schema:
+            problems.append(
+                (str(name), f"unknown field for a {kind} (known: {', '.join(schema)})")
+            )
+    for name, field in schema.items():
+        if name not in data or data[name] is None:
+            if field.required:
+                problems.append((name, "is required"))
+            continue
+        try:
+            clean[name] = field.convert(data[name])
+        except Invalid as exc:
+            reason = str(exc)
+            # Nested reasons start with their sub-path: `[2].ends: ...`.
+            if reason.startswith(("[", ".")):
+                sub, _, reason = reason.partition(": ")
+                problems.append((name + sub, reason))
+            else:
+                problems.append((name, reason))
+    opens, closes = clean.get("opens"), clean.get("closes")
+    if kind == "call" and opens and closes and closes <= opens:
+        problems.append(("closes", "must be after opens"))
+    if kind == "post" and "phase" in clean and "challenge" not in clean:
+        problems.append(("phase", "needs a challenge"))
+    return clean, problems
+
+
+def slugify_simple(value: str) -> str:
+    """Slug of a phase name: lower case, words joined by single hyphens."""
+    return "-".join(re.findall(r"[a-z0-9]+", value.lower()))
+
+
+def _mapping(
+    value: Any, required: tuple[str, ...], optional: tuple[str, ...], where: str = ""
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Invalid(f"{where}: expected a mapping, got {_kind(value)}".lstrip(": "))
+    prefix = f"{where}." if where else "."
+    for key in value:
+        if key not in required and key not in optional:
+            raise Invalid(f"{prefix}{key}: unknown field")
+    for key in required:
+        if value.get(key) is None:
+            raise Invalid(f"{prefix}{key}: is required")
+    return value
+
+
+def _sub(convert: Callable[[Any], Any], fields: dict, key: str, index: int) -> Any:
+    try:
+        return convert(fields[key])
+    except Invalid as exc:
+        raise Invalid(f"[{index}].{key}: {exc}") from None
+
+
+def _item(convert: Callable[[Any], Any], value: Any, index: int) -> Any:
+    try:
+        return convert(value)
+    except Invalid as exc:
+        raise Invalid(f"[{index}]: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dt.datetime):
+        return "a date-time"
+    if isinstance(value, dt.date):
+        return "a date"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return type(value).__name__

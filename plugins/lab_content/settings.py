@@ -1,0 +1,50 @@
+"""Settings of the lab_content plugin: the defaults in one place, checked once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Folders under PATH that hold each content type; one type per folder, so a
+    # file's type never depends on what its front matter claims.
+    "LAB_POST_PATHS": ["posts"],
+    "LAB_PAGE_PATHS": ["pages"],
+    "LAB_CHALLENGE_PATHS": ["challenges"],
+    "LAB_CALL_PATHS": ["get-involved"],
+    # The authors file, relative to PATH.
+    "LAB_AUTHORS_FILE": "authors.yaml",
+    # Where challenge and call pages and their listings are written.
+    "LAB_CHALLENGE_URL": "challenges/{slug}/",
+    "LAB_CHALLENGE_SAVE_AS": "challenges/{slug}/index.html",
+    "LAB_CHALLENGES_URL": "challenges/",
+    "LAB_CHALLENGES_SAVE_AS": "challenges/index.html",
+    "LAB_CALL_URL": "get-involved/{slug}/",
+    "LAB_CALL_SAVE_AS": "get-involved/{slug}/index.html",
+    "LAB_CALLS_URL": "get-involved/",
+    "LAB_CALLS_SAVE_AS": "get-involved/index.html",
+    # A call is "closing soon" when this many days or fewer are left.
+    "LAB_CLOSING_SOON_DAYS": 7,
+    # Categories a post may name; empty means any.
+    "LAB_CATEGORIES": [],
+    # Pin "today" for every derived status (an aware datetime); None means the
+    # build time, or SOURCE_DATE_EPOCH when that is set.
+    "LAB_TODAY": None,
+}
+
+
+class SettingsError(ValueError):
+    """A LAB_* setting has the wrong type; the message names the key."""
+
+
+def lab_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Return DEFAULTS overlaid with the site's values, each checked for type."""
+    merged = {}
+    for key, default in DEFAULTS.items():
+        value = settings.get(key, default)
+        if default is not None and not isinstance(value, type(default)):
+            raise SettingsError(
+                f"{key}: expected {type(default).__name__}, got {type(value).__name__}"
+            )
+        merged[key] = value
+    return merged

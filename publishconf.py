@@ -1,0 +1,16 @@
+"""Settings for the production build (`make publish` and CI).
+
+Everything from pelicanconf.py, with absolute URLs from the SITEURL environment
+variable and an output folder that starts empty.
+"""
+
+import os
+import sys
+
+sys.path.append(os.curdir)
+from pelicanconf import *  # noqa: F403
+
+SITEURL = os.environ.get("SITEURL", "https://lab.example.org").rstrip("/")
+RELATIVE_URLS = False
+FEED_DOMAIN = SITEURL
+DELETE_OUTPUT_DIRECTORY = True

@@ -1,0 +1,147 @@
+"""Reading a built site back: which page links where, and whether it resolves.
+
+Used by the site tests; every HTML page is read with html5lib, the parser
+browsers follow, never with regular expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+from conftest import html_files, parse_html
+
+# Elements and attributes whose URL a browser fetches or follows.
+URL_ATTRIBUTES = {
+    "a": ("href",),
+    "link": ("href",),
+    "img": ("src", "srcset"),
+    "source": ("src", "srcset"),
+    "script": ("src",),
+    "iframe": ("src",),
+    "video": ("src", "poster"),
+    "audio": ("src",),
+    "form": ("action",),
+}
+# CSS is not HTML: a tokenising pattern over url() and @import is sound there.
+CSS_URL_RE = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""")
+# Elements whose URL is loaded as part of the page (not merely linked to).
+LOADED = {"img", "source", "script", "iframe", "video", "audio"}
+LOADED_LINK_RELS = {"stylesheet", "icon", "preload", "modulepreload", "manifest"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    page: Path
+    element: str
+    attribute: str
+    url: str
+    loaded: bool
+
+
+def page_url(output: Path, page: Path, siteurl: str) -> str:
+    return siteurl.rstrip("/") + "/" + page.relative_to(output).as_posix()
+
+
+def references(output: Path, page: Path) -> list[Reference]:
+    tree = parse_html(page)
+    found = []
+    for element, attributes in URL_ATTRIBUTES.items():
+        for node in tree.iter(element):
+            for attribute in attributes:
+                value = node.get(attribute)
+                if value is None:
+                    continue
+                urls = (
+                    [
+                        part.strip().split()[0]
+                        for part in value.split(",")
+                        if part.strip()
+                    ]
+                    if attribute == "srcset"
+                    else [value.strip()]
+                )
+                loaded = element in LOADED or (
+                    element == "link"
+                    and bool(LOADED_LINK_RELS & set((node.get("rel") or "").split()))
+                )
+                found += [Reference(page, element, attribute, u, loaded) for u in urls]
+    return found
+
+
+def resolve(
+    output: Path, page: Path, url: str, siteurl: str
+) -> tuple[str, Path | None, str]:
+    """Classify a URL found on `page`: ("external" | "internal" | "other",
+    the output file it names, its fragment)."""
+    absolute = urljoin(page_url(output, page, siteurl), url)
+    parts = urlsplit(absolute)
+    site = urlsplit(siteurl)
+    if parts.scheme not in ("http", "https"):
+        return "other", None, ""
+    if (parts.scheme, parts.netloc) != (site.scheme, site.netloc):
+        return "external", None, ""
+    path = unquote(parts.path)
+    base = site.path.rstrip("/")
+    if base and path.startswith(base):
+        path = path[len(base) :]
+    target = output / path.lstrip("/")
+    if path.endswith("/") or target.is_dir():
+        target = target / "index.html"
+    return "internal", target, parts.fragment
+
+
+def ids_in(page: Path) -> set[str]:
+    return {node.get("id") for node in parse_html(page).iter() if node.get("id")} | {
+        node.get("name") for node in parse_html(page).iter("a") if node.get("name")
+    }
+
+
+def broken_references(output: Path, siteurl: str) -> list[str]:
+    """Every internal link, image, script or stylesheet that names a missing file
+    or a missing anchor, as readable lines."""
+    problems = []
+    anchors: dict[Path, set[str]] = {}
+    for page in html_files(output):
+        for ref in references(output, page):
+            kind, target, fragment = resolve(output, page, ref.url, siteurl)
+            if kind != "internal":
+                continue
+            name = page.relative_to(output)
+            where = f"{name}: <{ref.element} {ref.attribute}={ref.url!r}>"
+            if not target.is_file():
+                problems.append(f"{where}: no file {target.relative_to(output)}")
+            elif fragment and target.suffix == ".html":
+                if target not in anchors:
+                    anchors[target] = ids_in(target)
+                if fragment not in anchors[target]:
+                    problems.append(f"{where}: no id {fragment!r} in the target")
+    return problems
+
+
+def foreign_loads(output: Path, siteurl: str) -> list[str]:
+    """Every script, stylesheet, font or image that a page or stylesheet would
+    load from another host."""
+    problems = []
+    for page in html_files(output):
+        for ref in references(output, page):
+            if ref.loaded and resolve(output, page, ref.url, siteurl)[0] == "external":
+                problems.append(
+                    f"{page.relative_to(output)}: <{ref.element}> {ref.url}"
+                )
+        for node in parse_html(page).iter("style"):
+            for url in css_urls(node.text or ""):
+                if urlsplit(url).netloc:
+                    problems.append(f"{page.relative_to(output)}: <style> {url}")
+    for sheet in sorted(output.rglob("*.css")):
+        for url in css_urls(sheet.read_text(encoding="utf-8")):
+            if urlsplit(url).netloc:
+                problems.append(f"{sheet.relative_to(output)}: {url}")
+    return problems
+
+
+def css_urls(css: str) -> list[str]:
+    """URLs named by url() and @import in a stylesheet."""
+    return [a or b for a, b in CSS_URL_RE.findall(css)]

@@ -1,0 +1,242 @@
+"""The real content/ built with the real configs, read back as a browser and a
+crawler would."""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import (
+    ROOT,
+    SAMPLE_SITEURL_DEV,
+    SAMPLE_SITEURL_PROD,
+    build,
+    html_files,
+    parse_html,
+)
+from lxml import etree
+from sitecheck import broken_references, foreign_loads, references, resolve
+
+from lab_content.frontmatter import split_front_matter
+
+SITES = {"dev_site": SAMPLE_SITEURL_DEV, "prod_site": SAMPLE_SITEURL_PROD}
+
+
+@pytest.fixture(params=sorted(SITES))
+def site(request):
+    output, log = request.getfixturevalue(request.param)
+    return output, log, SITES[request.param]
+
+
+def text_of(node) -> str:
+    return " ".join("".join(node.itertext()).split())
+
+
+def test_build_logs_no_warning_or_error(site):
+    _, log, _ = site
+    assert log.messages() == []
+
+
+def test_site_has_the_pages_readers_expect(site):
+    output, _, _ = site
+    for path in (
+        "index.html",
+        "404.html",
+        "updates/index.html",
+        "updates/page/2/index.html",
+        "updates/archives/index.html",
+        "updates/tags/index.html",
+        "updates/categories/index.html",
+        "authors/index.html",
+        "challenges/index.html",
+        "challenges/peer-support/index.html",
+        "get-involved/index.html",
+        "about/index.html",
+        "comments-policy/index.html",
+        "privacy/index.html",
+        "accessibility/index.html",
+        "sitemap.xml",
+        "robots.txt",
+        "feeds/all.atom.xml",
+        "feeds/all.rss.xml",
+    ):
+        assert (output / path).is_file(), path
+
+
+def test_every_page_has_one_h1_one_main_a_skip_link_and_a_language(site):
+    output, _, _ = site
+    pages = html_files(output)
+    assert len(pages) > 30
+    for page in pages:
+        name = page.relative_to(output)
+        tree = parse_html(page)
+        html = tree if tree.tag == "html" else tree.find(".//html")
+        assert html.get("lang"), f"{name}: no lang"
+        assert len(list(tree.iter("h1"))) == 1, f"{name}: h1 count"
+        mains = list(tree.iter("main"))
+        assert len(mains) == 1, f"{name}: main count"
+        main_id = mains[0].get("id")
+        assert main_id, f"{name}: main has no id"
+        links = [a for a in tree.iter("a") if a.get("href")]
+        assert links and links[0].get("href") == f"#{main_id}", (
+            f"{name}: the first link is not a skip link to <main>"
+        )
+        for landmark in ("header", "nav", "footer"):
+            assert list(tree.iter(landmark)), f"{name}: no <{landmark}>"
+
+
+def test_every_page_title_is_unique(site):
+    output, _, _ = site
+    titles: dict[str, Path] = {}
+    for page in html_files(output):
+        found = list(parse_html(page).iter("title"))
+        assert len(found) == 1, page
+        title = text_of(found[0])
+        assert title, page
+        assert title not in titles, f"{page} has the title of {titles.get(title)}"
+        titles[title] = page
+
+
+def test_every_internal_link_and_image_resolves(site):
+    output, _, siteurl = site
+    assert broken_references(output, siteurl) == []
+
+
+def test_no_page_loads_anything_from_another_host(site):
+    output, _, siteurl = site
+    assert foreign_loads(output, siteurl) == []
+
+
+def test_production_links_are_absolute_and_local_ones_relative(prod_site, dev_site):
+    prod, _ = prod_site
+    dev, _ = dev_site
+    page = Path("updates/index.html")
+    prod_urls = [r.url for r in references(prod, prod / page) if r.element != "a"]
+    dev_urls = [r.url for r in references(dev, dev / page) if r.element != "a"]
+    assert prod_urls and all(u.startswith(SAMPLE_SITEURL_PROD + "/") for u in prod_urls)
+    assert dev_urls and not any(urlsplit(u).netloc for u in dev_urls)
+    for ref in references(prod, prod / page):
+        kind = resolve(prod, prod / page, ref.url, SAMPLE_SITEURL_PROD)[0]
+        if kind == "internal" and not ref.url.startswith("#"):
+            assert ref.url.startswith(SAMPLE_SITEURL_PROD + "/"), ref
+
+
+def test_home_page_leads_with_the_challenge_and_the_latest_updates(dev_site):
+    output, _ = dev_site
+    tree = parse_html(output / "index.html")
+    main = next(tree.iter("main"))
+    hrefs = [a.get("href") for a in main.iter("a")]
+    challenge = next(i for i, h in enumerate(hrefs) if "challenges/peer-support/" in h)
+    first_update = next(i for i, h in enumerate(hrefs) if "updates/20" in h)
+    assert challenge < first_update
+    # The latest published post is on the home page.
+    newest = max(published_posts(), key=lambda p: str(p[1]["date"]))
+    assert newest[1]["title"] in text_of(main)
+
+
+def published_posts() -> list[tuple[Path, dict]]:
+    posts = []
+    for path in sorted((ROOT / "content" / "posts").glob("*.md")):
+        data, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        posts.append((path, data))
+    return [p for p in posts if p[1].get("status", "published") == "published"]
+
+
+def test_drafts_are_never_published(dev_site):
+    output, _ = dev_site
+    drafts = []
+    for path in sorted((ROOT / "content" / "posts").glob("*.md")):
+        data, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        if data.get("status") == "draft":
+            drafts.append(data)
+    assert drafts, "the sample content has a draft post"
+    every_text = (
+        " ".join(text_of(parse_html(page)) for page in html_files(output))
+        + (output / "sitemap.xml").read_text()
+        + (output / "feeds/all.atom.xml").read_text()
+    )
+    for draft in drafts:
+        assert draft["title"] not in every_text
+    assert not (output / "drafts").exists()
+
+
+def test_sitemap_lists_every_published_page_and_nothing_else(site):
+    output, _, siteurl = site
+    tree = etree.parse(str(output / "sitemap.xml"))
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    locs = tree.xpath("//s:url/s:loc/text()", namespaces=ns)
+    assert locs == sorted(locs) and len(locs) == len(set(locs))
+    files = set()
+    for loc in locs:
+        assert loc.startswith(siteurl + "/"), loc
+        path = loc[len(siteurl) + 1 :]
+        target = (
+            output / path / "index.html"
+            if path.endswith("/") or not path
+            else output / path
+        )
+        assert target.is_file(), loc
+        files.add(target)
+    pages = set(html_files(output))
+    assert files == pages - {output / "404.html"}
+
+
+def test_robots_txt_names_the_sitemap(site):
+    output, _, siteurl = site
+    lines = (output / "robots.txt").read_text().splitlines()
+    assert "User-agent: *" in lines
+    assert f"Sitemap: {siteurl}/sitemap.xml" in lines
+
+
+def test_two_builds_of_unchanged_content_are_byte_identical(tmp_path):
+    first, second = tmp_path / "one", tmp_path / "two"
+    build("publishconf.py", first, SITEURL=SAMPLE_SITEURL_PROD)
+    build("publishconf.py", second, SITEURL=SAMPLE_SITEURL_PROD)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(second) for p in second.rglob("*") if p.is_file()
+    )
+    match, mismatch, errors = filecmp.cmpfiles(first, second, files, shallow=False)
+    assert (mismatch, errors) == ([], [])
+    assert len(match) == len(files) > 50
+
+
+def test_navigation_marks_the_current_section(dev_site):
+    output, _ = dev_site
+    for page, section in (
+        ("updates/index.html", "Updates"),
+        ("challenges/peer-support/index.html", "Challenges"),
+        ("get-involved/index.html", "Get involved"),
+        ("about/index.html", "About"),
+    ):
+        tree = parse_html(output / page)
+        nav = next(n for n in tree.iter("nav") if n.get("aria-label") == "Main")
+        current = [a for a in nav.iter("a") if a.get("aria-current")]
+        assert [text_of(a) for a in current] == [section], page
+
+
+def test_theme_has_a_template_for_every_page_type_pelican_writes():
+    templates = {p.stem for p in (ROOT / "theme" / "templates").glob("*.html")}
+    needed = {
+        "base",
+        "home",
+        "index",
+        "article",
+        "page",
+        "category",
+        "categories",
+        "tag",
+        "tags",
+        "author",
+        "authors",
+        "archives",
+        "period_archives",
+        "404",
+        "challenge",
+        "challenges",
+        "involvement",
+        "get_involved",
+    }
+    assert needed <= templates, needed - templates
