@@ -6,6 +6,8 @@ import datetime as dt
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +105,44 @@ def site_copy(tmp_path) -> Iterator[Path]:
     target = tmp_path / "content"
     shutil.copytree(ROOT / "content", target)
     yield target
+
+
+@pytest.fixture
+def make_repo(tmp_path):
+    """A copy of the repository (code, theme, config) with the given content,
+    and a function that runs a make target in it with this test's Python.
+
+    The copy uses the .venv the tests run in, so no install happens."""
+
+    def setup(content: Path):
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        for name in (
+            "Makefile",
+            "pelicanconf.py",
+            "publishconf.py",
+            "requirements.txt",
+        ):
+            shutil.copy2(ROOT / name, repo / name)
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "plugins", repo / "plugins", ignore=ignore)
+        shutil.copytree(ROOT / "theme", repo / "theme")
+        shutil.copytree(content, repo / "content")
+
+        def make(target: str, *args: str, timeout: float = 120, **popen):
+            command = [
+                "make", "-C", str(repo), target, *args,
+                f"BIN={Path(sys.executable).parent}",
+                "-o", ".venv/.installed-from-requirements",
+            ]  # fmt: skip
+            env = {"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1764244800"}
+            if popen.pop("background", False):
+                return subprocess.Popen(command, env=env, **popen)
+            return subprocess.run(
+                command, capture_output=True, text=True, env=env,
+                timeout=timeout, check=False,
+            )  # fmt: skip
+
+        return repo, make
+
+    return setup

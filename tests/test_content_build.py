@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -173,47 +171,21 @@ def tree_digest(folder: Path) -> str:
 
 
 @pytest.mark.parametrize("target", ["html", "publish"])
-def test_make_keeps_the_last_good_site_when_a_build_fails(tmp_path, target):
+def test_make_keeps_the_last_good_site_when_a_build_fails(make_repo, target):
     """Through the Makefile, as a writer would: a good build, then one broken
     file of each kind; the second build fails naming them and output/ stays."""
-    repo = tmp_path / "repo"
-    for name in ("Makefile", "pelicanconf.py", "publishconf.py", "requirements.txt"):
-        shutil.copy2(ROOT / name, repo / name if repo.exists() else _mkdir(repo) / name)
-    shutil.copytree(
-        ROOT / "plugins", repo / "plugins", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copytree(ROOT / "theme", repo / "theme")
-    shutil.copytree(FIXTURE_SITE, repo / "content")
-    make = [
-        "make",
-        "-C",
-        str(repo),
-        target,
-        f"BIN={Path(sys.executable).parent}",
-        "-o",
-        ".venv/.installed-from-requirements",
-    ]
-    env = {"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1764244800"}
-    good = subprocess.run(
-        make, capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+    repo, make = make_repo(FIXTURE_SITE)
+    good = make(target)
     assert good.returncode == 0, good.stdout + good.stderr
     before = tree_digest(repo / "output")
     assert (repo / "output/index.html").is_file()
 
     for name, (text, _) in BROKEN.items():
         (repo / "content" / name).write_text(text, encoding="utf-8")
-    bad = subprocess.run(
-        make, capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+    bad = make(target)
     assert bad.returncode != 0
-    said = bad.stdout + bad.stderr
+    said = " ".join((bad.stdout + bad.stderr).split())
     for _, expected in BROKEN.values():
         for line in expected:
-            assert line in " ".join(said.split()), said
+            assert line in said, said
     assert tree_digest(repo / "output") == before
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True)
-    return path
