@@ -19,7 +19,8 @@ BIND ?= 127.0.0.1
 # Local builds name their own address in the few absolute URLs they write
 # (sitemap, feeds, calendar files).
 DEV_SITEURL := http://$(BIND):$(PORT)
-PELICANOPTS ?=
+# Plain log lines (no columns) read well in terminals and CI logs alike.
+PELICANOPTS ?= --log-handler plain
 PYTEST_ARGS ?=
 
 ifeq ($(DEBUG), 1)
@@ -47,15 +48,18 @@ install: $(STAMP) ## Create or refresh the virtual environment in .venv/
 
 # Builds go to a staging folder and replace output/ only when they succeed, so
 # a build that fails (a malformed post, say) leaves the last good site in place.
+# A preview fails on any error; a production build on any warning too (a broken
+# internal link, an image without alt text).
 define build
 	@rm -rf $(STAGEDIR) $(STAGEDIR)-old
-	$(1) $(PELICAN) $(INPUTDIR) -o $(STAGEDIR) -s $(2) $(PELICANOPTS)
+	@$(1) $(PELICAN) $(INPUTDIR) -o $(STAGEDIR) -s $(2) $(PELICANOPTS) || \
+		{ rm -rf $(STAGEDIR); echo "Build failed: output/ is unchanged."; exit 1; }
 	@if [ -d $(OUTPUTDIR) ]; then mv $(OUTPUTDIR) $(STAGEDIR)-old; fi
 	@mv $(STAGEDIR) $(OUTPUTDIR) && rm -rf $(STAGEDIR)-old
 endef
 
 html: $(STAMP) ## Build the site for local preview into output/
-	$(call build,SITEURL="$(DEV_SITEURL)",$(CONFFILE))
+	$(call build,SITEURL="$(DEV_SITEURL)",$(CONFFILE) --fatal errors)
 
 clean: ## Remove output/ and build leftovers (keeps .venv/)
 	rm -rf $(OUTPUTDIR) $(STAGEDIR) $(STAGEDIR)-old cache
@@ -71,7 +75,7 @@ devserver: $(STAMP) ## Serve output/ and rebuild it on every change (PORT=, BIND
 	SITEURL="$(DEV_SITEURL)" $(PELICAN) -lr $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS)
 
 publish: $(STAMP) ## Build the production site into output/ (absolute URLs from SITEURL)
-	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF))
+	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF) --fatal warnings)
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

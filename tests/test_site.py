@@ -240,3 +240,31 @@ def test_theme_has_a_template_for_every_page_type_pelican_writes():
         "get_involved",
     }
     assert needed <= templates, needed - templates
+
+
+def test_the_sample_content_uses_every_field_of_every_type():
+    from lab_content.authors import FIELDS as AUTHOR_FIELDS
+    from lab_content.authors import parse_authors
+    from lab_content.schema import SCHEMAS
+
+    folders = {"post": "posts", "page": "pages", "challenge": "challenges",
+               "call": "get-involved"}  # fmt: skip
+    for kind, folder in folders.items():
+        used: set[str] = set()
+        for path in (ROOT / "content" / folder).glob("*.md"):
+            data, _ = split_front_matter(path.read_text(encoding="utf-8"))
+            used |= set(data)
+            if kind == "call":
+                used |= {f"respond.{m}" for m in (data["respond"].get("method"),)}
+        assert set(SCHEMAS[kind]) <= used, (kind, set(SCHEMAS[kind]) - used)
+        if kind == "call":
+            assert {"respond.email", "respond.form", "respond.event"} <= used
+    profiles, problems = parse_authors(
+        (ROOT / "content" / "authors.yaml").read_text(encoding="utf-8")
+    )
+    assert problems == []
+    for field in AUTHOR_FIELDS:
+        assert any(p[field] for p in profiles.values()), field
+    assert any(
+        not (p["twitter"] or p["mastodon"] or p["url"]) for p in profiles.values()
+    )

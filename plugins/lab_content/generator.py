@@ -36,7 +36,8 @@ class ContentValidationError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__(
-            f"{len(problems)} problem(s) in the content:\n" + "\n".join(problems)
+            f"{len(problems)} problem(s) in the content; nothing was written:\n"
+            + "\n".join(problems)
         )
 
 

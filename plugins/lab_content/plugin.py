@@ -14,9 +14,11 @@ and `call` (see plugins/README.md).
 
 from __future__ import annotations
 
+import logging
+
 from pelican import signals
 
-from .generator import LabContentGenerator
+from .generator import ContentValidationError, LabContentGenerator
 from .model import build_now
 from .reader import LabMarkdownReader, to_datetime
 from .settings import lab_settings
@@ -25,6 +27,17 @@ from .settings import lab_settings
 def merge_settings(pelican) -> None:
     for key, value in lab_settings(pelican.settings).items():
         pelican.settings.setdefault(key, value)
+    # Pelican logs any exception that ends a build with its traceback; for
+    # content problems the list of `path: field: reason` lines is the message.
+    pelican_logger = logging.getLogger("pelican")
+    if drop_content_traceback not in pelican_logger.filters:
+        pelican_logger.addFilter(drop_content_traceback)
+
+
+def drop_content_traceback(record: logging.LogRecord) -> bool:
+    if record.exc_info and isinstance(record.exc_info[1], ContentValidationError):
+        record.exc_info = None
+    return True
 
 
 def add_reader(readers) -> None:
