@@ -145,3 +145,17 @@ def foreign_loads(output: Path, siteurl: str) -> list[str]:
 def css_urls(css: str) -> list[str]:
     """URLs named by url() and @import in a stylesheet."""
     return [a or b for a, b in CSS_URL_RE.findall(css)]
+
+
+def broken_css_references(output: Path) -> list[str]:
+    """Every stylesheet import or url() that names a missing local file."""
+    problems = []
+    for sheet in sorted(output.rglob("*.css")):
+        for url in css_urls(sheet.read_text(encoding="utf-8")):
+            parts = urlsplit(url)
+            if parts.scheme or parts.netloc or url.startswith("data:"):
+                continue
+            target = (sheet.parent / unquote(parts.path)).resolve()
+            if not target.is_file():
+                problems.append(f"{sheet.relative_to(output)}: {url}")
+    return problems

@@ -9,7 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, build, html_files, parse_html
+from conftest import (
+    FIXTURES,
+    ROOT,
+    SAMPLE_SITEURL_DEV,
+    build,
+    html_files,
+    parse_html,
+)
+from sitecheck import broken_references
 
 from lab_content.generator import ContentValidationError
 from lab_content.reader import LabMarkdownReader
@@ -61,7 +69,7 @@ def test_the_reader_keeps_nested_front_matter_intact():
         "starts": dt.date(2025, 8, 1),
         "ends": dt.date(2025, 10, 31),
     }
-    assert challenge["team"] == ["ada-lane", "ben-cole"]
+    assert challenge["team"] == ["ada-lane", "ben-cole", "cara-diaz"]
     assert challenge["image"] == {"src": "images/none.svg", "alt": "A placeholder"}
     _, call = reader.read(str(FIXTURE_SITE / "get-involved/fixture-call.md"))
     assert call["commitments"][1] == {"amount": 10, "unit": "days", "period": "year"}
@@ -90,6 +98,7 @@ def test_structured_fields_reach_the_page(tmp_path):
         "pelicanconf.py",
         tmp_path,
         path=FIXTURE_SITE,
+        SITEURL=SAMPLE_SITEURL_DEV,
         LAB_TODAY=dt.datetime(2025, 9, 20, tzinfo=UTC),
     )
     challenge = parse_html(tmp_path / "challenges/fixture-challenge/index.html")
@@ -105,6 +114,9 @@ def test_structured_fields_reach_the_page(tmp_path):
     ics = (tmp_path / "get-involved/fixture-call/fixture-call.ics").read_bytes()
     assert b"DTEND:20251031T170000Z\r\n" in ics
     assert ics.startswith(b"BEGIN:VCALENDAR\r\n") and ics.endswith(b"END:VCALENDAR\r\n")
+    # Everyone on the team has a page, posts or not, and every link resolves.
+    assert (tmp_path / "authors/cara-diaz/index.html").is_file()
+    assert broken_references(tmp_path, SAMPLE_SITEURL_DEV) == []
 
 
 BROKEN = {
@@ -115,6 +127,7 @@ BROKEN = {
             "posts/2025-05-01-published.md: date: 2025-05-01T10:00:00 has no time zone",
             "posts/2025-05-01-published.md: authors: unknown author key 'nobody'",
             "posts/2025-05-01-published.md: colour: unknown field for a post",
+            "posts/2025-05-01-published.md: challenge: unknown challenge 'no-such'",
         ],
     ),
     "pages/about.md": (
@@ -123,12 +136,13 @@ BROKEN = {
     ),
     "challenges/fixture-challenge.md": (
         "---\ntitle: Q?\nslug: fixture-challenge\nsummary: S\ntheme: T\n"
-        "team: [ada-lane]\n"
+        "team: [ada-lane, nobody]\n"
         "phases:\n  - {name: A, summary: s, starts: 2025-04-14, ends: 2025-07-31}\n"
         "  - {name: B, summary: s, starts: 2025-07-01, ends: 2025-10-31}\n---\nBody\n",
         [
             "challenges/fixture-challenge.md: phases[1].starts: 2025-07-01 overlaps or "
-            "comes before the previous phase, which ends 2025-07-31"
+            "comes before the previous phase, which ends 2025-07-31",
+            "challenges/fixture-challenge.md: team: unknown author key 'nobody'",
         ],
     ),
     "get-involved/fixture-call.md": (

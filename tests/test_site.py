@@ -17,7 +17,13 @@ from conftest import (
     parse_html,
 )
 from lxml import etree
-from sitecheck import broken_references, foreign_loads, references, resolve
+from sitecheck import (
+    broken_css_references,
+    broken_references,
+    foreign_loads,
+    references,
+    resolve,
+)
 
 from lab_content.frontmatter import split_front_matter
 
@@ -102,6 +108,7 @@ def test_every_page_title_is_unique(site):
 def test_every_internal_link_and_image_resolves(site):
     output, _, siteurl = site
     assert broken_references(output, siteurl) == []
+    assert broken_css_references(output) == []
 
 
 def test_no_page_loads_anything_from_another_host(site):
@@ -268,3 +275,78 @@ def test_the_sample_content_uses_every_field_of_every_type():
     assert any(
         not (p["twitter"] or p["mastodon"] or p["url"]) for p in profiles.values()
     )
+
+
+def section_links(tree, heading_text: str) -> list[str]:
+    """The links under the <h2> whose text is `heading_text`, up to the next h2."""
+    main = next(tree.iter("main"))
+    links, inside = [], False
+    for node in main.iter():
+        if node.tag == "h2":
+            inside = text_of(node) == heading_text
+        elif inside and node.tag == "a" and node.get("href"):
+            links.append(node.get("href"))
+    return links
+
+
+def test_calls_are_listed_open_first_then_upcoming_then_closed(dev_site):
+    output, _ = dev_site
+    tree = parse_html(output / "get-involved/index.html")
+    open_now = section_links(tree, "Open now")
+    coming = section_links(tree, "Coming up")
+    closed = section_links(tree, "Closed")
+    slug = lambda hrefs: [h.rstrip("/").split("/")[-1] for h in hrefs]  # noqa: E731
+    # On 27 November 2026 the learning event closes first (4 December), then
+    # the 10-minutes call (29 January); the toolkit call opens in January.
+    assert slug(open_now)[:2] == ["sharing-event", "ten-minutes-or-ten-days"]
+    assert "test-the-toolkit" in slug(coming)
+    assert "help-with-the-research" in slug(closed)
+    assert "help-with-the-research" not in slug(open_now) + slug(coming)
+
+
+def test_closed_calls_stay_published_clearly_labelled_and_out_of_open_lists(dev_site):
+    output, _ = dev_site
+    page = parse_html(output / "get-involved/help-with-the-research/index.html")
+    words = text_of(next(page.iter("main")))
+    assert "Closed" in words and "This call has closed" in words
+    home = parse_html(output / "index.html")
+    hrefs = [a.get("href") for a in next(home.iter("main")).iter("a")]
+    assert not any("help-with-the-research" in h for h in hrefs)
+    assert any("ten-minutes-or-ten-days" in h for h in hrefs)
+
+
+def test_a_call_closing_within_seven_days_says_so(tmp_path):
+    import datetime as dt
+
+    build("pelicanconf.py", tmp_path, SITEURL=SAMPLE_SITEURL_DEV,
+          LAB_TODAY=dt.datetime(2026, 11, 28, 9, tzinfo=dt.UTC))  # fmt: skip
+    page = parse_html(tmp_path / "get-involved/sharing-event/index.html")
+    assert "Closing soon" in text_of(next(page.iter("main")))
+
+
+def test_every_call_links_its_calendar_file(dev_site):
+    output, _ = dev_site
+    for page in sorted((output / "get-involved").glob("*/index.html")):
+        tree = parse_html(page)
+        ics = [
+            a.get("href") for a in tree.iter("a") if a.get("href", "").endswith(".ics")
+        ]
+        assert len(ics) == 1, page
+        target = page.parent / ics[0].split("/")[-1]
+        text = target.read_text(encoding="utf-8")
+        assert text.startswith("BEGIN:VCALENDAR") and "DTEND:" in text
+
+
+def test_challenge_page_lists_its_updates_newest_first_and_its_team(dev_site):
+    output, _ = dev_site
+    tree = parse_html(output / "challenges/peer-support/index.html")
+    main = next(tree.iter("main"))
+    times = [t.get("datetime") for t in main.iter("time") if t.get("datetime")]
+    hrefs = [a.get("href") for a in main.iter("a")]
+    update_links = [h for h in hrefs if "/updates/20" in h]
+    assert len(update_links) >= 8
+    posts = [p for p in published_posts() if p[1].get("challenge") == "peer-support"]
+    newest = max(posts, key=lambda p: str(p[1]["date"]))
+    assert newest[1]["slug"] in update_links[0]
+    assert any("authors/gwen-hughes/" in h for h in hrefs)
+    assert times

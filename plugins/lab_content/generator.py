@@ -9,6 +9,7 @@ import os
 from operator import attrgetter
 from typing import Any
 
+from pelican.contents import Author
 from pelican.generators import Generator
 from pelican.utils import posixize_path
 
@@ -230,6 +231,7 @@ class LabContentGenerator(Generator):
                 url=call.url,
             )
             self._write_ics(call)
+        self._write_profiles_without_posts(writer)
         for template, save_as, url in (
             ("challenges", "LAB_CHALLENGES_SAVE_AS", "LAB_CHALLENGES_URL"),
             ("get_involved", "LAB_CALLS_SAVE_AS", "LAB_CALLS_URL"),
@@ -241,6 +243,30 @@ class LabContentGenerator(Generator):
                 relative_urls=self.settings["RELATIVE_URLS"],
                 page_name=template,
                 url=self.lab[url],
+            )
+
+    def _write_profiles_without_posts(self, writer) -> None:
+        # Pelican writes a page for each author of a post; someone who is only
+        # on a challenge's team still needs the page their name links to.
+        with_posts = {author.slug for author, _ in self.context.get("authors", [])}
+        template = self.get_template("author")
+        for key, profile in self.context["lab_authors"].items():
+            if key in with_posts:
+                continue
+            author = Author(profile["name"] or key, self.settings)
+            author.slug = key
+            writer.write_file(
+                author.save_as,
+                template,
+                self.context,
+                relative_urls=self.settings["RELATIVE_URLS"],
+                author=author,
+                articles=[],
+                dates=[],
+                template_name="author",
+                blog=True,
+                page_name=author.page_name,
+                url=author.url,
             )
 
     def _hidden_of(self, klass) -> list:
