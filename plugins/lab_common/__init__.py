@@ -1,0 +1,11 @@
+"""Helpers that more than one plugin needs: absolute URLs, zone-aware dates,
+plain text from HTML. Imports nothing of ours, so any plugin may import it.
+
+Not a Pelican plugin itself: it has no register() and is not in PLUGINS.
+"""
+
+from .dates import aware
+from .text import plain_text, truncate_words
+from .urls import absolute_url, absolutise_html
+
+__all__ = ["absolute_url", "absolutise_html", "aware", "plain_text", "truncate_words"]
