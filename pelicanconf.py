@@ -5,6 +5,13 @@ Plugin settings (LAB_*) and their defaults are listed in plugins/README.md.
 """
 
 import os
+import sys
+
+# Pelican loads each plugin from PLUGIN_PATHS by itself; the folder also goes on
+# the import path so that plugins can share code (lab_common).
+_PLUGINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
+if _PLUGINS_DIR not in sys.path:
+    sys.path.insert(0, _PLUGINS_DIR)
 
 AUTHOR = "The Improvement Lab"
 SITENAME = "The Improvement Lab"

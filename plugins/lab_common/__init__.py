@@ -5,7 +5,16 @@ Not a Pelican plugin itself: it has no register() and is not in PLUGINS.
 """
 
 from .dates import aware
+from .settings import SettingsError, merged_settings
 from .text import plain_text, truncate_words
 from .urls import absolute_url, absolutise_html
 
-__all__ = ["absolute_url", "absolutise_html", "aware", "plain_text", "truncate_words"]
+__all__ = [
+    "SettingsError",
+    "absolute_url",
+    "absolutise_html",
+    "aware",
+    "merged_settings",
+    "plain_text",
+    "truncate_words",
+]

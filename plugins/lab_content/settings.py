@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lab_common.settings import merged_settings
+
 DEFAULTS: dict[str, Any] = {
     # Folders under PATH that hold each content type; one type per folder, so a
     # file's type never depends on what its front matter claims.
@@ -33,18 +35,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SettingsError(ValueError):
-    """A LAB_* setting has the wrong type; the message names the key."""
-
-
 def lab_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Return DEFAULTS overlaid with the site's values, each checked for type."""
-    merged = {}
-    for key, default in DEFAULTS.items():
-        value = settings.get(key, default)
-        if default is not None and not isinstance(value, type(default)):
-            raise SettingsError(
-                f"{key}: expected {type(default).__name__}, got {type(value).__name__}"
-            )
-        merged[key] = value
-    return merged
+    """DEFAULTS overlaid with the site's values, each checked for type."""
+    return merged_settings(DEFAULTS, settings)
