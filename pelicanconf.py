@@ -28,7 +28,7 @@ LOCALE = ("en_GB.UTF-8", "C.UTF-8", "C")
 
 PLUGIN_PATHS = ["plugins"]
 # Order matters: lab_content must run before the plugins that read what it derives.
-PLUGINS = ["lab_content", "lab_sitemap"]
+PLUGINS = ["lab_content", "lab_feeds", "lab_sitemap"]
 
 # Content folders: posts are articles, the rest are read by lab_content.
 ARTICLE_PATHS = ["posts"]
@@ -90,15 +90,24 @@ PAGINATION_PATTERNS = (
     (2, "{base_name}/page/{number}/", "{base_name}/page/{number}/index.html"),
 )
 
-# Feeds: the all-posts feeds only, until the lab_feeds plugin writes them all.
-FEED_DOMAIN = SITEURL
-FEED_ALL_ATOM = "feeds/all.atom.xml"
-FEED_ALL_RSS = "feeds/all.rss.xml"
+# Feeds: lab_feeds writes every feed (RSS, Atom, JSON Feed) with feedgen, so
+# all of Pelican's own feed settings are off.
+FEED_ATOM = None
+FEED_RSS = None
+FEED_ALL_ATOM = None
+FEED_ALL_RSS = None
 CATEGORY_FEED_ATOM = None
+CATEGORY_FEED_RSS = None
 AUTHOR_FEED_ATOM = None
 AUTHOR_FEED_RSS = None
+TAG_FEED_ATOM = None
+TAG_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
-FEED_MAX_ITEMS = 20
+TRANSLATION_FEED_RSS = None
+LAB_FEEDS_MAX_ITEMS = 20
+LAB_FEEDS_SUMMARY_ONLY = False
+LAB_FEEDS_TAG_AUTHORITY = "lab.example.org"
+LAB_FEEDS_TAG_YEAR = "2025"
 
 # Markdown for staff-written content. Listed explicitly because Pelican's
 # default ("extra") includes attribute lists, which let any element carry any

@@ -12,5 +12,4 @@ from pelicanconf import *  # noqa: F403
 
 SITEURL = os.environ.get("SITEURL", "https://lab.example.org").rstrip("/")
 RELATIVE_URLS = False
-FEED_DOMAIN = SITEURL
 DELETE_OUTPUT_DIRECTORY = True

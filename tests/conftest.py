@@ -53,8 +53,6 @@ def build(
     settings. Raises whatever the build raises.
     """
     override = {"OUTPUT_PATH": str(output), "LAB_TODAY": SAMPLE_TODAY, **overrides}
-    if "SITEURL" in overrides:
-        override.setdefault("FEED_DOMAIN", overrides["SITEURL"])
     if path is not None:
         override["PATH"] = str(path)
     handler = RecordingHandler()

@@ -223,6 +223,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "image": Field(image),
         "slug": Field(slug),
         "status": Field(one_of(*POST_STATUSES)),
+        # The feed id, for a post moved to a new file (see README: Feeds).
+        "id": Field(text),
     },
     "page": {
         "title": Field(text, required=True),
@@ -257,6 +259,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "audience": Field(text, required=True),
         "respond": Field(respond, required=True),
         "support": Field(text),
+        "id": Field(text),
         "image": Field(image),
         "modified": Field(date_or_aware_datetime),
         "status": Field(one_of(*POST_STATUSES)),
