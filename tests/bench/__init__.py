@@ -1,0 +1,1 @@
+"""`make bench`: our build against stock Pelican on the same synthetic posts."""

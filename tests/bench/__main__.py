@@ -1,0 +1,196 @@
+"""Measure our build against stock Pelican 4.12 on the same synthetic posts.
+
+    python -m bench [--sizes 100,1000,5000] [--runs 3] [--comments 5]
+                    [--workdir .bench] [--profile N]
+
+For each size it builds, alternating, our site (publishconf.py, every plugin)
+and stock Pelican (its default theme and feeds, none of our plugins), each in
+its own process, and prints median wall and CPU seconds, peak memory, pages
+written, ms per page and the ratio ours / stock; then cached rebuilds (no
+change, one post edited) and the cost of drawing social card images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .synthetic import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+PELICAN = str(Path(sys.executable).parent / "pelican")
+# "Today" for every status the build works out: the same on every run.
+EPOCH = "1764244800"
+SITEURL = "https://lab.example.org"
+STOCK_CONFIG = """\
+# Stock Pelican: its default theme and feeds, none of our plugins.
+PATH = "content"
+SITENAME = "Stock"
+SITEURL = "https://lab.example.org"
+TIMEZONE = "Europe/London"
+DEFAULT_LANG = "en"
+"""
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    peak_mib: float
+    pages: int
+
+
+def build(command: list[str], cwd: Path, output: Path, env_extra=None) -> Run:
+    """One build in its own process: wall clock, CPU and peak memory of that
+    process alone (os.wait4), and how many pages it wrote."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "SITEURL": SITEURL,
+           **(env_extra or {})}  # fmt: skip
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    error = process.stderr.read().decode()
+    process.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"build failed: {' '.join(command)}\n{error[-3000:]}")
+    pages = sum(1 for _ in output.rglob("*.html")) if output.exists() else 0
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, pages)
+
+
+def ours(site: Path, output: Path, *extra: str, config: str = "publishconf.py") -> list[str]:
+    return [PELICAN, str(site / "ours" / "content"), "-o", str(output), "-s",
+            str(ROOT / config), "--log-handler", "plain", "-q", *extra]  # fmt: skip
+
+
+def stock(site: Path, output: Path, *extra: str) -> list[str]:
+    return [PELICAN, str(site / "stock" / "content"), "-o", str(output), "-s",
+            str(site / "stock" / "pelicanconf.py"), "-q", *extra]  # fmt: skip
+
+
+def settings_override(**values) -> list[str]:
+    import json
+
+    return ["-e", *(f"{key}={json.dumps(value)}" for key, value in values.items())]
+
+
+def median(runs: list[Run], field: str) -> float:
+    return statistics.median(getattr(run, field) for run in runs)
+
+
+def measure_size(workdir: Path, posts: int, comments: int, runs: int) -> None:
+    site = workdir / f"site-{posts}"
+    if site.exists():
+        shutil.rmtree(site)
+    counts = generate(site, posts, comments)
+    (site / "stock" / "pelicanconf.py").write_text(STOCK_CONFIG, encoding="utf-8")
+    cards = site / "cards-cache"
+    card_setting = settings_override(LAB_SOCIAL_CACHE_PATH=str(cards))
+    out_ours, out_stock = site / "out-ours", site / "out-stock"
+    print(f"\n== {posts} posts, {counts['comments']} comments, "
+          f"{counts['challenges']} challenges")  # fmt: skip
+
+    # Card images: a cold build draws every card, a second draws none.
+    cold = build(ours(site, out_ours, "-d", *card_setting), ROOT, out_ours)
+    warm = build(ours(site, out_ours, "-d", *card_setting), ROOT, out_ours)
+    print(f"card images: cold build {cold.wall:.2f} s, warm {warm.wall:.2f} s: "
+          f"drawing costs {cold.wall - warm.wall:.2f} s")  # fmt: skip
+
+    mine, theirs = [], []
+    for _ in range(runs):
+        mine.append(build(ours(site, out_ours, "-d", *card_setting), ROOT, out_ours))
+        theirs.append(build(stock(site, out_stock, "-d"), site / "stock", out_stock))
+    print(f"{'full build':<22}{'wall s':>8}{'CPU s':>8}{'peak MiB':>10}{'pages':>7}{'ms/page':>9}")
+    for name, group in (("ours", mine), ("stock Pelican", theirs)):
+        wall = median(group, "wall")
+        pages = group[0].pages
+        print(f"{name:<22}{wall:>8.2f}{median(group, 'cpu'):>8.2f}"
+              f"{median(group, 'peak_mib'):>10.0f}{pages:>7}{1000 * wall / pages:>9.2f}")  # fmt: skip
+    print(f"{'ratio ours / stock':<22}{median(mine, 'wall') / median(theirs, 'wall'):>8.2f}"
+          f"{median(mine, 'cpu') / median(theirs, 'cpu'):>8.2f}"
+          f"{median(mine, 'peak_mib') / median(theirs, 'peak_mib'):>10.2f}")  # fmt: skip
+
+    # The writer's loop: content cache on, output kept, one post edited.
+    cache = settings_override(CACHE_CONTENT=True, LOAD_CONTENT_CACHE=True,
+                              CACHE_PATH=str(site / "cache-ours"),
+                              LAB_SOCIAL_CACHE_PATH=str(cards))  # fmt: skip
+    stock_cache = settings_override(CACHE_CONTENT=True, LOAD_CONTENT_CACHE=True,
+                                    CACHE_PATH=str(site / "cache-stock"))  # fmt: skip
+    dev = {"SITEURL": "http://127.0.0.1:8000"}
+    rows = []
+    for name, command, cwd, output, env in (
+        ("ours", ours(site, out_ours, *cache, config="pelicanconf.py"), ROOT,
+         out_ours, dev),
+        ("stock Pelican", stock(site, out_stock, *stock_cache), site / "stock",
+         out_stock, {}),
+    ):  # fmt: skip
+        build(command, cwd, output, env)  # fills the cache
+        unchanged = [build(command, cwd, output, env) for _ in range(runs)]
+        edited = []
+        for run in range(runs):
+            for kind in ("ours", "stock"):
+                post = site / kind / "content" / "posts" / f"{posts // 2:05d}-update.md"
+                with open(post, "a", encoding="utf-8") as handle:
+                    handle.write(f"\nAn edit, number {run}.\n")
+            edited.append(build(command, cwd, output, env))
+        rows.append((name, median(unchanged, "wall"), median(edited, "wall")))
+    print(f"{'cached rebuild':<22}{'no change s':>12}{'one post edited s':>19}")
+    for name, unchanged, edited in rows:
+        print(f"{name:<22}{unchanged:>12.2f}{edited:>19.2f}")
+
+
+def profile(workdir: Path, posts: int, comments: int) -> None:
+    """Where our build spends its time: cProfile of one in-process build."""
+    from pelican import Pelican
+    from pelican.settings import read_settings
+
+    site = workdir / f"profile-{posts}"
+    if site.exists():
+        shutil.rmtree(site)
+    generate(site, posts, comments)
+    os.environ.update(SOURCE_DATE_EPOCH=EPOCH, SITEURL=SITEURL)
+    os.chdir(ROOT)
+    settings = read_settings(str(ROOT / "publishconf.py"), override={
+        "PATH": str(site / "ours" / "content"), "OUTPUT_PATH": str(site / "out"),
+        "LAB_SOCIAL_CACHE_PATH": str(site / "cards")})  # fmt: skip
+    Pelican(settings).run()  # draw the cards first: the profile is of a warm build
+    profiler = cProfile.Profile()
+    profiler.enable()
+    Pelican(settings).run()
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs()
+    print(f"\n== profile of our build of {posts} posts (cards already drawn)")
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--comments", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".bench")
+    parser.add_argument("--profile", type=int, default=0, help="profile N posts")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        profile(args.workdir.resolve(), args.profile, args.comments)
+        return
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of "
+          f"{args.runs} runs; every build in its own process")  # fmt: skip
+    for size in (int(s) for s in args.sizes.split(",")):
+        measure_size(args.workdir.resolve(), size, args.comments, args.runs)
+
+
+if __name__ == "__main__":
+    main()
