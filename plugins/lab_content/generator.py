@@ -13,6 +13,8 @@ from pelican.contents import Author
 from pelican.generators import Generator
 from pelican.utils import posixize_path
 
+from lab_common import plain_text
+
 from .authors import parse_authors
 from .contents import Call, Challenge
 from .ics import call_closing_ics
@@ -25,6 +27,7 @@ from .model import (
     current_phase,
     phase_states,
 )
+from .navigation import neighbours, reading_minutes, related_updates
 from .settings import lab_settings
 
 logger = logging.getLogger(__name__)
@@ -127,6 +130,7 @@ class LabContentGenerator(Generator):
                 reverse=True,
             )
             challenge.calls = [c for c in self.calls if c.challenge is challenge]
+        self._link_neighbours(context.get("articles", []))
         self._hidden = [c for c in [*challenges, *calls] if c.status == "hidden"]
 
         context["lab_authors"] = authors
@@ -136,6 +140,27 @@ class LabContentGenerator(Generator):
         context["open_calls"] = [
             c for c in self.calls if c.status_key in ("open", "closing-soon")
         ]
+
+    def _link_neighbours(self, articles: list) -> None:
+        """Previous and next post (site-wide and within the post's challenge),
+        related updates and reading time, for every published post."""
+        oldest_first = articles[::-1]  # Pelican lists posts newest first
+        for position, article in enumerate(oldest_first):
+            article.prev_article = oldest_first[position - 1] if position else None
+            article.next_article = (
+                oldest_first[position + 1] if position + 1 < len(oldest_first) else None
+            )
+            article.related = related_updates(
+                article, articles, self.lab["LAB_RELATED_LIMIT"]
+            )
+            article.reading_minutes = reading_minutes(plain_text(article._content))
+            article.challenge_previous = article.challenge_next = None
+        for challenge in self.challenges:
+            in_order = challenge.updates[::-1]
+            for article in in_order:
+                article.challenge_previous, article.challenge_next = neighbours(
+                    article, in_order
+                )
 
     def _derive_challenge(self, challenge: Challenge, authors: dict) -> None:
         today = self.now.date()

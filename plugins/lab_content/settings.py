@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "LAB_CLOSING_SOON_DAYS": 7,
     # Categories a post may name; empty means any.
     "LAB_CATEGORIES": [],
+    # How many related updates a post lists.
+    "LAB_RELATED_LIMIT": 3,
     # Pin "today" for every derived status (an aware datetime); None means the
     # build time, or SOURCE_DATE_EPOCH when that is set.
     "LAB_TODAY": None,
