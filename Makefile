@@ -33,7 +33,7 @@ help: ## List the targets
 	@echo "The Lab site. Usage: make <target> [PORT=8000] [BIND=127.0.0.1] [SITEURL=...]"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -48,12 +48,14 @@ install: $(STAMP) ## Create or refresh the virtual environment in .venv/
 
 # Builds go to a staging folder and replace output/ only when they succeed, so
 # a build that fails (a malformed post, say) leaves the last good site in place.
-# A preview fails on any error; a production build on any warning too (a broken
-# internal link, an image without alt text).
+# Either fails on any error. Warnings (a character removed from a feed, say)
+# are printed; make check's link gate catches broken internal links.
 define build
 	@rm -rf $(STAGEDIR) $(STAGEDIR)-old
 	@$(1) $(PELICAN) $(INPUTDIR) -o $(STAGEDIR) -s $(2) $(PELICANOPTS) || \
 		{ rm -rf $(STAGEDIR); echo "Build failed: output/ is unchanged."; exit 1; }
+	@$(BIN)/python -m pagefind --site $(STAGEDIR) --silent || \
+		{ rm -rf $(STAGEDIR); echo "Search index failed: output/ is unchanged."; exit 1; }
 	@if [ -d $(OUTPUTDIR) ]; then mv $(OUTPUTDIR) $(STAGEDIR)-old; fi
 	@mv $(STAGEDIR) $(OUTPUTDIR) && rm -rf $(STAGEDIR)-old
 endef
@@ -71,11 +73,24 @@ serve: html ## Build, then serve output/ (http://127.0.0.1:8000; PORT=, BIND=)
 	@echo "Serving the site at $(DEV_SITEURL)/ (Ctrl-C stops)"
 	$(PELICAN) -l $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND)
 
-devserver: $(STAMP) ## Serve output/ and rebuild it on every change (PORT=, BIND=)
+# The comments endpoint (plugins/lab_comments). A local build's form posts to
+# http://127.0.0.1:8001/comments (LAB_COMMENTS_ENDPOINT in pelicanconf.py).
+COMMENTS_PORT ?= 8001
+LAB_COMMENTS_QUEUE ?= $(CURDIR)/comments-queue
+LAB_COMMENTS_MANIFEST ?= $(CURDIR)/$(OUTPUTDIR)/comments-manifest.json
+COMMENTS := LAB_COMMENTS_QUEUE="$(LAB_COMMENTS_QUEUE)" \
+	LAB_COMMENTS_MANIFEST="$(LAB_COMMENTS_MANIFEST)" \
+	PYTHONPATH=plugins $(BIN)/python -m lab_comments.cli
+
+# A full build first (with the search index, which the watcher's rebuilds keep),
+# then Pelican's watcher; approving a comment (a .yaml file) rebuilds too.
+devserver: html ## Serve output/, rebuild it on every change, run the comments endpoint (PORT=, BIND=)
+	@$(COMMENTS) serve --host $(BIND) --port $(COMMENTS_PORT) & comments=$$!; \
+	trap 'kill $$comments 2>/dev/null' EXIT INT TERM; \
 	SITEURL="$(DEV_SITEURL)" $(PELICAN) -lr $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS)
 
 publish: $(STAMP) ## Build the production site into output/ (absolute URLs from SITEURL)
-	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF) --fatal warnings)
+	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF) --fatal errors)
 
 test: $(STAMP) ## Run the test suite (Python only; the browser gates are in make check)
 	$(BIN)/python -m pytest -m "not gates" $(PYTEST_ARGS)
@@ -105,5 +120,41 @@ lint: $(STAMP) ## Check code style with ruff
 format: $(STAMP) ## Reformat the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# -- Comments and moderation (README: "Comments and moderation")
+# The comments port is PORT= when given on the command line, else 8001.
+COMMENTS_SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),$(COMMENTS_PORT))
+LOAD_SUBMISSIONS ?= 1000
+LOAD_CLIENTS ?= 50
+
+comments-serve: $(STAMP) ## Run the comments endpoint on 127.0.0.1 (PORT=, default 8001)
+	$(COMMENTS) serve --host 127.0.0.1 --port $(COMMENTS_SERVE_PORT)
+
+comments-list: $(STAMP) ## List comments waiting for moderation, with flags
+	@$(COMMENTS) list
+
+comments-show: $(STAMP) ## Show one pending comment in full (ID=)
+	@$(COMMENTS) show "$(ID)"
+
+comments-approve: $(STAMP) ## Publish a pending comment into content/comments/ (ID=, STAFF=1 for Lab staff)
+	@$(COMMENTS) approve "$(ID)" $(if $(filter 1 yes true,$(STAFF)),--staff)
+
+comments-reject: $(STAMP) ## Delete a pending comment (ID=)
+	@$(COMMENTS) reject "$(ID)"
+
+comments-redact: $(STAMP) ## Replace TEXT= in a pending or published comment (ID=, TEXT=)
+	@$(COMMENTS) redact "$(ID)" --text "$(TEXT)"
+
+comments-erase: $(STAMP) ## Delete a published comment from content/comments/ (ID=)
+	@$(COMMENTS) erase "$(ID)"
+
+comments-purge: $(STAMP) ## Delete pending comments over 30 days old and old sender hashes
+	@$(COMMENTS) purge
+
+comments-load-test: $(STAMP) ## Load the endpoint on 127.0.0.1: 1,000 comments from 50 clients; prints throughput and p95
+	PYTHONPATH=plugins $(BIN)/python -m lab_comments.loadtest --submissions $(LOAD_SUBMISSIONS) --clients $(LOAD_CLIENTS)
+
+.PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
+	comments-redact comments-erase comments-purge comments-load-test
 
 .PHONY: help install html clean regenerate serve devserver publish test lint format check check-tools

@@ -28,7 +28,7 @@ LOCALE = ("en_GB.UTF-8", "C.UTF-8", "C")
 
 PLUGIN_PATHS = ["plugins"]
 # Order matters: lab_content must run before the plugins that read what it derives.
-PLUGINS = ["lab_content", "lab_feeds", "lab_sitemap"]
+PLUGINS = ["lab_content", "lab_feeds", "lab_social", "lab_comments", "lab_sitemap"]
 
 # Content folders: posts are articles, the rest are read by lab_content.
 ARTICLE_PATHS = ["posts"]
@@ -37,7 +37,9 @@ STATIC_PATHS = ["images", "extra"]
 EXTRA_PATH_METADATA = {
     "extra/favicon.ico": {"path": "favicon.ico"},
 }
-IGNORE_FILES = [".*", "__pycache__", "*.yaml"]
+# authors.yaml and comment files are read by our plugins; Pelican reads only
+# Markdown, and its watcher must see every file so devserver rebuilds on each.
+IGNORE_FILES = [".*", "__pycache__"]
 
 # "Today" comes from lab_content (SOURCE_DATE_EPOCH or the build time), which
 # keeps future-dated posts unpublished; Pelican's own check reads the clock.
@@ -65,7 +67,15 @@ AUTHOR_URL = "authors/{slug}/"
 AUTHOR_SAVE_AS = "authors/{slug}/index.html"
 
 # "home" is the front page; "index" is the paginated list of all updates.
-DIRECT_TEMPLATES = ["home", "index", "tags", "categories", "authors", "archives"]
+DIRECT_TEMPLATES = [
+    "home",
+    "index",
+    "tags",
+    "categories",
+    "authors",
+    "archives",
+    "search",
+]
 HOME_URL = ""
 HOME_SAVE_AS = "index.html"
 INDEX_URL = "updates/"
@@ -77,13 +87,15 @@ CATEGORIES_SAVE_AS = "updates/categories/index.html"
 AUTHORS_URL = "authors/"
 AUTHORS_SAVE_AS = "authors/index.html"
 ARCHIVES_URL = "updates/archives/"
+SEARCH_URL = "search/"
+SEARCH_SAVE_AS = "search/index.html"
 ARCHIVES_SAVE_AS = "updates/archives/index.html"
 YEAR_ARCHIVE_URL = "updates/{date:%Y}/"
 YEAR_ARCHIVE_SAVE_AS = "updates/{date:%Y}/index.html"
 MONTH_ARCHIVE_SAVE_AS = ""
 DAY_ARCHIVE_SAVE_AS = ""
 
-DEFAULT_PAGINATION = 5
+DEFAULT_PAGINATION = 10
 PAGINATED_TEMPLATES = {"index": None, "tag": None, "category": None, "author": None}
 PAGINATION_PATTERNS = (
     (1, "{url}", "{save_as}"),
@@ -147,6 +159,21 @@ LAB_SOCIAL_ACCOUNT = {
 }
 LAB_CONTACT_EMAIL = "lab@example.org"
 LAB_CATEGORIES = ["Announcements", "Research", "Ideas", "Testing", "Learning"]
+
+# Sharing (lab_social): the site's X/Twitter account for twitter:site. Card images
+# are drawn once and kept between builds in .cache/, outside output/ (which a build
+# replaces), next to this file whatever the working directory.
+LAB_TWITTER_SITE = "@improvementlab"
+LAB_SOCIAL_CACHE_PATH = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), ".cache", "lab_social"
+)
+
+# Comments (lab_comments): approved comments live in content/comments/; the form
+# posts to the endpoint (`make comments-serve`, also started by `make devserver`).
+# publishconf.py takes the production endpoint from the environment.
+LAB_COMMENTS_ENDPOINT = "http://127.0.0.1:8001/comments"
+LAB_COMMENTS_MAX_DEPTH = 3
+LAB_COMMENTS_CLOSE_AFTER_DAYS = 0
 
 # Settings the theme reads (Pelican passes every upper-case setting).
 DEFAULT_DATE_FORMAT = "%-d %B %Y"

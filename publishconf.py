@@ -13,3 +13,9 @@ from pelicanconf import *  # noqa: F403
 SITEURL = os.environ.get("SITEURL", "https://lab.example.org").rstrip("/")
 RELATIVE_URLS = False
 DELETE_OUTPUT_DIRECTORY = True
+# The comments endpoint the form posts to: its own host, since the site itself is
+# static (see README, "Comments and moderation").
+LAB_COMMENTS_ENDPOINT = (
+    os.environ.get("LAB_COMMENTS_ENDPOINT")
+    or "https://comments.lab.example.org/comments"
+)

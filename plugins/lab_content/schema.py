@@ -119,6 +119,40 @@ def image(value: Any) -> dict[str, str]:
     return {"src": text(fields["src"]), "alt": text(fields["alt"])}
 
 
+RASTER_IMAGE_RE = re.compile(r"\.(png|jpe?g|gif|webp)$", re.IGNORECASE)
+
+
+def social(value: Any) -> dict[str, Any]:
+    """What a link to the page shows on social networks instead of its own
+    title, summary and image: any of `title`, `description` and `image`
+    (`src` and `alt`; PNG, JPEG, GIF or WebP, since networks do not show SVG)."""
+    fields = _mapping(value, required=(), optional=("title", "description", "image"))
+    if not fields:
+        raise Invalid("give at least one of title, description, image")
+    clean: dict[str, Any] = {}
+    for key in ("title", "description"):
+        if key in fields:
+            try:
+                clean[key] = text(fields[key])
+            except Invalid as exc:
+                raise Invalid(f".{key}: {exc}") from None
+    if "image" in fields:
+        try:
+            clean["image"] = image(fields["image"])
+        except Invalid as exc:
+            reason = str(exc)
+            raise Invalid(
+                f".image{reason}" if reason.startswith(".") else f".image: {reason}"
+            ) from None
+        src = clean["image"]["src"]
+        if not RASTER_IMAGE_RE.search(src):
+            raise Invalid(
+                f".image.src: {src!r} is not a PNG, JPEG, GIF or WebP file "
+                "(social networks do not show SVG)"
+            )
+    return clean
+
+
 def phases(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not value:
         raise Invalid("expected a list of one or more phases")
@@ -208,6 +242,7 @@ class Field:
 
 
 POST_STATUSES = ("published", "draft", "hidden")
+COMMENT_STATES = ("open", "closed")
 
 SCHEMAS: dict[str, dict[str, Field]] = {
     "post": {
@@ -221,10 +256,13 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "challenge": Field(slug),
         "phase": Field(slug),
         "image": Field(image),
+        "social": Field(social),
         "slug": Field(slug),
         "status": Field(one_of(*POST_STATUSES)),
         # The feed id, for a post moved to a new file (see README: Feeds).
         "id": Field(text),
+        # Read by lab_comments: "closed" keeps a post's comments but drops the form.
+        "comments": Field(one_of(*COMMENT_STATES)),
     },
     "page": {
         "title": Field(text, required=True),
@@ -232,6 +270,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "slug": Field(slug),
         "modified": Field(date_or_aware_datetime),
         "image": Field(image),
+        "social": Field(social),
         "status": Field(one_of(*POST_STATUSES)),
         # For special pages such as the 404 page, written outside the usual URLs.
         "template": Field(slug),
@@ -245,6 +284,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "phases": Field(phases, required=True),
         "team": Field(text_list, required=True),
         "image": Field(image),
+        "social": Field(social),
         "modified": Field(date_or_aware_datetime),
         "status": Field(one_of(*POST_STATUSES)),
     },
@@ -261,6 +301,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "support": Field(text),
         "id": Field(text),
         "image": Field(image),
+        "social": Field(social),
         "modified": Field(date_or_aware_datetime),
         "status": Field(one_of(*POST_STATUSES)),
     },

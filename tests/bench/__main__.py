@@ -68,7 +68,9 @@ def build(command: list[str], cwd: Path, output: Path, env_extra=None) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, pages)
 
 
-def ours(site: Path, output: Path, *extra: str, config: str = "publishconf.py") -> list[str]:
+def ours(
+    site: Path, output: Path, *extra: str, config: str = "publishconf.py"
+) -> list[str]:
     return [PELICAN, str(site / "ours" / "content"), "-o", str(output), "-s",
             str(ROOT / config), "--log-handler", "plain", "-q", *extra]  # fmt: skip
 
@@ -110,15 +112,17 @@ def measure_size(workdir: Path, posts: int, comments: int, runs: int) -> None:
     for _ in range(runs):
         mine.append(build(ours(site, out_ours, "-d", *card_setting), ROOT, out_ours))
         theirs.append(build(stock(site, out_stock, "-d"), site / "stock", out_stock))
-    print(f"{'full build':<22}{'wall s':>8}{'CPU s':>8}{'peak MiB':>10}{'pages':>7}{'ms/page':>9}")
+    header = ("full build", "wall s", "CPU s", "peak MiB", "pages", "ms/page")
+    print("{:<22}{:>8}{:>8}{:>10}{:>7}{:>9}".format(*header))
     for name, group in (("ours", mine), ("stock Pelican", theirs)):
-        wall = median(group, "wall")
+        wall, cpu, peak = (median(group, f) for f in ("wall", "cpu", "peak_mib"))
         pages = group[0].pages
-        print(f"{name:<22}{wall:>8.2f}{median(group, 'cpu'):>8.2f}"
-              f"{median(group, 'peak_mib'):>10.0f}{pages:>7}{1000 * wall / pages:>9.2f}")  # fmt: skip
-    print(f"{'ratio ours / stock':<22}{median(mine, 'wall') / median(theirs, 'wall'):>8.2f}"
-          f"{median(mine, 'cpu') / median(theirs, 'cpu'):>8.2f}"
-          f"{median(mine, 'peak_mib') / median(theirs, 'peak_mib'):>10.2f}")  # fmt: skip
+        print(
+            f"{name:<22}{wall:>8.2f}{cpu:>8.2f}{peak:>10.0f}{pages:>7}"
+            f"{1000 * wall / pages:>9.2f}"
+        )
+    ratios = [median(mine, f) / median(theirs, f) for f in ("wall", "cpu", "peak_mib")]
+    print("{:<22}{:>8.2f}{:>8.2f}{:>10.2f}".format("ratio ours / stock", *ratios))
 
     # The writer's loop: content cache on, output kept, one post edited.
     cache = settings_override(CACHE_CONTENT=True, LOAD_CONTENT_CACHE=True,

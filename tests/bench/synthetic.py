@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 CATEGORIES = ["Announcements", "Research", "Ideas", "Testing", "Learning"]
+# A paragraph of words reads better than a long list of strings.
 WORDS = (
     "peer support people health care service group community member lab "
     "challenge evidence idea test learning commissioner volunteer experience "
@@ -62,7 +63,9 @@ def post_body(rng: random.Random, index: int, others: list[str]) -> str:
         parts.append(_paragraph(rng, 60))
     parts.append("![A chart of the week's numbers]({static}/images/figure.png)")
     if index % 4 == 0:
-        parts.append('```python\ndef reach(groups):\n    return sum(g.size for g in groups)\n```')
+        parts.append(
+            "```python\ndef reach(groups):\n    return sum(g.size for g in groups)\n```"
+        )
     return "\n\n".join(parts) + "\n"
 
 
@@ -71,8 +74,11 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
         )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
@@ -128,7 +134,8 @@ def generate(root: Path, posts: int, comments_per_post: int, seed: int = 2025) -
         (ours / "challenges" / f"{slug}.md").write_text(
             f"---\ntitle: What would it take, number {number}?\nslug: {slug}\n"
             f"summary: {_sentence(rng, 12)}\ntheme: Theme {number}\n"
-            f"team: {_yaml_list(authors[:3])}\nphases:\n" + "\n".join(phases)
+            f"team: {_yaml_list(authors[:3])}\nphases:\n"
+            + "\n".join(phases)
             + f"\n---\n{_paragraph(rng, 300)}\n",
             encoding="utf-8",
         )
@@ -136,8 +143,10 @@ def generate(root: Path, posts: int, comments_per_post: int, seed: int = 2025) -
         opens = START + dt.timedelta(days=45 * number)
         (ours / "get-involved" / f"call-{number:03d}.md").write_text(
             f"---\ntitle: Call number {number}\nslug: call-{number:03d}\n"
-            f"summary: {_sentence(rng, 10)}\nchallenge: {challenges[number % len(challenges)]}\n"
-            f"opens: {opens.isoformat()}\ncloses: {(opens + dt.timedelta(days=60)).isoformat()}\n"
+            f"summary: {_sentence(rng, 10)}\n"
+            f"challenge: {challenges[number % len(challenges)]}\n"
+            f"opens: {opens.isoformat()}\n"
+            f"closes: {(opens + dt.timedelta(days=60)).isoformat()}\n"
             "commitments:\n  - {amount: 10, unit: minutes, period: week}\n"
             "audience: Anyone.\nrespond: {method: email, contact: lab@example.org}\n"
             f"---\n{_paragraph(rng, 150)}\n",
@@ -157,15 +166,16 @@ def generate(root: Path, posts: int, comments_per_post: int, seed: int = 2025) -
         body = post_body(rng, index, files[max(0, index - 30) : index])
         challenge = challenges[index % len(challenges)]
         (ours / "posts" / files[index]).write_text(
-            f"---\ntitle: \"{title}\"\ndate: {date.isoformat()}\n"
+            f'---\ntitle: "{title}"\ndate: {date.isoformat()}\n'
             f"authors: {_yaml_list(post_authors)}\ncategory: {category}\n"
             f"tags: {_yaml_list(tags)}\nsummary: {summary}\nslug: {name}\n"
             f"challenge: {challenge}\n---\n{body}",
             encoding="utf-8",
         )
+        stock_names = [a.replace("author-", "Author ") for a in post_authors]
         (stock / "posts" / files[index]).write_text(
             f"Title: {title}\nDate: {date:%Y-%m-%d %H:%M}\n"
-            f"Authors: {', '.join(a.replace('author-', 'Author ') for a in post_authors)}\n"
+            f"Authors: {', '.join(stock_names)}\n"
             f"Category: {category}\nTags: {', '.join(tags)}\nSummary: {summary}\n"
             f"Slug: {name}\n\n{body}",
             encoding="utf-8",
@@ -180,13 +190,16 @@ def write_comments(folder: Path, post: str, date: dt.datetime, count: int, rng) 
     if count <= 0:
         return 0
     folder.mkdir(parents=True, exist_ok=True)
+    previous = None
     for number in range(count):
         when = date + dt.timedelta(hours=3 * (number + 1))
-        reply = f"reply_to: c{number - 1:02d}\n" if number % 3 == 2 else ""
-        (folder / f"c{number:02d}.yaml").write_text(
-            f"id: c{number:02d}\npost: {post}\nname: Reader {number}\n"
-            f"date: {when.strftime('%Y-%m-%dT%H:%M:%SZ')}\n{reply}"
+        comment_id = f"{when:%Y%m%d-%H%M%S}-{number:06x}"
+        reply = f"reply_to: {previous}\n" if number % 3 == 2 else ""
+        (folder / f"{comment_id}.yaml").write_text(
+            f"id: {comment_id}\npost: {post}\nname: Reader {number}\n"
+            f"date: '{when.strftime('%Y-%m-%dT%H:%M:%SZ')}'\n{reply}"
             f"body: |\n  {_paragraph(rng, 40)}\n",
             encoding="utf-8",
         )
+        previous = comment_id
     return count

@@ -1,0 +1,682 @@
+"""The comments endpoint: a small WSGI application that takes the comment
+form and puts each comment in the private moderation queue.
+
+    POST /comments   application/x-www-form-urlencoded, the fields of
+                     lab_comments.schema; answers 303 See Other back to the
+                     post (#comment-pending), or a plain error page that names
+                     the field, with the status below
+    OPTIONS /comments  CORS preflight, for the site's own origin only
+    GET /health      200 "ok" (for a process supervisor)
+
+Refusals: unknown, repeated, missing or over-long fields, an unknown post or
+a reply to a comment not on that post (400); comments closed (403); a body
+over 64 KiB (413, not read); no Content-Length (411); another content type
+(415); another method (405, with Allow); a foreign Origin (403); too many
+submissions from one client (429, with Retry-After). A filled honeypot, a form
+sent less than LAB_COMMENTS_MIN_SECONDS after its page loaded (when the page's
+script stamped both times) and a duplicate of a pending comment are answered
+with the same 303 as a success, and store nothing. No answer carries a stack
+trace or a file path.
+
+It reads only the manifest the build writes (which posts take comments, the
+ids of approved comments) and writes only to the queue. It never imports
+Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
+`python -m lab_comments.cli serve` (waitress).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from . import schema
+from .store import Queue
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Every environment variable the endpoint reads: (default, meaning).
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "LAB_COMMENTS_QUEUE": (
+        str(REPO_ROOT / "comments-queue"),
+        "folder of the private pending queue (outside content/, ignored by git)",
+    ),
+    "LAB_COMMENTS_MANIFEST": (
+        str(REPO_ROOT / "output" / "comments-manifest.json"),
+        "the manifest the build writes (LAB_COMMENTS_MANIFEST_SAVE_AS in output/)",
+    ),
+    "LAB_COMMENTS_SECRET": (
+        "",
+        "key of the keyed hashes (client and email addresses); empty: a random "
+        "key kept in <queue>/.secret",
+    ),
+    "LAB_COMMENTS_ALLOWED_ORIGINS": (
+        "",
+        "comma-separated origins allowed to post (https://lab.example.org); "
+        "empty: the origin of the site named in the manifest",
+    ),
+    "LAB_COMMENTS_RATE_LIMIT": ("5", "submissions allowed per client per window"),
+    "LAB_COMMENTS_RATE_WINDOW": ("600", "the rate-limit window, in seconds"),
+    "LAB_COMMENTS_MIN_SECONDS": (
+        "3",
+        "a form sent sooner than this after its page loaded is dropped",
+    ),
+    "LAB_COMMENTS_PENDING_DAYS": (
+        "30",
+        "pending comments (with their email address) are deleted after this",
+    ),
+    "LAB_COMMENTS_SENDER_DAYS": (
+        "365",
+        "keyed hashes of email addresses are deleted this long after the last comment",
+    ),
+}
+
+
+class ConfigError(ValueError):
+    """An environment variable is wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    queue: Path
+    manifest: Path
+    secret: bytes | None = None
+    allowed_origins: tuple[str, ...] = ()
+    rate_limit: int = 5
+    rate_window: int = 600
+    min_seconds: float = 3.0
+    pending_days: int = 30
+    sender_days: int = 365
+    max_body: int = schema.REQUEST_MAX
+
+
+def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
+    """The endpoint's Config from environment variables (see ENVIRONMENT)."""
+
+    def get(name: str) -> str:
+        return environ.get(name, "").strip() or ENVIRONMENT[name][0]
+
+    def number(name: str, minimum: int = 0) -> int:
+        value = get(name)
+        try:
+            result = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: {value!r} is not a whole number") from None
+        if result < minimum:
+            raise ConfigError(f"{name}: must be {minimum} or more")
+        return result
+
+    origins = tuple(
+        origin_of(o.strip())
+        for o in get("LAB_COMMENTS_ALLOWED_ORIGINS").split(",")
+        if o.strip()
+    )
+    if any(not o for o in origins):
+        raise ConfigError("LAB_COMMENTS_ALLOWED_ORIGINS: each must be an http(s) URL")
+    secret = get("LAB_COMMENTS_SECRET")
+    if secret and len(secret) < 32:
+        raise ConfigError("LAB_COMMENTS_SECRET: use at least 32 characters")
+    return Config(
+        queue=Path(get("LAB_COMMENTS_QUEUE")),
+        manifest=Path(get("LAB_COMMENTS_MANIFEST")),
+        secret=secret.encode() if secret else None,
+        allowed_origins=origins,
+        rate_limit=number("LAB_COMMENTS_RATE_LIMIT", 1),
+        rate_window=number("LAB_COMMENTS_RATE_WINDOW", 1),
+        min_seconds=float(number("LAB_COMMENTS_MIN_SECONDS")),
+        pending_days=number("LAB_COMMENTS_PENDING_DAYS", 1),
+        sender_days=number("LAB_COMMENTS_SENDER_DAYS", 1),
+    )
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an http(s) URL, lower case; "" if it is not one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    suffix = f":{port}" if port and port != default else ""
+    return f"{parts.scheme}://{host}{suffix}"
+
+
+# -- the manifest
+
+
+class ManifestError(Exception):
+    """The manifest is missing or malformed (logged; readers see a 503)."""
+
+
+@dataclass(frozen=True)
+class Post:
+    slug: str
+    url: str
+    open: bool
+    closes: dt.datetime | None
+    comments: frozenset[str]
+
+
+class Manifest:
+    """The build's manifest, re-read whenever the file changes (a rebuild)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self.siteurl = ""
+        self.posts: dict[str, Post] = {}
+
+    def load(self) -> Manifest:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            raise ManifestError("the manifest is missing (build the site)") from None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if stamp != self._stamp:
+                try:
+                    self.siteurl, self.posts = parse_manifest(self.path.read_bytes())
+                except ManifestError:
+                    if self._stamp is None:
+                        raise
+                    # Keep the last good one; the next request tries again.
+                    logger.error("comments endpoint: the new manifest is malformed")
+                    return self
+                self._stamp = stamp
+        return self
+
+
+def parse_manifest(data: bytes) -> tuple[str, dict[str, Post]]:
+    try:
+        raw = json.loads(data.decode("utf-8"))
+        if raw.get("version") != 1:
+            raise ManifestError("the manifest has an unknown version")
+        siteurl = raw["siteurl"]
+        posts = {}
+        for slug, entry in raw["posts"].items():
+            closes = entry.get("closes")
+            posts[slug] = Post(
+                slug=schema.slug(slug),
+                url=entry["url"],
+                open=bool(entry["open"]),
+                closes=schema.utc_datetime(closes) if closes else None,
+                comments=frozenset(entry["comments"]),
+            )
+    except (ValueError, KeyError, TypeError, AttributeError, schema.Invalid):
+        raise ManifestError("the manifest is malformed (rebuild the site)") from None
+    if not origin_of(siteurl):
+        raise ManifestError("the manifest names no site URL")
+    return siteurl, posts
+
+
+# -- abuse control
+
+
+class RateLimiter:
+    """At most `limit` hits per key in any `window` seconds (sliding window),
+    in memory: a restart forgets, which only ever lets a few more through."""
+
+    def __init__(self, limit: int, window: float):
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, now: float) -> float | None:
+        """Count a hit; None if allowed, else the seconds until one would be."""
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return hits[0] + self.window - now
+            hits.append(now)
+            if len(self._hits) > 10000:
+                self._forget_idle(now)
+            return None
+
+    def refund(self, key: str) -> None:
+        """Take back the last hit (a form refused for a mistake does not
+        count against the reader)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
+
+    def _forget_idle(self, now: float) -> None:
+        for key in [
+            k for k, h in self._hits.items() if not h or h[-1] <= now - self.window
+        ]:
+            del self._hits[key]
+
+
+class AbuseControl:
+    """Honeypot, time to fill in the form, and the rate limit per client."""
+
+    def __init__(self, rate_limit: int, rate_window: float, min_seconds: float):
+        self.limiter = RateLimiter(rate_limit, rate_window)
+        self.min_seconds = min_seconds
+
+    def admit(self, client: str, now: float) -> float | None:
+        return self.limiter.hit(client, now)
+
+    def refund(self, client: str) -> None:
+        self.limiter.refund(client)
+
+    def looks_automated(self, controls: schema.Controls) -> str | None:
+        """Why a form looks sent by a program, or None. Without JavaScript
+        the time stamps are empty and only the honeypot applies."""
+        if controls.honeypot.strip():
+            return "honeypot"
+        stamped = controls.loaded is not None and controls.sent is not None
+        if stamped and controls.sent - controls.loaded < self.min_seconds * 1000:
+            return "too fast"
+        return None
+
+
+# -- responses
+
+
+@dataclass
+class Response:
+    status: str
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+STATUS = {
+    200: "200 OK",
+    204: "204 No Content",
+    303: "303 See Other",
+    400: "400 Bad Request",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    411: "411 Length Required",
+    413: "413 Content Too Large",
+    415: "415 Unsupported Media Type",
+    429: "429 Too Many Requests",
+    500: "500 Internal Server Error",
+    503: "503 Service Unavailable",
+}
+BASE_HEADERS = [
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+]
+PAGE_CSP = (
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+ACCEPTED_TYPE = "application/x-www-form-urlencoded"
+
+
+class Refusal(Exception):
+    """A request refused; becomes an error page with `status`."""
+
+    def __init__(
+        self,
+        status: int,
+        problems: list[schema.Problem] | str,
+        back: str = "",
+        headers: Iterable[tuple[str, str]] = (),
+    ):
+        super().__init__(status)
+        self.status = status
+        self.problems = [("", problems)] if isinstance(problems, str) else problems
+        self.back = back
+        self.headers = list(headers)
+
+
+def error_page(status: int, problems: list[schema.Problem], back: str) -> bytes:
+    """A plain page: what went wrong, field by field, and a way back to the
+    form (each field's message links to that field on the post)."""
+    items = []
+    for name, reason in problems:
+        text = html.escape(reason)
+        if name:
+            label = html.escape(schema.LABELS.get(name, name))
+            text = f"{label} (<code>{html.escape(name)}</code>): {text}"
+            if back and name in schema.FORM_FIELDS and name != "post":
+                target = html.escape(f"{back}#comment-{name.replace('_', '-')}")
+                text = f'<a href="{target}">{text}</a>'
+        items.append(f"<li>{text}</li>")
+    if back:
+        link = html.escape(back + "#comment-form")
+        back_html = (
+            f"<p>Use your browser's Back button to return to the form with what "
+            f'you wrote, or <a href="{link}">go back to the update</a>.</p>'
+        )
+    else:
+        back_html = ""
+    title = "There is a problem with your comment"
+    if status in (413, 429, 503, 500):
+        title = {
+            413: "Your comment is too long to send",
+            429: "Please wait before sending another comment",
+            503: "Comments are not available at the moment",
+            500: "Something went wrong",
+        }[status]
+    item_list = "\n".join(items)
+    page = (
+        '<!DOCTYPE html>\n<html lang="en-GB">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n</head>\n<body>\n<main>\n"
+        f"<h1>{html.escape(title)}</h1>\n"
+        f"<ul>\n{item_list}\n</ul>\n{back_html}\n</main>\n</body>\n</html>\n"
+    )
+    return page.encode("utf-8")
+
+
+# -- the application
+
+
+Handler = Callable[["CommentsApp", dict], Response]
+
+
+class CommentsApp:
+    """The WSGI callable. `clock` gives the current UTC time (tests pin it)."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.config = config
+        self.clock = clock
+        self.monotonic = monotonic
+        self.queue = Queue(config.queue, config.secret).open()
+        self.manifest = Manifest(config.manifest)
+        self.abuse = AbuseControl(
+            config.rate_limit, config.rate_window, config.min_seconds
+        )
+        self._purge_lock = threading.Lock()
+        self._last_purge: float | None = None
+        self.purge()
+
+    # The route table: path -> method -> handler.
+    routes: ClassVar[dict[str, dict[str, Handler]]] = {}
+
+    def __call__(self, environ, start_response):
+        try:
+            response = self.dispatch(environ)
+        except Exception:
+            # The trace goes to the server's log, never to the reader.
+            logger.exception("comments endpoint: unexpected error")
+            response = Response(
+                STATUS[500], error_page(500, [("", "Please try again later.")], "")
+            )
+            response.headers.append(("Content-Type", "text/html; charset=utf-8"))
+        headers = [*BASE_HEADERS, *response.headers]
+        if response.body:
+            headers.append(("Content-Length", str(len(response.body))))
+        start_response(response.status, headers)
+        return [response.body]
+
+    def dispatch(self, environ) -> Response:
+        path = environ.get("PATH_INFO", "") or "/"
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        handlers = self.routes.get(path)
+        if handlers is None:
+            return self.page(Refusal(404, "There is nothing at this address."))
+        handler = handlers.get(method)
+        if handler is None:
+            allow = ", ".join(sorted(handlers))
+            refusal = Refusal(
+                405, f"This address accepts only {allow}.", headers=[("Allow", allow)]
+            )
+            return self.page(refusal)
+        try:
+            return handler(self, environ)
+        except Refusal as refusal:
+            return self.page(refusal, origin=self._allowed_origin(environ))
+
+    def page(self, refusal: Refusal, origin: str = "") -> Response:
+        body = error_page(refusal.status, refusal.problems, refusal.back)
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", PAGE_CSP),
+            *refusal.headers,
+            *self._cors(origin),
+        ]
+        logger.info("refused %s: %s", refusal.status, refusal.problems)
+        return Response(STATUS[refusal.status], body, headers)
+
+    # -- helpers
+
+    def _manifest(self) -> Manifest:
+        try:
+            return self.manifest.load()
+        except ManifestError as exc:
+            logger.error("comments endpoint: %s", exc)
+            raise Refusal(
+                503,
+                "Comments cannot be sent at the moment. Please try again later.",
+                headers=[("Retry-After", "300")],
+            ) from None
+
+    def allowed_origins(self) -> set[str]:
+        if self.config.allowed_origins:
+            return set(self.config.allowed_origins)
+        try:
+            return {origin_of(self.manifest.load().siteurl)}
+        except ManifestError:
+            return set()
+
+    def _allowed_origin(self, environ) -> str:
+        origin = environ.get("HTTP_ORIGIN", "")
+        return origin if origin and origin in self.allowed_origins() else ""
+
+    @staticmethod
+    def _cors(origin: str) -> list[tuple[str, str]]:
+        if not origin:
+            return []
+        return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+
+    def purge(self) -> None:
+        """Delete what the privacy notice says we do not keep; at start and
+        then at most once an hour, on the next request."""
+        now = self.monotonic()
+        with self._purge_lock:
+            if self._last_purge is not None and now - self._last_purge < 3600:
+                return
+            self._last_purge = now
+        removed = self.queue.purge(
+            self.clock(), self.config.pending_days, self.config.sender_days
+        )
+        if any(removed):
+            logger.info("purged %d pending comment(s), %d sender(s)", *removed)
+
+    # -- handlers
+
+    def health(self, environ) -> Response:
+        return Response(STATUS[200], b"ok\n", [("Content-Type", "text/plain")])
+
+    def preflight(self, environ) -> Response:
+        origin = self._allowed_origin(environ)
+        if not origin:
+            raise Refusal(403, "Comments can only be sent from this site's pages.")
+        return Response(
+            STATUS[204],
+            headers=[
+                *self._cors(origin),
+                ("Access-Control-Allow-Methods", "POST"),
+                ("Access-Control-Allow-Headers", "Content-Type"),
+                ("Access-Control-Max-Age", "600"),
+            ],
+        )
+
+    def post_comment(self, environ) -> Response:
+        manifest = self._manifest()
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin not in self.allowed_origins():
+            raise Refusal(403, "Comments can only be sent from this site's pages.")
+        length = self._content_length(environ)
+        media_type, _, parameters = environ.get("CONTENT_TYPE", "").partition(";")
+        if media_type.strip().lower() != ACCEPTED_TYPE or not _utf8(parameters):
+            raise Refusal(415, f"The form must be sent as {ACCEPTED_TYPE} (UTF-8).")
+        client = self.queue.client_hash(environ.get("REMOTE_ADDR", ""))
+        wait = self.abuse.admit(client, self.monotonic())
+        if wait is not None:
+            seconds = max(1, int(wait + 0.999))
+            raise Refusal(
+                429,
+                f"You have sent {self.config.rate_limit} comments in a short time. "
+                f"Please wait {_duration(seconds)} and send it again.",
+                headers=[("Retry-After", str(seconds))],
+            )
+        try:
+            return self._take(environ, length, manifest)
+        except Refusal:
+            self.abuse.refund(client)
+            raise
+
+    def _take(self, environ, length: int, manifest: Manifest) -> Response:
+        self.purge()
+        form = self._read_form(environ, length)
+        controls, problems = schema.parse_controls(form)
+        if problems:
+            raise Refusal(400, problems)
+        posted = form.get("post", [""])
+        known = manifest.posts.get(posted[0]) if len(posted) == 1 else None
+        back = known.url if known else ""
+        if reason := self.abuse.looks_automated(controls):
+            logger.info("dropped a submission (%s)", reason)
+            return self.see_other((back or manifest.siteurl + "/"), environ)
+        submission, problems = schema.parse_submission(form)
+        if problems:
+            raise Refusal(400, problems, back)
+        post = manifest.posts.get(submission.post)
+        if post is None:
+            raise Refusal(
+                400, [("post", "there is no update with this address on the site")]
+            )
+        now = self.clock()
+        if not post.open or (post.closes and now >= post.closes):
+            raise Refusal(
+                403, [("post", "comments on this update are closed")], post.url
+            )
+        if submission.reply_to and submission.reply_to not in post.comments:
+            raise Refusal(
+                400,
+                [
+                    (
+                        "reply_to",
+                        "there is no published comment with this id on the update",
+                    )
+                ],
+                post.url,
+            )
+        comment_id, new = self.queue.add(
+            submission, environ.get("REMOTE_ADDR", ""), now
+        )
+        logger.info(
+            "%s comment %s on %s",
+            "stored" if new else "duplicate of",
+            comment_id,
+            post.slug,
+        )
+        return self.see_other(post.url, environ, fragment="comment-pending")
+
+    def see_other(self, url: str, environ, fragment: str = "") -> Response:
+        location = f"{url}#{fragment}" if fragment else url
+        body = (
+            '<!DOCTYPE html>\n<html lang="en-GB"><title>Thank you</title>'
+            f'<p>Thank you. <a href="{html.escape(location)}">Go back to the '
+            "update</a>.</p></html>\n"
+        ).encode()
+        return Response(
+            STATUS[303],
+            body,
+            [
+                ("Location", location),
+                ("Content-Type", "text/html; charset=utf-8"),
+                *self._cors(self._allowed_origin(environ)),
+            ],
+        )
+
+    def _content_length(self, environ) -> int:
+        value = environ.get("CONTENT_LENGTH", "").strip()
+        if not value:
+            raise Refusal(411, "The request must say how long it is (Content-Length).")
+        if not value.isdigit():
+            raise Refusal(400, "The request's Content-Length is not a number.")
+        length = int(value)
+        if length > self.config.max_body:
+            raise Refusal(
+                413,
+                f"A comment and its details must be under "
+                f"{self.config.max_body // 1024} KiB; a comment itself can be "
+                f"{schema.BODY_MAX:,} characters long.",
+            )
+        return length
+
+    def _read_form(self, environ, length: int) -> dict[str, list[str]]:
+        stream = environ["wsgi.input"]
+        chunks, remaining = [], length
+        while remaining > 0:
+            chunk = stream.read(remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        if remaining:
+            raise Refusal(400, "The form arrived incomplete. Please send it again.")
+        data = b"".join(chunks)
+        try:
+            text = data.decode("utf-8")
+            return parse_qs(
+                text,
+                keep_blank_values=True,
+                strict_parsing=False,
+                encoding="utf-8",
+                errors="strict",
+                max_num_fields=40,
+            )
+        except UnicodeDecodeError:
+            raise Refusal(400, "The form was not sent as UTF-8 text.") from None
+        except ValueError:
+            raise Refusal(400, "The form has too many fields.") from None
+
+
+CommentsApp.routes = {
+    "/comments": {"POST": CommentsApp.post_comment, "OPTIONS": CommentsApp.preflight},
+    "/health": {"GET": CommentsApp.health},
+}
+
+
+def _utf8(parameters: str) -> bool:
+    for parameter in parameters.split(";"):
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"').lower() in ("utf-8", "utf8")
+    return True
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{(seconds + 59) // 60} minutes"
+
+
+def make_app(environ: Mapping[str, str] = os.environ) -> CommentsApp:
+    """The application configured from environment variables."""
+    return CommentsApp(config_from_env(environ))

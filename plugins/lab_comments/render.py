@@ -1,0 +1,240 @@
+"""Comments made fit to publish: Markdown to clean HTML, threads, and the Atom
+feed of a post's comments. Pure functions over plain values; no Pelican.
+
+The body of a comment is untrusted. It goes through Python-Markdown with raw
+HTML, images and headings switched off, then through nh3 (an allow-list
+sanitiser) that keeps a few tags, only `href` on links, only http, https and
+mailto URLs, and sets `rel="nofollow ugc noopener"` on every link. Names and
+websites are never HTML: templates escape them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import markdown
+import nh3
+from feedgen.feed import FeedGenerator
+
+from lab_common import absolutise_html
+
+ALLOWED_TAGS = frozenset(
+    {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a",
+     "hr"}
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href"}}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "nofollow ugc noopener"
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags={"script", "style"},
+    # "*": nothing on every tag (nh3 otherwise keeps `lang` and `title`).
+    attributes={"*": set(), **{k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()}},
+    url_schemes=set(URL_SCHEMES),
+    # A relative link in a comment would point into our own site.
+    url_relative="deny",
+    link_rel=LINK_REL,
+    strip_comments=True,
+)
+
+
+def _markdown() -> markdown.Markdown:
+    md = markdown.Markdown(
+        extensions=["markdown.extensions.nl2br", "markdown.extensions.sane_lists"],
+        output_format="html",
+    )
+    # Raw HTML stays text (escaped), images stay text, headings stay text: a
+    # comment cannot add an <h1> to the page or load anything.
+    md.preprocessors.deregister("html_block")
+    for name in ("html", "image_link", "image_reference", "short_image_ref"):
+        md.inlinePatterns.deregister(name)
+    for name in ("hashheader", "setextheader"):
+        md.parser.blockprocessors.deregister(name)
+    return md
+
+
+def render_body(text: str) -> str:
+    """The HTML of a comment body (Markdown), sanitised by the allow-list."""
+    html = _markdown().convert(text)
+    return _CLEANER.clean(html).strip()
+
+
+_URL_LIKE = re.compile(r"(?i)\b(?:https?://|www\.|mailto:)")
+
+
+def count_links(text: str) -> int:
+    """How many links a body holds (for the moderator's flags): the links it
+    would show, or the addresses written out in it, whichever is more."""
+    shown = render_body(text).count("<a ")
+    return max(shown, len(_URL_LIKE.findall(text)))
+
+
+# -- threads
+
+
+@dataclass
+class Comment:
+    """One published comment as the theme sees it."""
+
+    id: str
+    post: str
+    name: str
+    date: dt.datetime  # aware, in the site's zone
+    body_html: str
+    website: str | None = None
+    reply_to: str | None = None
+    staff: bool = False
+    number: int = 0  # 1 for the oldest comment on the post
+    depth: int = 0  # nesting shown on the page, 0 .. max_depth
+    anchor: str = ""
+    # Set when the comment is shown away from its parent (at the nesting cap):
+    # the parent it answers, so the page can say "In reply to".
+    in_reply_to: Comment | None = None
+    parent: Comment | None = None
+    replies: list[Comment] = field(default_factory=list)
+    reply_url: str = ""
+
+    @property
+    def iso_date(self) -> str:
+        return self.date.isoformat()
+
+
+def anchor_for(comment_id: str) -> str:
+    return f"comment-{comment_id}"
+
+
+def build_comments(
+    records: Iterable[Mapping[str, Any]], timezone: str
+) -> list[Comment]:
+    """Comment objects from clean published records (schema-checked), oldest
+    first, numbered, bodies rendered."""
+    zone = ZoneInfo(timezone)
+    ordered = sorted(records, key=lambda r: (r["date"], r["id"]))
+    comments = []
+    for number, record in enumerate(ordered, start=1):
+        comments.append(
+            Comment(
+                id=record["id"],
+                post=record["post"],
+                name=record["name"],
+                date=record["date"].astimezone(zone),
+                body_html=render_body(record["body"]),
+                website=record.get("website"),
+                reply_to=record.get("reply_to"),
+                staff=bool(record.get("staff", False)),
+                number=number,
+                anchor=anchor_for(record["id"]),
+            )
+        )
+    return comments
+
+
+def thread(
+    comments: Sequence[Comment], max_depth: int
+) -> tuple[list[Comment], list[tuple[str, str]]]:
+    """Arrange comments (oldest first) into threads: each reply under its
+    parent, at most `max_depth` levels deep; a deeper reply joins its parent's
+    level, marked `in_reply_to`. Returns the top-level comments and the
+    problems as (comment id, reason): a parent that is not on the post, or
+    replies that form a loop."""
+    by_id = {c.id: c for c in comments}
+    problems: list[tuple[str, str]] = []
+    children: dict[str | None, list[Comment]] = {}
+    for comment in comments:
+        parent = comment.reply_to
+        if parent is not None and parent not in by_id:
+            problems.append(
+                (comment.id, f"reply_to: there is no comment {parent!r} on this post")
+            )
+            continue
+        children.setdefault(parent, []).append(comment)
+
+    top: list[Comment] = []
+    placed: set[str] = set()
+    # Iterative, so a long chain of replies cannot exhaust the call stack.
+    waiting: list[tuple[Comment, Comment | None]] = [
+        (comment, None) for comment in children.get(None, [])
+    ]
+    while waiting:
+        comment, parent = waiting.pop()
+        placed.add(comment.id)
+        if parent is None:
+            comment.depth, comment.parent = 0, None
+            top.append(comment)
+        elif parent.depth < max_depth:
+            comment.depth, comment.parent = parent.depth + 1, parent
+            parent.replies.append(comment)
+        else:
+            # At the cap: shown beside its parent, saying whom it answers.
+            comment.depth, comment.parent = parent.depth, parent.parent
+            comment.in_reply_to = parent
+            (top if parent.parent is None else parent.parent.replies).append(comment)
+        waiting.extend((child, comment) for child in children.get(comment.id, []))
+    # Re-sort every level by date: replies at the cap join an existing level.
+    _sort_levels(top)
+    for comment in comments:
+        if comment.id not in placed and comment.reply_to in by_id:
+            problems.append((comment.id, "reply_to: replies form a loop"))
+    return top, problems
+
+
+def _sort_levels(level: list[Comment]) -> None:
+    level.sort(key=lambda c: (c.date, c.id))
+    for comment in level:
+        _sort_levels(comment.replies)
+
+
+def flatten(level: Iterable[Comment]) -> list[Comment]:
+    """Every comment of a thread, depth first (the reading order)."""
+    result = []
+    for comment in level:
+        result.append(comment)
+        result.extend(flatten(comment.replies))
+    return result
+
+
+# -- the feed
+
+
+def comments_feed(
+    *,
+    post_title: str,
+    post_url: str,
+    feed_url: str,
+    comments: Sequence[Comment],
+    language: str,
+    site_name: str,
+) -> FeedGenerator:
+    """An Atom feed of a post's comments, newest first. Every URL is absolute
+    and every date comes from the comments, so that the same comments always
+    make the same feed: `updated` is the newest comment's date, never the
+    build time."""
+    if not comments:
+        raise ValueError("a comment feed needs at least one comment")
+    feed = FeedGenerator()
+    feed.id(feed_url)
+    feed.title(f"Comments on \u201c{post_title}\u201d \u2013 {site_name}")
+    feed.link(href=feed_url, rel="self", type="application/atom+xml")
+    feed.link(href=post_url, rel="alternate", type="text/html")
+    feed.language(language)
+    feed.updated(max(c.date for c in comments))
+    for comment in sorted(comments, key=lambda c: (c.date, c.id), reverse=True):
+        permalink = f"{post_url}#{comment.anchor}"
+        entry = feed.add_entry(order="append")
+        entry.id(permalink)
+        entry.title(f"Comment by {comment.name}")
+        entry.link(href=permalink, rel="alternate", type="text/html")
+        author: dict[str, str] = {"name": comment.name}
+        if comment.website:
+            author["uri"] = comment.website
+        entry.author(author)
+        entry.published(comment.date)
+        entry.updated(comment.date)
+        entry.content(absolutise_html(comment.body_html, post_url), type="html")
+    return feed

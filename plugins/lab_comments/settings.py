@@ -1,0 +1,68 @@
+"""Build settings of the lab_comments plugin: the defaults in one place,
+checked once. (The endpoint's settings are environment variables: see
+endpoint.ENVIRONMENT.)"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Folder under PATH with the approved comments: <folder>/<post-slug>/<id>.yaml.
+    "LAB_COMMENTS_PATH": "comments",
+    # Where the form sends comments: the endpoint's POST /comments.
+    "LAB_COMMENTS_ENDPOINT": "http://127.0.0.1:8001/comments",
+    # Levels of replies shown under a top-level comment; a deeper reply is
+    # shown at the last level, saying whom it answers. 0 shows a flat list.
+    "LAB_COMMENTS_MAX_DEPTH": 3,
+    # Close comments this many days after a post's date; 0 never closes them
+    # (a post can still close its own with `comments: closed`).
+    "LAB_COMMENTS_CLOSE_AFTER_DAYS": 0,
+    # File name of a post's Atom comment feed, beside its page; "" writes none.
+    "LAB_COMMENTS_FEED_NAME": "comments.atom.xml",
+    # Where the page to reply to one comment goes, under the post's folder.
+    # It is what makes "Reply" work without JavaScript.
+    "LAB_COMMENTS_REPLY_PATH": "reply/{id}/",
+    # The manifest the endpoint reads (posts that take comments, approved
+    # comment ids), relative to the output folder.
+    "LAB_COMMENTS_MANIFEST_SAVE_AS": "comments-manifest.json",
+    # Slugs of the pages the form links to (comments policy, privacy notice).
+    "LAB_COMMENTS_POLICY_SLUG": "comments-policy",
+    "LAB_COMMENTS_PRIVACY_SLUG": "privacy",
+}
+
+
+class SettingsError(ValueError):
+    """A LAB_COMMENTS_* setting is wrong; the message names the key."""
+
+
+def comment_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """DEFAULTS overlaid with the site's values, each checked."""
+    merged: dict[str, Any] = {}
+    problems = []
+    for key, default in DEFAULTS.items():
+        value = settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, type(default)):
+            problems.append(
+                f"{key}: expected {type(default).__name__}, got {type(value).__name__}"
+            )
+            continue
+        merged[key] = value
+    if not problems:
+        if merged["LAB_COMMENTS_MAX_DEPTH"] < 0:
+            problems.append("LAB_COMMENTS_MAX_DEPTH: must be 0 or more")
+        if merged["LAB_COMMENTS_CLOSE_AFTER_DAYS"] < 0:
+            problems.append("LAB_COMMENTS_CLOSE_AFTER_DAYS: must be 0 or more")
+        reply = merged["LAB_COMMENTS_REPLY_PATH"]
+        if "{id}" not in reply or not reply.endswith("/") or reply.startswith("/"):
+            problems.append(
+                "LAB_COMMENTS_REPLY_PATH: must name {id}, end with / and not start "
+                "with /"
+            )
+        if not merged["LAB_COMMENTS_ENDPOINT"].startswith(("https://", "http://")):
+            problems.append("LAB_COMMENTS_ENDPOINT: must be an http(s) URL")
+        if not merged["LAB_COMMENTS_MANIFEST_SAVE_AS"]:
+            problems.append("LAB_COMMENTS_MANIFEST_SAVE_AS: must not be empty")
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return merged

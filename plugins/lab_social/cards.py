@@ -1,0 +1,269 @@
+"""Card images: the page's title over the site's brand, 1200x630 PNG, drawn
+with Pillow's bundled scalable font so that a clean machine with only the PyPI
+packages draws the same pixels as any other.
+
+Pure drawing functions return Pillow images; `cached_png` is the one place
+that touches the disk: it draws only when no PNG with the same inputs is in the
+cache, so an unchanged build draws nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import PIL
+from PIL import Image, ImageDraw, ImageFont, features
+
+# Bump when the drawing changes, so that every cached image is drawn again.
+CARD_VERSION = "1"
+CARD_SIZE = (1200, 630)
+LOGO_SIZE = 512
+# Title sizes to try, largest first, and the most lines a title may take.
+TITLE_SIZES = (76, 68, 60, 54, 48, 44)
+TITLE_MAX_LINES = 4
+MARGIN = 80
+ELLIPSIS = "…"
+# Drawn at this many times the size, then scaled down: smooth circle edges.
+SUPERSAMPLE = 4
+
+
+class CardError(RuntimeError):
+    """A card cannot be drawn on this machine (Pillow without FreeType)."""
+
+
+@dataclass(frozen=True)
+class Brand:
+    background: str  # "#00585e"
+    foreground: str  # text and the mark
+    accent: str  # the label, the mark's centre and the bar at the foot
+
+
+@dataclass(frozen=True)
+class CardSpec:
+    """Everything a card's pixels depend on: its cache key is a hash of these."""
+
+    title: str
+    site_name: str
+    brand: Brand
+    label: str = ""  # a short line above the title: "Update", "Challenge"
+    width: int = CARD_SIZE[0]
+    height: int = CARD_SIZE[1]
+
+    def key(self) -> str:
+        return image_key("card", asdict(self))
+
+
+@dataclass(frozen=True)
+class LogoSpec:
+    brand: Brand
+    size: int = LOGO_SIZE
+
+    def key(self) -> str:
+        return image_key("logo", asdict(self))
+
+
+def image_key(kind: str, inputs: dict) -> str:
+    """A stable hash of the inputs, the drawing's version and Pillow's version
+    (its bundled font and its PNG encoder shape the bytes)."""
+    payload = json.dumps(
+        {"kind": kind, "inputs": inputs, "version": CARD_VERSION,
+         "pillow": PIL.__version__},
+        sort_keys=True, ensure_ascii=False,
+    )  # fmt: skip
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# -- colour
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """ "#00585e" -> (0, 88, 94). Raises ValueError for anything else."""
+    value = colour.strip().removeprefix("#")
+    if len(value) != 6 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise ValueError(f"{colour!r} is not a colour such as #00585e")
+    return (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """The WCAG 2 contrast ratio of two colours, from 1 to 21."""
+
+    def luminance(colour: str) -> float:
+        channels = []
+        for channel in hex_rgb(colour):
+            c = channel / 255
+            channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+        r, g, b = channels
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+# -- text
+
+
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's bundled scalable font (Aileron) at `size` pixels."""
+    if not features.check("freetype2"):
+        raise CardError("Pillow was built without FreeType: cannot draw card text")
+    return ImageFont.load_default(size=size)
+
+
+def wrap(text: str, face: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """`text` in lines no wider than `width` pixels, broken between words; a
+    word wider than a line is broken between letters."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        candidate = f"{line} {word}" if line else word
+        if face.getlength(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        while face.getlength(word) > width:
+            cut = len(word)
+            while cut > 1 and face.getlength(word[:cut]) > width:
+                cut -= 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    if line:
+        lines.append(line)
+    return lines
+
+
+def fit_title(
+    text: str, width: int, height: int, sizes=TITLE_SIZES, max_lines=TITLE_MAX_LINES
+) -> tuple[int, list[str]]:
+    """The largest size at which `text` fits in `max_lines` lines within the box;
+    at the smallest size, the lines that fit, the last one ending in an ellipsis."""
+    for size in sizes:
+        lines = wrap(text, font(size), width)
+        if len(lines) <= max_lines and len(lines) * line_height(size) <= height:
+            return size, lines
+    size = sizes[-1]
+    face = font(size)
+    room = min(max_lines, max(1, height // line_height(size)))
+    lines = wrap(text, face, width)[:room]
+    last = lines[-1]
+    while last and face.getlength(last + ELLIPSIS) > width:
+        last = last[:-1]
+    lines[-1] = last.rstrip(" ,;:.-\u2013\u2014") + ELLIPSIS
+    return size, lines
+
+
+def line_height(size: int) -> int:
+    return round(size * 1.22)
+
+
+# -- drawing
+
+
+def draw_mark(size: int, brand: Brand, tile: bool = False) -> Image.Image:
+    """The Lab's mark (theme/static/images/logo.svg: three people around a
+    shared question), `size` pixels square, smooth-edged. With `tile`, on a
+    square of the brand colour; otherwise on a transparent ground."""
+    big = size * SUPERSAMPLE
+    ground = (*hex_rgb(brand.background), 255) if tile else (0, 0, 0, 0)
+    image = Image.new("RGBA", (big, big), ground)
+    draw = ImageDraw.Draw(image)
+    unit = big / 40  # logo.svg's viewBox is 40 units wide
+    if tile:
+        # The mark sits inside the tile with room around it.
+        unit = big / 56
+        offset = 8 * unit
+    else:
+        offset = 0.0
+    fg = (*hex_rgb(brand.foreground), 255)
+    accent = (*hex_rgb(brand.accent), 255)
+
+    def circle(cx: float, cy: float, r: float, **kwargs) -> None:
+        x, y = offset + cx * unit, offset + cy * unit
+        draw.ellipse((x - r * unit, y - r * unit, x + r * unit, y + r * unit), **kwargs)
+
+    circle(20, 20, 19.5, outline=fg, width=round(3 * unit))
+    for cx, cy in ((20, 11.5), (12.5, 24.5), (27.5, 24.5)):
+        circle(cx, cy, 4, fill=fg)
+    circle(20, 20, 2.5, fill=accent)
+    return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def draw_card(spec: CardSpec) -> Image.Image:
+    """The card: the mark and the site's name at the top, the label and the
+    title (as large as fits) below, an accent bar at the foot."""
+    background = hex_rgb(spec.brand.background)
+    foreground = hex_rgb(spec.brand.foreground)
+    accent = hex_rgb(spec.brand.accent)
+    image = Image.new("RGB", (spec.width, spec.height), background)
+    draw = ImageDraw.Draw(image)
+    text_width = spec.width - 2 * MARGIN
+
+    mark_size = 72
+    mark = draw_mark(mark_size, spec.brand)
+    image.paste(mark, (MARGIN, 64), mark)
+    site_face = font(36)
+    draw.text(
+        (MARGIN + mark_size + 24, 64 + mark_size // 2),
+        spec.site_name,
+        font=site_face,
+        fill=foreground,
+        anchor="lm",
+    )
+
+    bar = 16
+    top = 64 + mark_size + 56
+    bottom = spec.height - bar - 56
+    if spec.label:
+        label_size = 34
+        draw.text((MARGIN, top), spec.label, font=font(label_size), fill=accent)
+        top += line_height(label_size) + 12
+    size, lines = fit_title(spec.title, text_width, bottom - top)
+    face = font(size)
+    for index, line in enumerate(lines):
+        draw.text((MARGIN, top + index * line_height(size)), line, font=face,
+                  fill=foreground)  # fmt: skip
+    draw.rectangle((0, spec.height - bar, spec.width, spec.height), fill=accent)
+    return image
+
+
+def draw_logo(spec: LogoSpec) -> Image.Image:
+    """The mark on a tile of the brand colour, for the publisher's logo."""
+    return draw_mark(spec.size, spec.brand, tile=True).convert("RGB")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """PNG bytes with no time stamp or other metadata: the same pixels give the
+    same bytes, so rebuilds are byte-identical."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def cached_png(
+    key: str, draw: Callable[[], Image.Image], cache_dir: Path
+) -> tuple[Path, bool]:
+    """The cached PNG for `key`, drawn with `draw` only when it is not there.
+    Returns its path and whether it was drawn. Writes through a temporary file
+    and a rename, so that two builds at once never read half a file."""
+    path = Path(cache_dir) / f"{key}.png"
+    if path.is_file():
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = png_bytes(draw())
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path, True

@@ -1,0 +1,496 @@
+"""Comments in the built site: threads under their post, the form, reply
+pages, feeds, the manifest, closed posts, broken files; then the whole loop
+(a form of a built page, the endpoint, approval, a rebuild)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from commentkit import (
+    SECRET,
+    build_fixture,
+    call,
+    comment,
+    fixture_site,
+    form_fields,
+    thread_of,
+)
+from conftest import (
+    SAMPLE_SITEURL_DEV,
+    SAMPLE_SITEURL_PROD,
+    html_files,
+    parse_html,
+)
+from lxml import etree
+from sitecheck import broken_references
+
+from lab_comments import cli
+from lab_comments.endpoint import CommentsApp, Config
+from lab_comments.loadtest import form_body, running_server
+from lab_comments.plugin import CommentValidationError, comments_state
+from lab_comments.settings import SettingsError, comment_settings
+
+POST = "updates/2025/a-published-post/index.html"
+OTHER = "updates/2025/an-ideas-post/index.html"
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+THREAD = [
+    comment("c-a", "First, *top level*.", name="Ann", date="2025-05-02T09:00:00Z",
+            website="https://ann.example"),
+    comment("c-b", "Reply to Ann.", name="Lab Person", date="2025-05-02T10:00:00Z",
+            reply_to="c-a", staff=True),
+    comment("c-c", "Second top level.", name="Cy", date="2025-05-03T09:00:00Z"),
+    comment("c-d", "Reply to the reply.", name="Dee", date="2025-05-04T09:00:00Z",
+            reply_to="c-b"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def threaded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("threaded")
+    content = fixture_site(folder, THREAD)
+    log = build_fixture(content, folder / "output")
+    return folder / "output", log
+
+
+def text_of(node) -> str:
+    return " ".join("".join(node.itertext()).split())
+
+
+def by_id(tree, ident):
+    return next(n for n in tree.iter() if n.get("id") == ident)
+
+
+def test_a_thread_is_built_under_its_post(threaded):
+    output, log = threaded
+    assert log.messages() == []
+    assert thread_of(output / POST) == [
+        (0, "c-a", "Ann"),
+        (1, "c-b", "Lab Person Lab team"),
+        (2, "c-d", "Dee"),
+        (0, "c-c", "Cy"),
+    ]
+    tree = parse_html(output / POST)
+    heading = text_of(by_id(tree, "comments-heading"))
+    assert heading == "Comments (4)"
+    first = by_id(tree, "comment-c-a")
+    author = next(
+        a for a in first.iter("a") if a.get("class") == "lab-comment__author-link"
+    )
+    assert author.get("href") == "https://ann.example"
+    assert set(author.get("rel").split()) == {"nofollow", "ugc", "noopener"}
+    time = next(first.iter("time"))
+    assert time.get("datetime") == "2025-05-02T10:00:00+01:00"
+    assert text_of(time) == "2 May 2025 at 10am"
+    assert [e.tag for e in by_id(tree, "comment-c-a").iter("em")] == ["em"]
+    assert broken_references(output, SAMPLE_SITEURL_DEV) == []
+
+
+def test_every_comment_has_a_reply_link_to_a_page_that_fills_reply_to(threaded):
+    output, _ = threaded
+    tree = parse_html(output / POST)
+    replies = {
+        a.get("data-lab-reply"): a.get("href")
+        for a in tree.iter("a")
+        if a.get("data-lab-reply")
+    }
+    assert sorted(replies) == ["c-a", "c-b", "c-c", "c-d"]
+    for comment_id in replies:
+        page = (
+            output / "updates/2025/a-published-post/reply" / comment_id / "index.html"
+        )
+        _, fields = form_fields(page)
+        assert fields["reply_to"] == comment_id
+        assert fields["post"] == "a-published-post"
+        reply_tree = parse_html(page)
+        assert len(list(reply_tree.iter("h1"))) == 1
+        assert by_id(reply_tree, f"comment-{comment_id}") is not None
+    _, fields = form_fields(output / POST)
+    assert fields["reply_to"] == ""
+
+
+def test_the_nesting_cap_keeps_deep_replies_at_the_last_level(tmp_path):
+    content = fixture_site(tmp_path, THREAD)
+    build_fixture(content, tmp_path / "out", LAB_COMMENTS_MAX_DEPTH=1)
+    assert [level for level, _, _ in thread_of(tmp_path / "out" / POST)] == [0, 1, 1, 0]
+    tree = parse_html(tmp_path / "out" / POST)
+    deep = by_id(tree, "comment-c-d")
+    note = next(
+        s for s in deep.iter("span") if s.get("class") == "lab-comment__in-reply-to"
+    )
+    assert text_of(note) == "In reply to Lab Person"
+    assert next(note.iter("a")).get("href").endswith("#comment-c-b")
+
+
+def test_the_form_is_labelled_and_works_without_javascript(threaded):
+    output, _ = threaded
+    tree = parse_html(output / POST)
+    form = by_id(tree, "comment-form")
+    assert form.get("method") == "post"
+    assert form.get("action") == "http://127.0.0.1:8001/comments"
+    labels = {label.get("for"): text_of(label) for label in form.iter("label")}
+    visible = [
+        node for node in form.iter()
+        if node.tag in ("input", "textarea") and node.get("type") != "hidden"
+    ]  # fmt: skip
+    for node in visible:
+        assert labels.get(node.get("id")), node.get("name")
+    names = {node.get("name") for node in form.iter() if node.get("name")}
+    assert names == {"post", "reply_to", "name", "email", "website", "body",
+                     "subject", "loaded", "sent"}  # fmt: skip
+    email = by_id(form, "comment-email")
+    assert email.get("type") == "email" and email.get("autocomplete") == "email"
+    hint = by_id(tree, email.get("aria-describedby"))
+    assert "Never shown" in text_of(hint)
+    assert labels["comment-website"] == "Your website (optional)"
+    assert by_id(form, "comment-body").get("maxlength") == "8000"
+    assert by_id(form, "comment-name").get("maxlength") == "80"
+    # The honeypot: out of sight, out of the accessibility tree, out of the tab order.
+    trap = by_id(form, "comment-subject")
+    wrapper = next(d for d in form.iter("div") if trap in list(d.iter("input")))
+    assert wrapper.get("aria-hidden") == "true"
+    assert "lab-u-visually-hidden" in wrapper.get("class").split()
+    assert trap.get("tabindex") == "-1" and trap.get("autocomplete") == "off"
+    links = {text_of(a): a.get("href") for a in form.iter("a")}
+    assert links["comments policy"].endswith("comments-policy/")
+    assert links["privacy notice"].endswith("privacy/")
+    notice = by_id(tree, "comment-pending")
+    assert notice.get("hidden") is not None and "moderation" in text_of(notice)
+    buttons = [b for b in form.iter("button") if b.get("type") == "submit"]
+    assert [text_of(b) for b in buttons] == ["Send comment for moderation"]
+
+
+def test_the_script_only_enhances(threaded):
+    output, _ = threaded
+    tree = parse_html(output / POST)
+    scripts = [
+        s for s in tree.iter("script") if s.get("src", "").endswith("/comments.js")
+    ]
+    assert len(scripts) == 1 and scripts[0].get("defer") is not None
+    # No inline script (JSON-LD data blocks are not scripts that run).
+    runnable = ("", "text/javascript", "module")
+    assert not [
+        s
+        for s in tree.iter("script")
+        if (s.text or "").strip() and s.get("type", "") in runnable
+    ]
+    assert not [n for n in tree.iter() if any(a.startswith("on") for a in n.attrib)]
+
+
+def test_a_post_with_comments_has_a_reproducible_atom_feed(threaded, tmp_path):
+    output, _ = threaded
+    tree = parse_html(output / POST)
+    head = next(tree.iter("head"))
+    alternates = [
+        link for link in head.iter("link")
+        if link.get("rel") == "alternate" and "comments" in link.get("href")
+    ]  # fmt: skip
+    assert len(alternates) == 1
+    assert alternates[0].get("type") == "application/atom+xml"
+    visible = [a for a in next(tree.iter("main")).iter("a")
+               if a.get("href") == alternates[0].get("href")]  # fmt: skip
+    assert visible and "Follow the comments" in text_of(visible[0])
+    feed_path = output / "updates/2025/a-published-post/comments.atom.xml"
+    root = etree.parse(str(feed_path)).getroot()
+    assert root.findtext(f"{ATOM}updated") == "2025-05-04T10:00:00+01:00"
+    assert len(root.findall(f"{ATOM}entry")) == 4
+    for link in root.iter(f"{ATOM}link"):
+        assert link.get("href").startswith(SAMPLE_SITEURL_DEV + "/")
+    # No comments, no feed.
+    assert not (output / "updates/2025/an-ideas-post/comments.atom.xml").exists()
+    other = parse_html(output / OTHER)
+    assert not [
+        link for link in other.iter("link") if "comments" in (link.get("href") or "")
+    ]
+    # Built again on another day, the feed is the same bytes.
+    content = fixture_site(tmp_path, THREAD)
+    build_fixture(content, tmp_path / "again",
+                  LAB_TODAY=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))  # fmt: skip
+    again = tmp_path / "again/updates/2025/a-published-post/comments.atom.xml"
+    assert again.read_bytes() == feed_path.read_bytes()
+
+
+def test_listings_show_comment_counts(threaded):
+    output, _ = threaded
+    tree = parse_html(output / "updates/index.html")
+    cards = {
+        text_of(next(card.iter("h2"))): text_of(card)
+        for card in tree.iter("div")
+        if "lab-card" in card.get("class", "").split()
+    }
+    assert "4 comments" in cards["A published post"]
+    assert "comment" not in cards["An ideas post"]
+
+
+def test_the_manifest_tells_the_endpoint_what_it_may_accept(threaded):
+    output, _ = threaded
+    manifest = json.loads((output / "comments-manifest.json").read_text())
+    assert manifest["version"] == 1 and manifest["siteurl"] == SAMPLE_SITEURL_DEV
+    post = manifest["posts"]["a-published-post"]
+    assert post == {
+        "url": SAMPLE_SITEURL_DEV + "/updates/2025/a-published-post/",
+        "title": "A published post",
+        "open": True,
+        "closes": None,
+        "comments": ["c-a", "c-b", "c-c", "c-d"],
+    }
+    # Drafts take no comments (the fixture's "future" post is past by now).
+    assert set(manifest["posts"]) == {
+        "a-published-post",
+        "an-ideas-post",
+        "a-post-from-the-future",
+    }
+
+
+def test_comments_close_by_front_matter_or_after_a_number_of_days(tmp_path):
+    content = fixture_site(tmp_path, THREAD)
+    post = content / "posts/2025-05-01-published.md"
+    post.write_text(
+        post.read_text().replace("---\nText", "comments: closed\n---\nText")
+    )
+    build_fixture(
+        content,
+        tmp_path / "out",
+        LAB_COMMENTS_CLOSE_AFTER_DAYS=200,
+        LAB_TODAY=dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+    )
+    output = tmp_path / "out"
+    tree = parse_html(output / POST)
+    section = by_id(tree, "comments")
+    assert "Comments are closed on this update." in text_of(section)
+    assert not [f for f in tree.iter("form") if f.get("id") == "comment-form"]
+    assert not [a for a in tree.iter("a") if a.get("data-lab-reply")]
+    assert len(thread_of(output / POST)) == 4  # published comments stay
+    assert not (output / "updates/2025/a-published-post/reply").exists()
+    manifest = json.loads((output / "comments-manifest.json").read_text())
+    assert manifest["posts"]["a-published-post"]["open"] is False
+    # The ideas post (15 September 2025) closed 200 days later; the build is in 2026.
+    ideas = manifest["posts"]["an-ideas-post"]
+    assert ideas["open"] is False and ideas["closes"] == "2026-04-02T23:00:00Z"
+    assert "(since 3 April 2026)" in text_of(
+        by_id(parse_html(output / OTHER), "comments")
+    )
+
+
+def test_comments_state_is_a_pure_rule():
+    date = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    now = dt.datetime(2025, 1, 31, tzinfo=dt.UTC)
+    assert comments_state("open", date, now, 0) == (True, "", None)
+    assert comments_state("closed", date, now, 0) == (False, "closed", None)
+    assert comments_state("open", date, now, 30) == (False, "expired", now)
+    assert comments_state("open", date, now, 31)[0] is True
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ({"LAB_COMMENTS_MAX_DEPTH": -1}, "LAB_COMMENTS_MAX_DEPTH"),
+        ({"LAB_COMMENTS_MAX_DEPTH": "3"}, "LAB_COMMENTS_MAX_DEPTH"),
+        ({"LAB_COMMENTS_REPLY_PATH": "reply/"}, "LAB_COMMENTS_REPLY_PATH"),
+        ({"LAB_COMMENTS_ENDPOINT": "ftp://x"}, "LAB_COMMENTS_ENDPOINT"),
+        ({"LAB_COMMENTS_CLOSE_AFTER_DAYS": True}, "LAB_COMMENTS_CLOSE_AFTER_DAYS"),
+    ],
+)
+def test_a_bad_setting_is_named(settings, key):
+    with pytest.raises(SettingsError, match=key):
+        comment_settings(settings)
+
+
+BROKEN = {
+    "a-published-post/c-x.yaml": (
+        "id: c-x\npost: a-published-post\nname: N\ndate: 2025-05-02T09:00:00\n"
+        "body: Hi there\nemail: n@example.org\n",
+        ["comments/a-published-post/c-x.yaml: date: has no time zone (add Z for UTC)",
+         "comments/a-published-post/c-x.yaml: email: must never be in a published "
+         "comment"],
+    ),
+    "a-published-post/c-y.yaml": (
+        "id: c-other\npost: an-ideas-post\nname: N\ndate: '2025-05-02T09:00:00Z'\n"
+        "body: Hi there\nreply_to: c-nobody\n",
+        ["comments/a-published-post/c-y.yaml: id: 'c-other' does not match the file "
+         "name",
+         "comments/a-published-post/c-y.yaml: post: 'an-ideas-post' does not match "
+         "the folder 'a-published-post'"],
+    ),
+    "a-published-post/c-z.yaml": (
+        "id: c-z\npost: a-published-post\nname: N\ndate: '2025-05-02T09:00:00Z'\n"
+        "body: Hi there\nreply_to: c-nobody\n",
+        ["comments/a-published-post/c-z.yaml: reply_to: there is no comment "
+         "'c-nobody' on this post"],
+    ),
+    "no-such-post/c-w.yaml": (
+        "id: c-w\npost: no-such-post\nname: N\ndate: '2025-05-02T09:00:00Z'\n"
+        "body: Hi\n",
+        ["comments/no-such-post/c-w.yaml: post: there is no post with the slug "
+         "'no-such-post'"],
+    ),
+    "a-published-post/c-v.yaml": (
+        "id: c-v\nname: [unclosed\n",
+        ["comments/a-published-post/c-v.yaml: file: invalid YAML"],
+    ),
+    "a-published-post/c-u.yaml": (
+        "- just\n- a list\n",
+        ["comments/a-published-post/c-u.yaml: file: expected a mapping of field: "
+         "value, got a list"],
+    ),
+}  # fmt: skip
+
+
+def test_a_malformed_comment_file_fails_the_build_naming_path_field_reason(tmp_path):
+    content = fixture_site(tmp_path, THREAD)
+    for name, (text, _) in BROKEN.items():
+        path = content / "comments" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    output = tmp_path / "out"
+    with pytest.raises(CommentValidationError) as caught:
+        build_fixture(content, output)
+    message = str(caught.value)
+    for _, expected in BROKEN.values():
+        for line in expected:
+            assert line in message, message
+    assert not output.exists() or not any(output.rglob("*.html"))
+
+
+# -- the sample content
+
+
+def test_the_sample_post_has_a_guest_comment_a_staff_reply_and_a_third(dev_site):
+    output, log = dev_site
+    assert log.messages() == []
+    page = output / "updates/2025/first-challenge/index.html"
+    thread = thread_of(page)
+    assert [level for level, _, _ in thread] == [0, 1, 0]
+    assert thread[1][2].endswith("Lab team") and not thread[0][2].endswith("Lab team")
+    tree = parse_html(page)
+    words = text_of(by_id(tree, "comments"))
+    assert "lived experience" in words
+    home = parse_html(output / "updates/index.html")
+    assert "3 comments" in text_of(next(home.iter("main")))
+    closed = parse_html(output / "updates/2025/what-is-a-lab/index.html")
+    assert not [f for f in closed.iter("form") if f.get("id") == "comment-form"]
+    assert "Comments are closed" in text_of(by_id(closed, "comments"))
+
+
+def test_the_production_form_posts_to_the_production_endpoint(prod_site):
+    output, _ = prod_site
+    action, _ = form_fields(output / "updates/2025/first-challenge/index.html")
+    assert action == "https://comments.lab.example.org/comments"
+    manifest = json.loads((output / "comments-manifest.json").read_text())
+    assert manifest["siteurl"] == SAMPLE_SITEURL_PROD
+    feed = output / "updates/2025/first-challenge/comments.atom.xml"
+    for link in etree.parse(str(feed)).getroot().iter(f"{ATOM}link"):
+        assert link.get("href").startswith(SAMPLE_SITEURL_PROD + "/")
+
+
+def test_no_page_has_two_comment_forms_or_a_duplicate_id(dev_site):
+    output, _ = dev_site
+    for page in html_files(output):
+        tree = parse_html(page)
+        forms = [
+            f for f in tree.iter("form") if f.get("action", "").endswith("/comments")
+        ]
+        assert len(forms) <= 1, page
+        ids = [n.get("id") for n in tree.iter() if n.get("id")]
+        assert len(ids) == len(set(ids)), page
+
+
+# -- the whole loop
+
+
+def fill(fields: dict[str, str], **values: str) -> dict[str, str]:
+    return {**fields, **values}
+
+
+def test_a_comment_sent_through_a_built_form_appears_after_approval(tmp_path):
+    """Build; fill in the form of the built page as a reader would (without
+    JavaScript); send it to the endpoint; approve it; rebuild: the comment
+    is in the thread. Then reply to it through its reply page."""
+    content = fixture_site(tmp_path, THREAD[:1])
+    output = tmp_path / "out"
+    build_fixture(content, output)
+    app = CommentsApp(
+        Config(
+            queue=tmp_path / "queue",
+            manifest=output / "comments-manifest.json",
+            secret=SECRET,
+        )
+    )
+    action, fields = form_fields(output / POST)
+    assert action.endswith("/comments")
+    answer = call(app, body=fill(fields, name="Eve Ng", email="eve@example.net",
+                                 body="Through the **real** form."))  # fmt: skip
+    assert answer.status == 303
+    assert (
+        answer.location
+        == f"{SAMPLE_SITEURL_DEV}/updates/2025/a-published-post/#comment-pending"
+    )
+    (pending,) = app.queue.ids()
+
+    environ = {
+        "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
+        "LAB_COMMENTS_SECRET": SECRET.decode(),
+        "LAB_COMMENTS_CONTENT": str(content / "comments"),
+    }
+    assert cli.main(["approve", pending], environ=environ) == 0
+    shutil.rmtree(output)
+    build_fixture(content, output)
+    assert [name for _, _, name in thread_of(output / POST)] == ["Ann", "Eve Ng"]
+
+    reply_page = output / "updates/2025/a-published-post/reply" / pending / "index.html"
+    _, fields = form_fields(reply_page)
+    answer = call(app, body=fill(fields, name="Ann", email="ann@example.net",
+                                 body="Thanks, Eve."))  # fmt: skip
+    assert answer.status == 303
+    (reply,) = app.queue.ids()
+    assert cli.main(["approve", reply], environ=environ) == 0
+    build_fixture(content, output)
+    assert thread_of(output / POST) == [
+        (0, "c-a", "Ann"),
+        (0, pending, "Eve Ng"),
+        (1, reply, "Ann"),
+    ]
+
+
+def test_the_built_form_works_against_a_real_server(tmp_path):
+    content = fixture_site(tmp_path, [])
+    output = tmp_path / "out"
+    build_fixture(content, output)
+    _, fields = form_fields(output / POST)
+    environ = {
+        "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
+        "LAB_COMMENTS_MANIFEST": str(output / "comments-manifest.json"),
+        "LAB_COMMENTS_SECRET": SECRET.decode(),
+    }
+    import http.client
+
+    with running_server(environ, tmp_path / "server.log") as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        body = form_body(fill(fields, name="Flo", email="flo@example.net",
+                              body="Over HTTP."))  # fmt: skip
+        connection.request(
+            "POST", "/comments", body,
+            {"Content-Type": "application/x-www-form-urlencoded",
+             "Origin": SAMPLE_SITEURL_DEV},
+        )  # fmt: skip
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+    assert response.status == 303
+    assert response.getheader("Location").endswith("/a-published-post/#comment-pending")
+    assert len(list((tmp_path / "queue/pending").glob("*.yaml"))) == 1
+
+
+def test_pelican_is_not_needed_to_read_the_built_manifest(threaded, tmp_path):
+    output, _ = threaded
+    app = CommentsApp(
+        Config(queue=tmp_path / "q", manifest=output / "comments-manifest.json",
+               secret=SECRET)
+    )  # fmt: skip
+    manifest = app.manifest.load()
+    assert manifest.posts["a-published-post"].comments == {"c-a", "c-b", "c-c", "c-d"}
+    assert isinstance(Path(app.config.manifest), Path)

@@ -1,0 +1,292 @@
+"""Moderation: list, show, approve (crash-safe, idempotent), reject, redact,
+erase, purge; in-process through `main()` and through the make targets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from commentkit import EXISTING, GOOD, SECRET, call, make_app, pending_files
+from conftest import ROOT
+
+from lab_comments import cli, schema
+from lab_comments.store import Published, Queue, load_yaml
+
+
+@pytest.fixture
+def desk(tmp_path):
+    """An endpoint with a queue, the content folder, and a function that runs
+    the CLI against them and returns (exit status, output)."""
+    app = make_app(tmp_path)
+    content = tmp_path / "content" / "comments"
+    environ = {
+        "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
+        "LAB_COMMENTS_SECRET": SECRET.decode(),
+        "LAB_COMMENTS_CONTENT": str(content),
+    }
+
+    def run(*args):
+        return cli.main(list(args), environ=environ)
+
+    return app, content, run
+
+
+def submit(app, **fields) -> str:
+    before = {p.stem for p in pending_files(app)}
+    assert call(app, body={**GOOD, **fields}).status == 303
+    (new,) = {p.stem for p in pending_files(app)} - before
+    return new
+
+
+def test_approving_writes_only_the_public_fields_and_empties_the_queue(desk, capsys):
+    app, content, run = desk
+    comment_id = submit(app, website="https://ada.example", body="Hello *there*.")
+    assert run("approve", comment_id) == 0
+    assert "Approved" in capsys.readouterr().out
+    path = content / "a-post" / f"{comment_id}.yaml"
+    record = load_yaml(path.read_bytes())
+    assert record == {
+        "id": comment_id,
+        "post": "a-post",
+        "name": "Ada Lane",
+        "website": "https://ada.example",
+        "date": record["date"],
+        "body": "Hello *there*.",
+    }
+    assert schema.validate_published(record)[1] == []
+    assert pending_files(app) == []
+    text = path.read_text()
+    assert "ada@example.org" not in text and "client" not in text
+
+
+def test_approving_again_is_harmless(desk, capsys):
+    app, content, run = desk
+    comment_id = submit(app)
+    assert run("approve", comment_id) == 0
+    before = (content / "a-post" / f"{comment_id}.yaml").read_bytes()
+    assert run("approve", comment_id) == 0
+    assert "already approved" in capsys.readouterr().out
+    assert (content / "a-post" / f"{comment_id}.yaml").read_bytes() == before
+    assert run("approve", "20990101-000000-abcdef") == 1
+    assert "no pending comment" in capsys.readouterr().err
+
+
+def test_an_approval_cut_short_finishes_when_run_again(desk, monkeypatch):
+    """A crash after the public file is written and before the pending one is
+    removed: the next run rewrites the same file and removes the pending one."""
+    app, content, run = desk
+    comment_id = submit(app)
+
+    def crash(self, cid):
+        raise KeyboardInterrupt  # as if the power went
+
+    monkeypatch.setattr(Queue, "remove", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run("approve", comment_id)
+    assert (content / "a-post" / f"{comment_id}.yaml").is_file()
+    assert len(pending_files(app)) == 1
+    monkeypatch.undo()
+    assert run("approve", comment_id) == 0
+    assert pending_files(app) == []
+    assert [p.name for p in (content / "a-post").iterdir()] == [f"{comment_id}.yaml"]
+
+
+def test_staff_replies_are_marked_and_replies_wait_for_their_parent(desk, capsys):
+    app, content, run = desk
+    parent = submit(app, body="A question?")
+    reply = submit(app, name="Daniel Mensah", body="An answer.", reply_to=EXISTING)
+    Published(content).write(
+        {"id": EXISTING, "post": "a-post", "name": "X", "date": "2025-01-01T09:00:00Z",
+         "body": "Earlier."}
+    )  # fmt: skip
+    assert run("approve", reply, "--staff") == 0
+    record = load_yaml((content / "a-post" / f"{reply}.yaml").read_bytes())
+    assert record["staff"] is True and record["reply_to"] == EXISTING
+    # A reply whose parent is not published cannot be approved before it.
+    (content / "a-post" / f"{EXISTING}.yaml").unlink()
+    orphan = submit(app, body="To the removed one.", reply_to=EXISTING)
+    assert run("approve", orphan) == 1
+    assert "approve 20250101-090000-aaaaaa first" in capsys.readouterr().err
+    assert run("approve", parent) == 0
+
+
+def test_rejecting_deletes_and_counts_against_the_sender(desk, capsys):
+    app, _, run = desk
+    comment_id = submit(app)
+    sender = app.queue.read(comment_id)["sender"]
+    assert run("reject", comment_id) == 0
+    assert pending_files(app) == []
+    assert app.queue.sender(sender)["rejected"] == 1
+    assert run("reject", comment_id) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    submit(app, body="Another go.")
+    assert run("list") == 0
+    assert "sender had 1 rejected" in capsys.readouterr().out
+
+
+def test_the_list_shows_post_name_date_and_flags(desk, capsys):
+    app, _, run = desk
+    submit(app, body="Cheap: https://a.example https://b.example www.c.example")
+    submit(app, body="A reply.", reply_to=EXISTING)
+    assert run("list") == 0
+    out = capsys.readouterr().out
+    assert "2 comment(s) waiting" in out and "on a-post" in out
+    assert "from Ada Lane" in out and " UTC" in out
+    assert "many links (3)" in out and f"reply to {EXISTING}" in out
+    assert "2 pending from the same address" in out
+
+
+def test_terminal_control_codes_are_never_printed():
+    # The schema keeps them out of the queue; a hand-edited file could still
+    # hold one, and the moderator's terminal must not obey it.
+    assert cli._shown("Bot\x1b[31m\u202e\nok") == "Bot\\u001b[31m\\u202e\nok"
+
+
+def test_redacting_before_approving(desk, capsys):
+    app, content, run = desk
+    comment_id = submit(app, body="Call me on 07700 900123 any time.")
+    assert run("redact", comment_id, "--text", "07700 900123") == 0
+    assert run("approve", comment_id) == 0
+    record = load_yaml((content / "a-post" / f"{comment_id}.yaml").read_bytes())
+    assert record["body"] == "Call me on [removed by a moderator] any time."
+    assert run("redact", comment_id, "--text", "nowhere") == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_redacting_cannot_leave_an_invalid_comment(desk, capsys):
+    app, _, run = desk
+    comment_id = submit(app, body="Hi")
+    assert run("redact", comment_id, "--text", "Hi", "--replacement", "") == 1
+    assert "after redaction: body" in capsys.readouterr().err
+    assert app.queue.read(comment_id)["body"] == "Hi"
+
+
+def test_erasing_a_published_comment_keeps_its_replies_in_the_thread(desk, capsys):
+    _, content, run = desk
+    published = Published(content)
+    base = {"post": "a-post", "name": "N", "body": "Text."}
+    published.write({**base, "id": "a", "date": "2025-01-01T00:00:00Z"})
+    published.write({**base, "id": "b", "date": "2025-01-02T00:00:00Z",
+                     "reply_to": "a"})  # fmt: skip
+    published.write({**base, "id": "c", "date": "2025-01-03T00:00:00Z",
+                     "reply_to": "b"})  # fmt: skip
+    assert run("erase", "b") == 0
+    assert "git history" in capsys.readouterr().out
+    assert sorted(p.stem for p in (content / "a-post").glob("*.yaml")) == ["a", "c"]
+    assert load_yaml((content / "a-post" / "c.yaml").read_bytes())["reply_to"] == "a"
+    assert run("erase", "a") == 0
+    assert "reply_to" not in load_yaml((content / "a-post" / "c.yaml").read_bytes())
+    assert run("erase", "a") == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert run("erase", "../../etc") == 1
+
+
+def test_purge_and_list_delete_what_is_past_its_time(desk, capsys, monkeypatch):
+    app, _, run = desk
+    comment_id = submit(app)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    monkeypatch.setattr(cli, "_now", lambda: later)
+    assert run("list") == 0
+    out = capsys.readouterr().out
+    assert "Deleted 1 pending" in out and "No comments are waiting" in out
+    assert not app.queue.path(comment_id).exists()
+    monkeypatch.setattr(cli, "_now", lambda: later + dt.timedelta(days=400))
+    assert run("purge") == 0
+    assert "1 sender hash(es)" in capsys.readouterr().out
+
+
+def test_show_prints_the_whole_comment_for_the_moderator(desk, capsys):
+    app, _, run = desk
+    comment_id = submit(app, body="Line one\nLine two")
+    assert run("show", comment_id) == 0
+    out = capsys.readouterr().out
+    assert "email: ada@example.org" in out and "    Line two" in out
+    assert run("show", "../x") == 1
+
+
+def test_the_make_targets_run_the_moderation_commands(make_repo, tmp_path):
+    """Through the Makefile, as staff would: list, approve (STAFF=1), reject."""
+    repo, make = make_repo(ROOT / "content")
+    queue = repo / "comments-queue"
+    app = make_app(tmp_path / "endpoint")
+    app.queue = Queue(queue).open()  # the repository's own queue and key
+    keep = submit(app, body="Keep me.")
+    drop = submit(app, body="Drop me.")
+    listed = make("comments-list")
+    assert listed.returncode == 0, listed.stderr
+    assert keep in listed.stdout and drop in listed.stdout
+    approved = make("comments-approve", f"ID={keep}", "STAFF=1")
+    assert approved.returncode == 0, approved.stderr
+    record = load_yaml((repo / "content/comments/a-post" / f"{keep}.yaml").read_bytes())
+    assert record["staff"] is True
+    assert make("comments-reject", f"ID={drop}").returncode == 0
+    assert not any((queue / "pending").glob("*.yaml"))
+    missing = make("comments-approve", "ID=20990101-000000-abcdef")
+    assert missing.returncode != 0 and "no pending comment" in missing.stderr
+
+
+def test_make_devserver_runs_the_whole_loop(make_repo):
+    """`make devserver` serves the site and the endpoint: a comment sent from
+    the served page, approved with make, appears after the automatic rebuild."""
+    import http.client
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from commentkit import parse_html_bytes
+    from test_make import free_port, get
+
+    from lab_comments.loadtest import form_body
+
+    repo, make = make_repo(ROOT / "content")
+    site_port, comments_port = free_port(), free_port()
+    server = make(
+        "devserver", f"PORT={site_port}", f"COMMENTS_PORT={comments_port}",
+        background=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    page_url = f"http://127.0.0.1:{site_port}/updates/2025/first-challenge/"
+    # make devserver builds the site (make html), then Pelican's watcher builds
+    # it again before it watches: a change made before that could go unseen.
+    said: list[str] = []
+    reader = threading.Thread(
+        target=lambda: said.extend(line.decode() for line in server.stdout), daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        get(f"http://127.0.0.1:{comments_port}/health", deadline)
+        while sum("Done: Processed" in line for line in said) < 2:
+            assert time.monotonic() < deadline, "the watcher's first build never ended"
+            time.sleep(0.2)
+        _, page = get(page_url, deadline)
+        form = next(
+            f
+            for f in parse_html_bytes(page).iter("form")
+            if f.get("id") == "comment-form"
+        )
+        fields = {n.get("name"): n.get("value") or "" for n in form.iter("input")}
+        fields.update(name="Devi Loop", email="devi@example.net", body="Hello, loop.")
+        connection = http.client.HTTPConnection("127.0.0.1", comments_port, timeout=10)
+        connection.request(
+            "POST", "/comments", form_body(fields),
+            {"Content-Type": "application/x-www-form-urlencoded",
+             "Origin": f"http://127.0.0.1:{site_port}"},
+        )  # fmt: skip
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.status == 303
+        assert response.getheader("Location") == page_url + "#comment-pending"
+        (pending,) = [p.stem for p in (repo / "comments-queue/pending").glob("*.yaml")]
+        approved = make("comments-approve", f"ID={pending}")
+        assert approved.returncode == 0, approved.stderr
+        # The watcher notices the new .yaml file and rebuilds (bounded wait).
+        while b"Devi Loop" not in get(page_url, deadline)[1]:
+            assert time.monotonic() < deadline, "the comment never appeared"
+            time.sleep(0.5)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)

@@ -1,0 +1,150 @@
+"""Search as a reader uses it: the sample site with its Pagefind index, in
+headless Chromium (Debian's, driven by playwright), served from the built files
+with every other request refused. Runs in `make check`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import yaml
+from check_site import CHROMIUM, CHROMIUM_ARGS, serve_site_offline
+from conftest import ROOT, SAMPLE_SITEURL_PROD, html_files, parse_html
+
+pytestmark = pytest.mark.gates
+
+
+@pytest.fixture(scope="module")
+def indexed_site(prod_site, tmp_path_factory) -> Path:
+    output, _ = prod_site
+    site = tmp_path_factory.mktemp("search") / "site"
+    shutil.copytree(output, site)
+    subprocess.run(
+        [sys.executable, "-m", "pagefind", "--site", str(site), "--silent"],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return site
+
+
+def words(text: str, shortest: int = 7) -> set[str]:
+    return {w.lower() for w in re.findall(rf"[A-Za-z]{{{shortest},}}", text)}
+
+
+def stems(text: str) -> set[str]:
+    """Rough stems of every word of four letters or more: their first five."""
+    return {w[:5] for w in words(text, shortest=4)}
+
+
+def indexed_pages(site: Path) -> dict[Path, str]:
+    """The text of every page Pagefind indexes (those with data-pagefind-body)."""
+    pages = {}
+    for page in html_files(site):
+        tree = parse_html(page)
+        for node in tree.iter():
+            if node.get("data-pagefind-body") is not None:
+                pages[page] = " ".join(node.itertext())
+    return pages
+
+
+def unique_word(target: str, pages: dict[Path, str]) -> str:
+    """A word of `target` that no other indexed page has, even as another form
+    of the same word: the search stems words, so "researchers" finds "research".
+    Two words sharing their first five letters count as forms of one word."""
+    counts = Counter(stem for text in pages.values() for stem in stems(text))
+    candidates = sorted(w for w in words(target) if counts[w[:5]] == 1)
+    assert candidates, "no word of this text is unique to its page"
+    return candidates[0]
+
+
+def search(site: Path, query: str) -> list[str]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context()
+            serve_site_offline(context, site, SAMPLE_SITEURL_PROD)
+            page = context.new_page()
+            page.goto(f"{SAMPLE_SITEURL_PROD}/search/")
+            # As a reader would: type at once, even before the index has loaded.
+            page.fill("#search-query", query)
+            page.press("#search-query", "Enter")
+            page.wait_for_function(
+                "document.querySelector('[data-lab-search-status]').textContent"
+                ".includes('result')",
+                timeout=15_000,
+            )
+            return page.eval_on_selector_all(
+                ".lab-search__result-link", "links => links.map(a => a.href)"
+            )
+        finally:
+            browser.close()
+
+
+def test_a_word_from_one_post_finds_that_post_first(indexed_site):
+    pages = indexed_pages(indexed_site)
+    post = indexed_site / "updates/2025/what-the-evidence-says/index.html"
+    word = unique_word(pages[post], pages)
+    links = search(indexed_site, word)
+    assert links, word
+    assert links[0] == f"{SAMPLE_SITEURL_PROD}/updates/2025/what-the-evidence-says/"
+
+
+def test_a_word_from_a_comment_finds_its_post(indexed_site):
+    pages = indexed_pages(indexed_site)
+    comments = [
+        yaml.safe_load(p.read_text(encoding="utf-8"))
+        for p in sorted((ROOT / "content/comments").rglob("*.yaml"))
+    ]
+    assert comments
+    post_page = indexed_site / "updates/2025/first-challenge/index.html"
+    others = {page: text for page, text in pages.items() if page != post_page}
+    other_stems = set().union(*(stems(text) for text in others.values()))
+    post_text = pages[post_page]
+    only_in_comments = sorted(
+        w
+        for c in comments
+        for w in words(c["body"])
+        if w[:5] not in other_stems and w in words(post_text)
+    )
+    assert only_in_comments, "a comment word should be indexed with its post"
+    links = search(indexed_site, only_in_comments[0])
+    assert links[0] == f"{SAMPLE_SITEURL_PROD}/updates/2025/first-challenge/"
+
+
+def test_filters_narrow_results_by_type(indexed_site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context()
+            serve_site_offline(context, indexed_site, SAMPLE_SITEURL_PROD)
+            page = context.new_page()
+            kind = quote("Call for involvement")
+            page.goto(f"{SAMPLE_SITEURL_PROD}/search/?q=peer&type={kind}")
+            page.wait_for_function(
+                "document.querySelector('[data-lab-search-status]').textContent"
+                ".includes('result')",
+                timeout=15_000,
+            )
+            links = page.eval_on_selector_all(
+                ".lab-search__result-link", "links => links.map(a => a.href)"
+            )
+            metas = page.eval_on_selector_all(
+                ".lab-search__result-meta", "items => items.map(p => p.textContent)"
+            )
+        finally:
+            browser.close()
+    assert links and all("/get-involved/" in link for link in links)
+    assert all(m.startswith("Call for involvement") for m in metas)
