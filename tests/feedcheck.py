@@ -171,12 +171,16 @@ def check_feed(path: Path) -> list[str]:
 
 
 def feed_files(output: Path) -> list[Path]:
+    """Every feed of a built site: those under feeds/ (RSS, Atom, JSON Feed)
+    and the comment feeds beside their posts."""
     folder = output / "feeds"
-    return sorted(
+    feeds = {
         p
         for p in folder.rglob("*")
         if p.name.endswith((".rss.xml", ".atom.xml")) or p.suffix == ".json"
-    )
+    }
+    feeds |= set(output.rglob("*.atom.xml")) | set(output.rglob("*.rss.xml"))
+    return sorted(feeds)
 
 
 def _duplicates(path: Path, ids: list) -> list[str]:
