@@ -208,6 +208,25 @@ def comment(
     return record
 
 
+def built_site_and_endpoint(
+    folder: Path, comments: list[dict], **config: Any
+) -> tuple[Path, Path, CommentsApp]:
+    """The fixture site with `comments`, built into folder/output, and an
+    endpoint that reads its manifest and queues into folder/queue."""
+    content = fixture_site(folder, comments)
+    output = folder / "output"
+    build_fixture(content, output)
+    app = CommentsApp(
+        Config(
+            queue=folder / "queue",
+            manifest=output / "comments-manifest.json",
+            secret=SECRET,
+            **config,
+        )
+    )
+    return content, output, app
+
+
 def form_fields(page: Path) -> tuple[str, dict[str, str]]:
     """The comment form on a built page: its action and the fields a browser
     would send with JavaScript off (hidden fields as they are, the rest empty)."""

@@ -13,6 +13,7 @@ import pytest
 from commentkit import (
     SECRET,
     build_fixture,
+    built_site_and_endpoint,
     call,
     comment,
     fixture_site,
@@ -410,16 +411,7 @@ def test_a_comment_sent_through_a_built_form_appears_after_approval(tmp_path):
     """Build; fill in the form of the built page as a reader would (without
     JavaScript); send it to the endpoint; approve it; rebuild: the comment
     is in the thread. Then reply to it through its reply page."""
-    content = fixture_site(tmp_path, THREAD[:1])
-    output = tmp_path / "out"
-    build_fixture(content, output)
-    app = CommentsApp(
-        Config(
-            queue=tmp_path / "queue",
-            manifest=output / "comments-manifest.json",
-            secret=SECRET,
-        )
-    )
+    content, output, app = built_site_and_endpoint(tmp_path, THREAD[:1])
     action, fields = form_fields(output / POST)
     assert action.endswith("/comments")
     answer = call(app, body=fill(fields, name="Eve Ng", email="eve@example.net",

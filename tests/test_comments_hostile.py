@@ -12,6 +12,7 @@ import pytest
 from commentkit import (
     SECRET,
     build_fixture,
+    built_site_and_endpoint,
     call,
     comment,
     fixture_site,
@@ -122,16 +123,8 @@ def attacked(tmp_path_factory):
     """The fixture site, every content attack sent through the endpoint and
     every accepted one approved, built again."""
     folder = tmp_path_factory.mktemp("hostile")
-    content = fixture_site(folder, [comment(PARENT, "A parent.", name="Parent")])
-    output = folder / "output"
-    build_fixture(content, output)
-    app = CommentsApp(
-        Config(
-            queue=folder / "queue",
-            manifest=output / "comments-manifest.json",
-            secret=SECRET,
-            rate_limit=10_000,
-        )
+    content, output, app = built_site_and_endpoint(
+        folder, [comment(PARENT, "A parent.", name="Parent")], rate_limit=10_000
     )
     _, fields = form_fields(output / POST)
     statuses = []

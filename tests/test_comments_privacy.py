@@ -12,13 +12,12 @@ from urllib.parse import quote
 from commentkit import (
     SECRET,
     build_fixture,
+    built_site_and_endpoint,
     call,
-    fixture_site,
     form_fields,
 )
 
 from lab_comments import cli, schema
-from lab_comments.endpoint import CommentsApp, Config
 from lab_comments.store import load_yaml
 
 POST = "updates/2025/a-published-post/index.html"
@@ -36,16 +35,7 @@ def hashes_of(value: str) -> set[str]:
 
 
 def test_no_email_address_or_hash_of_one_is_published(tmp_path):
-    content = fixture_site(tmp_path, [])
-    output = tmp_path / "output"
-    build_fixture(content, output)
-    app = CommentsApp(
-        Config(
-            queue=tmp_path / "queue",
-            manifest=output / "comments-manifest.json",
-            secret=SECRET,
-        )
-    )
+    content, output, app = built_site_and_endpoint(tmp_path, [])
     _, fields = form_fields(output / POST)
     emails = [f"Private.Person{n}@Mail-{n}.example" for n in range(6)]
     addresses = [f"198.51.100.{n + 10}" for n in range(6)]

@@ -7,7 +7,14 @@ import datetime as dt
 import html5lib
 import pytest
 
-from lab_common import absolute_url, absolutise_html, aware, plain_text, truncate_words
+from lab_common import (
+    absolute_url,
+    absolutise_html,
+    aware,
+    output_url,
+    plain_text,
+    truncate_words,
+)
 
 BASE = "https://lab.example.org/updates/2025/post/"
 
@@ -88,3 +95,17 @@ def test_truncate_words(text, limit, expected):
     result = truncate_words(text, limit)
     assert result == expected
     assert len(result) <= limit
+
+
+@pytest.mark.parametrize(
+    ("save_as", "url"),
+    [
+        ("index.html", "https://lab.example.org/"),
+        ("updates/index.html", "https://lab.example.org/updates/"),
+        ("updates/page/2/index.html", "https://lab.example.org/updates/page/2/"),
+        ("404.html", "https://lab.example.org/404.html"),
+        ("updates\\2025\\x\\index.html", "https://lab.example.org/updates/2025/x/"),
+    ],
+)
+def test_output_url_is_the_public_address_of_an_output_file(save_as, url):
+    assert output_url("https://lab.example.org", save_as) == url

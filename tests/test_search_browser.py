@@ -62,7 +62,10 @@ def unique_word(target: str, pages: dict[Path, str]) -> str:
     return candidates[0]
 
 
-def search(site: Path, query: str) -> list[str]:
+def search(site: Path, query: str = "", address: str = "search/") -> dict:
+    """Open the search page in Chromium, type `query` (if any) as a reader
+    would, at once, even before the index has loaded, and return the result
+    links and their type-and-date lines once the status reports results."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -73,18 +76,23 @@ def search(site: Path, query: str) -> list[str]:
             context = browser.new_context()
             serve_site_offline(context, site, SAMPLE_SITEURL_PROD)
             page = context.new_page()
-            page.goto(f"{SAMPLE_SITEURL_PROD}/search/")
-            # As a reader would: type at once, even before the index has loaded.
-            page.fill("#search-query", query)
-            page.press("#search-query", "Enter")
+            page.goto(f"{SAMPLE_SITEURL_PROD}/{address}")
+            if query:
+                page.fill("#search-query", query)
+                page.press("#search-query", "Enter")
             page.wait_for_function(
                 "document.querySelector('[data-lab-search-status]').textContent"
                 ".includes('result')",
                 timeout=15_000,
             )
-            return page.eval_on_selector_all(
-                ".lab-search__result-link", "links => links.map(a => a.href)"
-            )
+            return {
+                "links": page.eval_on_selector_all(
+                    ".lab-search__result-link", "links => links.map(a => a.href)"
+                ),
+                "metas": page.eval_on_selector_all(
+                    ".lab-search__result-meta", "items => items.map(p => p.textContent)"
+                ),
+            }
         finally:
             browser.close()
 
@@ -93,7 +101,7 @@ def test_a_word_from_one_post_finds_that_post_first(indexed_site):
     pages = indexed_pages(indexed_site)
     post = indexed_site / "updates/2025/what-the-evidence-says/index.html"
     word = unique_word(pages[post], pages)
-    links = search(indexed_site, word)
+    links = search(indexed_site, word)["links"]
     assert links, word
     assert links[0] == f"{SAMPLE_SITEURL_PROD}/updates/2025/what-the-evidence-says/"
 
@@ -116,35 +124,13 @@ def test_a_word_from_a_comment_finds_its_post(indexed_site):
         if w[:5] not in other_stems and w in words(post_text)
     )
     assert only_in_comments, "a comment word should be indexed with its post"
-    links = search(indexed_site, only_in_comments[0])
+    links = search(indexed_site, only_in_comments[0])["links"]
     assert links[0] == f"{SAMPLE_SITEURL_PROD}/updates/2025/first-challenge/"
 
 
 def test_filters_narrow_results_by_type(indexed_site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context()
-            serve_site_offline(context, indexed_site, SAMPLE_SITEURL_PROD)
-            page = context.new_page()
-            kind = quote("Call for involvement")
-            page.goto(f"{SAMPLE_SITEURL_PROD}/search/?q=peer&type={kind}")
-            page.wait_for_function(
-                "document.querySelector('[data-lab-search-status]').textContent"
-                ".includes('result')",
-                timeout=15_000,
-            )
-            links = page.eval_on_selector_all(
-                ".lab-search__result-link", "links => links.map(a => a.href)"
-            )
-            metas = page.eval_on_selector_all(
-                ".lab-search__result-meta", "items => items.map(p => p.textContent)"
-            )
-        finally:
-            browser.close()
-    assert links and all("/get-involved/" in link for link in links)
-    assert all(m.startswith("Call for involvement") for m in metas)
+    kind = quote("Call for involvement")
+    found = search(indexed_site, address=f"search/?q=peer&type={kind}")
+    assert found["links"]
+    assert all("/get-involved/" in link for link in found["links"])
+    assert all(m.startswith("Call for involvement") for m in found["metas"])

@@ -6,22 +6,9 @@ import datetime as dt
 
 from lxml import etree
 
-from lab_sitemap.sitemap import page_url, robots_txt, sitemap_xml
+from lab_sitemap.sitemap import robots_txt, sitemap_xml
 
 NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-
-
-def test_page_url_serves_index_files_as_folders():
-    assert (
-        page_url("https://lab.example.org/", "index.html") == "https://lab.example.org/"
-    )
-    assert (
-        page_url("https://lab.example.org", "updates/2025/x/index.html")
-        == "https://lab.example.org/updates/2025/x/"
-    )
-    assert page_url("https://lab.example.org", "404.html") == (
-        "https://lab.example.org/404.html"
-    )
 
 
 def test_sitemap_is_valid_sorted_and_escaped():

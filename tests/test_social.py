@@ -27,7 +27,7 @@ from lab_social.cards import (
     hex_rgb,
     png_bytes,
 )
-from lab_social.generator import listing_title, page_url
+from lab_social.generator import listing_title
 from lab_social.meta import (
     Crumb,
     Event,
@@ -249,19 +249,6 @@ def test_a_challenge_is_a_project_of_the_lab_with_its_team():
 
 
 # -- adapters and settings
-
-
-@pytest.mark.parametrize(
-    ("save_as", "url"),
-    [
-        ("index.html", "https://lab.example.org/"),
-        ("updates/index.html", "https://lab.example.org/updates/"),
-        ("updates/page/2/index.html", "https://lab.example.org/updates/page/2/"),
-        ("404.html", "https://lab.example.org/404.html"),
-    ],
-)
-def test_page_url_is_the_public_address_of_an_output_file(save_as, url):
-    assert page_url("https://lab.example.org", save_as) == url
 
 
 def test_listing_titles_drop_the_site_name_that_og_site_name_carries():

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from lab_common.kinds import kind_of
+
 # -- limits (the form's maxlength attributes come from these too)
 
 NAME_MAX = 80
@@ -121,7 +123,7 @@ def _check_characters(value: str, multiline: bool) -> None:
 def single_line(maximum: int) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if not isinstance(value, str):
-            raise Invalid(f"expected text, got {_kind(value)}")
+            raise Invalid(f"expected text, got {kind_of(value)}")
         value = normalise(value).strip()
         if "\n" in value:
             raise Invalid("must be on one line")
@@ -140,7 +142,7 @@ name = single_line(NAME_MAX)
 
 def body(value: Any) -> str:
     if not isinstance(value, str):
-        raise Invalid(f"expected text, got {_kind(value)}")
+        raise Invalid(f"expected text, got {kind_of(value)}")
     value = normalise(value).strip()
     _check_characters(value, multiline=True)
     if not value:
@@ -200,7 +202,7 @@ def utc_datetime(value: Any) -> dt.datetime:
                 f"{value!r} is not a date-time (write 2025-04-11T08:14:00Z)"
             ) from None
     if not isinstance(value, dt.datetime):
-        raise Invalid(f"expected a date-time, got {_kind(value)}")
+        raise Invalid(f"expected a date-time, got {kind_of(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise Invalid("has no time zone (add Z for UTC)")
     return value.astimezone(dt.UTC)
@@ -208,7 +210,7 @@ def utc_datetime(value: Any) -> dt.datetime:
 
 def flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise Invalid(f"expected true or false, got {_kind(value)}")
+        raise Invalid(f"expected true or false, got {kind_of(value)}")
     return value
 
 
@@ -319,7 +321,9 @@ def _validate(
     what: str,
 ) -> tuple[dict[str, Any], list[Problem]]:
     if not isinstance(data, dict):
-        return {}, [("file", f"expected a mapping of field: value, got {_kind(data)}")]
+        return {}, [
+            ("file", f"expected a mapping of field: value, got {kind_of(data)}")
+        ]
     problems: list[Problem] = []
     for key in data:
         if key not in converters:
@@ -412,21 +416,3 @@ def _printable(value: str) -> str:
     """A field name fit to show back: odd characters escaped, length capped."""
     shown = value.encode("unicode_escape", "backslashreplace").decode("ascii")
     return shown[:40] + ("…" if len(shown) > 40 else "")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dt.datetime):
-        return "a date-time"
-    if isinstance(value, dt.date):
-        return "a date"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return type(value).__name__

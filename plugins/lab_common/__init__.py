@@ -7,7 +7,7 @@ Not a Pelican plugin itself: it has no register() and is not in PLUGINS.
 from .dates import aware
 from .settings import SettingsError, merged_settings
 from .text import plain_text, truncate_words
-from .urls import absolute_url, absolutise_html
+from .urls import absolute_url, absolutise_html, output_url
 
 __all__ = [
     "SettingsError",
@@ -15,6 +15,7 @@ __all__ = [
     "absolutise_html",
     "aware",
     "merged_settings",
+    "output_url",
     "plain_text",
     "truncate_words",
 ]

@@ -38,6 +38,16 @@ def absolute_url(siteurl: str, url: str) -> str:
     return urljoin(siteurl.rstrip("/") + "/", url.lstrip("/"))
 
 
+def output_url(siteurl: str, save_as: str) -> str:
+    """The public URL of an output file: `x/index.html` is served as `x/`."""
+    path = save_as.replace("\\", "/")
+    if path == "index.html":
+        path = ""
+    elif path.endswith("/index.html"):
+        path = path[: -len("index.html")]
+    return absolute_url(siteurl, path)
+
+
 def absolutise_html(fragment: str, base_url: str) -> str:
     """The HTML fragment with every URL in href, src, srcset (and the other
     URL attributes) made absolute against `base_url`, the page it belongs to.

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lab_common.kinds import kind_of
+
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 COMMITMENT_UNITS = ("minutes", "hours", "days", "weeks")
@@ -32,7 +34,7 @@ Problem = tuple[str, str]  # (field, reason)
 
 def text(value: Any) -> str:
     if not isinstance(value, str):
-        raise Invalid(f"expected text, got {_kind(value)}")
+        raise Invalid(f"expected text, got {kind_of(value)}")
     if not value.strip():
         raise Invalid("must not be empty")
     return value.strip()
@@ -59,7 +61,7 @@ def text_list(value: Any) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise Invalid(f"expected a list, got {_kind(value)}")
+        raise Invalid(f"expected a list, got {kind_of(value)}")
     return [_item(text, item, index) for index, item in enumerate(value)]
 
 
@@ -75,7 +77,7 @@ def aware_datetime(value: Any) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise Invalid(
             f"expected a date-time with zone such as 2026-09-01T09:00:00+01:00, "
-            f"got {_kind(value)}"
+            f"got {kind_of(value)}"
         )
     if value.tzinfo is None or value.utcoffset() is None:
         raise Invalid(
@@ -100,7 +102,7 @@ def plain_date(value: Any) -> dt.date:
         except ValueError:
             raise Invalid(f"{value!r} is not a date (write 2025-04-14)") from None
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise Invalid(f"expected a date such as 2025-04-14, got {_kind(value)}")
+        raise Invalid(f"expected a date such as 2025-04-14, got {kind_of(value)}")
     return value
 
 
@@ -356,7 +358,7 @@ def _mapping(
     value: Any, required: tuple[str, ...], optional: tuple[str, ...], where: str = ""
 ) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise Invalid(f"{where}: expected a mapping, got {_kind(value)}".lstrip(": "))
+        raise Invalid(f"{where}: expected a mapping, got {kind_of(value)}".lstrip(": "))
     prefix = f"{where}." if where else "."
     for key in value:
         if key not in required and key not in optional:
@@ -379,21 +381,3 @@ def _item(convert: Callable[[Any], Any], value: Any, index: int) -> Any:
         return convert(value)
     except Invalid as exc:
         raise Invalid(f"[{index}]: {exc}") from None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dt.datetime):
-        return "a date-time"
-    if isinstance(value, dt.date):
-        return "a date"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return type(value).__name__

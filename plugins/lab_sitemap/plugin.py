@@ -17,7 +17,9 @@ import os
 from pelican import signals
 from pelican.generators import Generator
 
-from .sitemap import page_url, robots_txt, sitemap_xml
+from lab_common import output_url
+
+from .sitemap import robots_txt, sitemap_xml
 
 DEFAULTS = {
     # Relative to the output folder.
@@ -53,7 +55,7 @@ class SitemapGenerator(Generator):
         lastmod = None
         if item is not None:
             lastmod = getattr(item, "modified", None) or getattr(item, "date", None)
-        self.entries.append((page_url(self.settings["SITEURL"], save_as), lastmod))
+        self.entries.append((output_url(self.settings["SITEURL"], save_as), lastmod))
 
     def generate_output(self, writer):
         # Runs after the page generators, which come first in the build.

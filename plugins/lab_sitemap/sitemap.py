@@ -28,13 +28,3 @@ def robots_txt(sitemap_url: str, disallow: Iterable[str] = ()) -> str:
     lines += [f"Disallow: {path}" for path in disallow] or ["Disallow:"]
     lines += ["", f"Sitemap: {sitemap_url}", ""]
     return "\n".join(lines)
-
-
-def page_url(siteurl: str, save_as: str) -> str:
-    """The public URL of an output file: `x/index.html` is served as `x/`."""
-    path = save_as.replace("\\", "/")
-    if path == "index.html":
-        path = ""
-    elif path.endswith("/index.html"):
-        path = path[: -len("index.html")]
-    return f"{siteurl.rstrip('/')}/{path}"

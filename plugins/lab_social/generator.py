@@ -23,7 +23,14 @@ from pelican.generators import Generator
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from lab_common import SettingsError, absolute_url, aware, plain_text, truncate_words
+from lab_common import (
+    SettingsError,
+    absolute_url,
+    aware,
+    output_url,
+    plain_text,
+    truncate_words,
+)
 
 from .cards import Brand, CardSpec, LogoSpec, cached_png, draw_card, draw_logo
 from .meta import Crumb, Event, Image, Page, Person, Site, describe, social_meta
@@ -41,16 +48,6 @@ CARD_LABELS = {
     "call": "Get involved",
     "page": "",
 }
-
-
-def page_url(siteurl: str, save_as: str) -> str:
-    """The public URL of an output file: `x/index.html` is served as `x/`."""
-    path = save_as.replace("\\", "/")
-    if path == "index.html":
-        path = ""
-    elif path.endswith("/index.html"):
-        path = path[: -len("index.html")]
-    return absolute_url(siteurl, path)
 
 
 def listing_title(title: str, site_name: str) -> str:
@@ -121,7 +118,7 @@ class SocialGenerator(Generator):
         output_file = given(output_file)
         if not output_file:
             return None
-        url = page_url(self.siteurl, output_file)
+        url = output_url(self.siteurl, output_file)
         crumbs = self._crumbs(given(breadcrumbs) or (), url)
         for kind, item in (
             ("post", article),
