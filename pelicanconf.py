@@ -95,8 +95,10 @@ YEAR_ARCHIVE_SAVE_AS = "updates/{date:%Y}/index.html"
 MONTH_ARCHIVE_SAVE_AS = ""
 DAY_ARCHIVE_SAVE_AS = ""
 
+# Ten updates a page in the main list; twenty on tag, category and author pages,
+# which readers scan rather than read (and which a large site has many of).
 DEFAULT_PAGINATION = 10
-PAGINATED_TEMPLATES = {"index": None, "tag": None, "category": None, "author": None}
+PAGINATED_TEMPLATES = {"index": 10, "tag": 20, "category": 20, "author": 20}
 PAGINATION_PATTERNS = (
     (1, "{url}", "{save_as}"),
     (2, "{base_name}/page/{number}/", "{base_name}/page/{number}/index.html"),
@@ -174,6 +176,10 @@ LAB_SOCIAL_CACHE_PATH = os.path.join(
 LAB_COMMENTS_ENDPOINT = "http://127.0.0.1:8001/comments"
 LAB_COMMENTS_MAX_DEPTH = 3
 LAB_COMMENTS_CLOSE_AFTER_DAYS = 0
+
+# Templates are read once per build: Jinja's default re-checks every included
+# template's file on every page (a stat call each), which a build never needs.
+JINJA_ENVIRONMENT = {"auto_reload": False}
 
 # Settings the theme reads (Pelican passes every upper-case setting).
 DEFAULT_DATE_FORMAT = "%-d %B %Y"

@@ -7,7 +7,8 @@ variable and an output folder that starts empty.
 import os
 import sys
 
-sys.path.append(os.curdir)
+# pelicanconf.py sits beside this file, wherever Pelican is run from.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pelicanconf import *  # noqa: F403
 
 SITEURL = os.environ.get("SITEURL", "https://lab.example.org").rstrip("/")

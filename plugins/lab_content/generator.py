@@ -9,7 +9,6 @@ import os
 from operator import attrgetter
 from typing import Any
 
-from pelican.contents import Author
 from pelican.generators import Generator
 from pelican.utils import posixize_path
 
@@ -27,8 +26,9 @@ from .model import (
     current_phase,
     phase_states,
 )
-from .navigation import neighbours, reading_minutes, related_updates
+from .navigation import RelatedIndex, neighbours, reading_minutes
 from .settings import lab_settings
+from .urlwrappers import Author
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,10 @@ class LabContentGenerator(Generator):
         self._link_neighbours(context.get("articles", []))
         self._hidden = [c for c in [*challenges, *calls] if c.status == "hidden"]
 
+        self._freeze_urls(
+            [*context.get("articles", []), *context.get("pages", []),
+             *context.get("hidden_pages", []), *self.challenges, *self.calls]
+        )  # fmt: skip
         context["lab_authors"] = authors
         context["lab_today"] = self.now
         context["challenges"] = self.challenges
@@ -141,18 +145,25 @@ class LabContentGenerator(Generator):
             c for c in self.calls if c.status_key in ("open", "closing-soon")
         ]
 
+    @staticmethod
+    def _freeze_urls(items: list) -> None:
+        # Pelican formats a content's URL from its settings on every access,
+        # and listings, feeds and links ask for it tens of thousands of times;
+        # once statuses are settled it can no longer change, so work it out once.
+        for item in items:
+            item.override_url = item.url
+
     def _link_neighbours(self, articles: list) -> None:
         """Previous and next post (site-wide and within the post's challenge),
         related updates and reading time, for every published post."""
         oldest_first = articles[::-1]  # Pelican lists posts newest first
+        related = RelatedIndex(articles)
         for position, article in enumerate(oldest_first):
             article.prev_article = oldest_first[position - 1] if position else None
             article.next_article = (
                 oldest_first[position + 1] if position + 1 < len(oldest_first) else None
             )
-            article.related = related_updates(
-                article, articles, self.lab["LAB_RELATED_LIMIT"]
-            )
+            article.related = related.related(article, self.lab["LAB_RELATED_LIMIT"])
             article.reading_minutes = reading_minutes(plain_text(article._content))
             article.challenge_previous = article.challenge_next = None
         for challenge in self.challenges:

@@ -20,24 +20,56 @@ def reading_minutes(text: str, words_per_minute: int = WORDS_PER_MINUTE) -> int:
     return max(1, math.ceil(words / words_per_minute))
 
 
+class RelatedIndex:
+    """Finds related updates without comparing every post with every other:
+    posts are indexed by challenge and by tag once, so each post looks only at
+    those it has something in common with."""
+
+    def __init__(self, posts: Sequence[Any]):
+        self.tags = {
+            id(p): {t.slug for t in getattr(p, "tags", None) or []} for p in posts
+        }
+        self.by_challenge: dict[int, list[Any]] = {}
+        self.by_tag: dict[str, list[Any]] = {}
+        for post in posts:
+            challenge = getattr(post, "challenge", None)
+            if challenge is not None:
+                self.by_challenge.setdefault(id(challenge), []).append(post)
+            for slug in self.tags[id(post)]:
+                self.by_tag.setdefault(slug, []).append(post)
+
+    def related(self, post: Any, limit: int = 3) -> list[Any]:
+        """Other posts for a reader of `post`: those of the same challenge
+        first, then those sharing the most tags; newest first within each; at
+        most `limit`. A post with nothing in common gets nothing (no filler)."""
+        challenge = getattr(post, "challenge", None)
+        tags = self.tags[id(post)]
+        candidates = {}
+        if challenge is not None:
+            for other in self.by_challenge.get(id(challenge), ()):
+                candidates[id(other)] = other
+        for slug in tags:
+            for other in self.by_tag.get(slug, ()):
+                candidates[id(other)] = other
+        candidates.pop(id(post), None)
+        scored = [
+            (
+                challenge is not None
+                and getattr(other, "challenge", None) is challenge,
+                len(tags & self.tags[id(other)]),
+                other.date,
+                other.slug,
+                other,
+            )
+            for other in candidates.values()
+        ]
+        scored.sort(key=lambda entry: entry[:4], reverse=True)
+        return [entry[-1] for entry in scored[:limit]]
+
+
 def related_updates(post: Any, posts: Sequence[Any], limit: int = 3) -> list[Any]:
-    """Other posts for a reader of `post`: those of the same challenge first,
-    then those sharing the most tags; newest first within each; at most
-    `limit`. A post with nothing in common gets nothing (no filler)."""
-    challenge = getattr(post, "challenge", None)
-    tags = {tag.slug for tag in getattr(post, "tags", None) or []}
-    scored = []
-    for other in posts:
-        if other is post:
-            continue
-        same_challenge = (
-            challenge is not None and getattr(other, "challenge", None) is challenge
-        )
-        shared = len(tags & {t.slug for t in getattr(other, "tags", None) or []})
-        if same_challenge or shared:
-            scored.append((same_challenge, shared, other.date, other.slug, other))
-    scored.sort(key=lambda entry: entry[:4], reverse=True)
-    return [entry[-1] for entry in scored[:limit]]
+    """The related updates of `post` among `posts` (see RelatedIndex.related)."""
+    return RelatedIndex(posts).related(post, limit)
 
 
 def neighbours(post: Any, sequence: Sequence[Any]) -> tuple[Any | None, Any | None]:

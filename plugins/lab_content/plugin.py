@@ -59,6 +59,15 @@ def hold_future_posts(generator, metadata) -> None:
         metadata["status"] = "draft"
 
 
+def share_template_environment(generator) -> None:
+    # Every generator builds its own Jinja environment, and so compiles each
+    # template it renders once more (base.html and its partials up to six
+    # times a build). They are built from the same settings and theme, so the
+    # first one can serve them all; the build's context holds it.
+    shared = generator.context.setdefault("_lab_jinja_environment", generator.env)
+    generator.env = shared
+
+
 def get_generators(pelican):
     return LabContentGenerator
 
@@ -68,3 +77,4 @@ def register() -> None:
     signals.readers_init.connect(add_reader)
     signals.article_generator_context.connect(hold_future_posts)
     signals.get_generators.connect(get_generators)
+    signals.generator_init.connect(share_template_environment)

@@ -14,7 +14,6 @@ import os
 from typing import Any
 
 from markdown import Markdown
-from pelican.contents import Author, Category, Tag
 from pelican.readers import MarkdownReader
 from pelican.utils import SafeDatetime, pelican_open, posixize_path
 
@@ -22,6 +21,7 @@ from .authors import parse_authors
 from .frontmatter import FrontMatterError, split_front_matter
 from .schema import validate
 from .settings import lab_settings
+from .urlwrappers import Author, Category, Tag
 
 # A placeholder date for a post whose own date could not be read, so that
 # Pelican keeps the post and the build can report it instead of skipping it.
@@ -70,6 +70,7 @@ class LabMarkdownReader(MarkdownReader):
             if name != "markdown.extensions.meta"
         ]
         self._author_names = self._read_author_names()
+        self._md = None
 
     def _read_author_names(self) -> dict[str, str]:
         path = os.path.join(self.settings["PATH"], self.lab["LAB_AUTHORS_FILE"])
@@ -110,8 +111,11 @@ class LabMarkdownReader(MarkdownReader):
             if key not in self._author_names:
                 problems.append(("authors", f"unknown author key {key!r}"))
 
-        self._md = Markdown(**self._markdown_options)
-        content = self._md.convert(body)
+        # One Markdown object per reader, reset between documents: building it
+        # (loading every extension) costs as much as converting a short post.
+        if self._md is None:
+            self._md = Markdown(**self._markdown_options)
+        content = self._md.reset().convert(body)
         metadata = self._pelican_metadata(kind, fields)
         metadata["lab_kind"] = kind
         if problems:
