@@ -107,6 +107,13 @@ $(CHECK_STAMP): $(STAMP) .ci/requirements-check.txt .ci/check/package-lock.json
 	cd .ci/check && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
+BENCH_ARGS ?=
+bench: $(STAMP) ## Benchmark our build against stock Pelican (BENCH_ARGS="--sizes 100,1000 --runs 3")
+	PYTHONPATH=tests:plugins $(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-profile: $(STAMP) ## Profile our build of 1,000 synthetic posts (cProfile, top entries)
+	PYTHONPATH=tests:plugins $(BIN)/python -m bench --profile 1000
+
 check-tools: $(CHECK_STAMP) ## Install what make check needs from PyPI and npm
 
 check: publish $(CHECK_STAMP) ## Quality gates on the production build (needs Java 17, Node 20, chromium)
@@ -157,4 +164,4 @@ comments-load-test: $(STAMP) ## Load the endpoint on 127.0.0.1: 1,000 comments f
 .PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
 	comments-redact comments-erase comments-purge comments-load-test
 
-.PHONY: help install html clean regenerate serve devserver publish test lint format check check-tools
+.PHONY: help install html clean regenerate serve devserver publish test lint format check check-tools bench bench-profile

@@ -45,7 +45,9 @@ def _paragraph(rng: random.Random, words: int) -> str:
     return " ".join(out)
 
 
-def post_body(rng: random.Random, index: int, others: list[str]) -> str:
+def post_body(
+    rng: random.Random, index: int, others: list[str], image: bool = True
+) -> str:
     """About 800 words of Markdown."""
     parts = [_paragraph(rng, 90)]
     for section in range(4):
@@ -61,7 +63,8 @@ def post_body(rng: random.Random, index: int, others: list[str]) -> str:
                 + "."
             )
         parts.append(_paragraph(rng, 60))
-    parts.append("![A chart of the week's numbers]({static}/images/figure.png)")
+    if image:
+        parts.append("![A chart of the week's numbers]({static}/images/figure.png)")
     if index % 4 == 0:
         parts.append(
             "```python\ndef reach(groups):\n    return sum(g.size for g in groups)\n```"
@@ -90,7 +93,13 @@ def _yaml_list(items: list[str]) -> str:
     return "[" + ", ".join(items) + "]"
 
 
-def generate(root: Path, posts: int, comments_per_post: int, seed: int = 2025) -> dict:
+def generate(
+    root: Path,
+    posts: int,
+    comments_per_post: int,
+    seed: int = 2025,
+    images: bool = True,
+) -> dict:
     """Write `root/ours/content` and `root/stock/content`; return counts."""
     rng = random.Random(seed)
     ours, stock = root / "ours" / "content", root / "stock" / "content"
@@ -163,7 +172,7 @@ def generate(root: Path, posts: int, comments_per_post: int, seed: int = 2025) -
         category = CATEGORIES[index % len(CATEGORIES)]
         title = f"Update {index}: {_sentence(rng, 5)[:-1]}"
         summary = _sentence(rng, 25)
-        body = post_body(rng, index, files[max(0, index - 30) : index])
+        body = post_body(rng, index, files[max(0, index - 30) : index], images)
         challenge = challenges[index % len(challenges)]
         (ours / "posts" / files[index]).write_text(
             f'---\ntitle: "{title}"\ndate: {date.isoformat()}\n'
