@@ -227,11 +227,14 @@ def built_site_and_endpoint(
     return content, output, app
 
 
-def form_fields(page: Path) -> tuple[str, dict[str, str]]:
-    """The comment form on a built page: its action and the fields a browser
-    would send with JavaScript off (hidden fields as they are, the rest empty)."""
+def form_fields(page: Path, within: str = "comment-form") -> tuple[str, dict[str, str]]:
+    """A comment form on a built page: its action and the fields a browser
+    would send with JavaScript off (hidden fields as they are, the rest empty).
+    `within` is the id of the form, or of the element that holds it: the main
+    form by default, `reply-<comment id>` for the reply form of a comment."""
     tree = parse_html(page)
-    form = next(f for f in tree.iter("form") if f.get("id") == "comment-form")
+    holder = next(n for n in tree.iter() if n.get("id") == within)
+    form = holder if holder.tag == "form" else next(holder.iter("form"))
     fields = {}
     for node in form.iter():
         if node.tag in ("input", "textarea") and node.get("name"):

@@ -1,9 +1,11 @@
 """Comments as a reader meets them, in headless Chromium (Debian's, driven by
 playwright): with JavaScript off the form goes to a real endpoint on
-127.0.0.1 and the reader comes back to the "waiting for moderation" notice;
-with it on, the script stamps the form, adds "… ago" and keeps replies on the
-page. The site itself is answered from the built files; nothing else is
-reached. Runs in `make check`."""
+127.0.0.1 and the reader comes back to the "waiting for moderation" notice,
+and a comment's "Reply" link opens that comment's reply form on the same page
+(CSS :target), which sends the reply with its reply_to; with JavaScript on,
+the script stamps the forms and adds "… ago", and replying works the same way.
+The site itself is answered from the built files; nothing else is reached.
+Runs in `make check`."""
 
 from __future__ import annotations
 
@@ -92,11 +94,21 @@ def open_page(browser, javascript: bool):
     return context, context.new_page()
 
 
-def fill(page, name: str, body: str) -> None:
-    page.get_by_label("Your name").fill(name)
+def fill(form, name: str, body: str) -> None:
+    """Fill in a comment form: the page's main form, or a reply form."""
+    form.get_by_label("Your name").fill(name)
     first = name.split(maxsplit=1)[0].lower()
-    page.get_by_label("Email address").fill(f"{first}@example.net")
-    page.locator("#comment-body").fill(body)
+    form.get_by_label("Email address").fill(f"{first}@example.net")
+    form.locator("textarea[name=body]").fill(body)
+
+
+def main_form(page):
+    return page.locator("#comment-form")
+
+
+def reply_boxes(page) -> int:
+    """How many reply text boxes are in the accessibility tree."""
+    return page.get_by_role("textbox", name="Your reply").count()
 
 
 def test_without_javascript_a_comment_is_sent_and_the_reader_told(browser, endpoint):
@@ -104,7 +116,7 @@ def test_without_javascript_a_comment_is_sent_and_the_reader_told(browser, endpo
     context, page = open_page(browser, javascript=False)
     try:
         page.goto(post)
-        fill(page, "Nora Script-free", "Sent with JavaScript off.")
+        fill(main_form(page), "Nora Script-free", "Sent with JavaScript off.")
         with page.expect_navigation():
             page.get_by_role("button", name="Send comment for moderation").click()
         assert page.url == post + "#comment-pending"
@@ -113,19 +125,35 @@ def test_without_javascript_a_comment_is_sent_and_the_reader_told(browser, endpo
         assert "waiting for moderation" in notice.inner_text()
         bodies = [queue.read(cid)["body"] for cid in queue.ids()]
         assert "Sent with JavaScript off." in bodies
-        # The reply link leads to a page whose form answers that comment.
+        # "Reply" opens the comment's own form on this page: hidden (for
+        # assistive technology too) until its link is followed, then shown,
+        # with focus on it, answering that comment.
         page.goto(post)
+        reply = page.locator("#reply-c-a")
+        assert not reply.is_visible() and reply_boxes(page) == 0
         page.get_by_role("link", name="Reply to Ann").click()
-        fill(page, "Omar Reply", "A reply, no script.")
+        assert page.url == post + "#reply-c-a"
+        assert reply.is_visible() and reply_boxes(page) == 1
+        assert page.evaluate("document.activeElement.id") == "reply-c-a"
+        assert reply.get_by_role("heading").inner_text() == "Reply to Ann"
+        # Cancel hides it again; the link brings it back, as it was left.
+        reply.get_by_label("Your name").fill("Omar Reply")
+        reply.get_by_role("link", name="Cancel the reply to Ann").click()
+        assert page.url == post + "#comment-c-a" and not reply.is_visible()
+        page.get_by_role("link", name="Reply to Ann").click()
+        assert reply.get_by_label("Your name").input_value() == "Omar Reply"
+        fill(reply, "Omar Reply", "A reply, no script.")
+        before = set(queue.ids())
         with page.expect_navigation():
-            page.get_by_role("button", name="Send reply for moderation").click()
-        replies = [queue.read(cid) for cid in queue.ids()]
-        assert any(r.get("reply_to") == "c-a" for r in replies)
+            reply.get_by_role("button", name="Send reply for moderation").click()
+        assert page.url == post + "#comment-pending"
+        (sent,) = [queue.read(cid) for cid in set(queue.ids()) - before]
+        assert sent["reply_to"] == "c-a" and sent["body"] == "A reply, no script."
     finally:
         context.close()
 
 
-def test_with_javascript_the_form_is_stamped_and_replies_stay_on_the_page(
+def test_with_javascript_the_forms_are_stamped_and_replies_work_the_same(
     browser, endpoint
 ):
     post, _, queue = endpoint
@@ -133,27 +161,29 @@ def test_with_javascript_the_form_is_stamped_and_replies_stay_on_the_page(
     try:
         page.clock.install()
         page.goto(post)
-        assert page.locator("[data-lab-loaded]").input_value().isdigit()
+        stamps = page.locator("[data-lab-loaded]")
+        assert stamps.count() == 2  # the main form and Ann's reply form
+        assert all(value.isdigit() for value in stamps.evaluate_all(
+            "nodes => nodes.map(n => n.value)"))  # fmt: skip
         ago = page.locator(".lab-comment__ago")
         assert ago.count() == 1 and "ago" in ago.inner_text()
-        # Reply without leaving the page: the form learns whom it answers.
+        # Reply opens the same in-page form as without the script.
+        reply = page.locator("#reply-c-a")
+        assert not reply.is_visible()
         page.get_by_role("link", name="Reply to Ann").click()
-        assert page.url == post
-        assert page.locator("[data-lab-reply-field]").input_value() == "c-a"
-        assert page.locator("[data-lab-replying]").is_visible()
-        assert page.evaluate("document.activeElement.id") == "comment-body"
-        page.get_by_role("button", name="Cancel reply").click()
-        assert page.locator("[data-lab-reply-field]").input_value() == ""
+        assert page.url == post + "#reply-c-a" and reply.is_visible()
+        assert page.evaluate("document.activeElement.id") == "reply-c-a"
         # Sent within 3 seconds of loading: answered like a success, not kept.
+        page.goto(post)
         before = set(queue.ids())
-        fill(page, "Quick Bot", "Too fast to be a person.")
+        fill(main_form(page), "Quick Bot", "Too fast to be a person.")
         with page.expect_navigation():
             page.get_by_role("button", name="Send comment for moderation").click()
         assert set(queue.ids()) == before
         # A person takes longer.
         page.goto(post)
         page.clock.fast_forward(5000)
-        fill(page, "Slow Person", "Taking my time.")
+        fill(main_form(page), "Slow Person", "Taking my time.")
         with page.expect_navigation():
             page.get_by_role("button", name="Send comment for moderation").click()
         assert page.url == post + "#comment-pending"
@@ -163,7 +193,7 @@ def test_with_javascript_the_form_is_stamped_and_replies_stay_on_the_page(
         context.close()
 
 
-@pytest.mark.parametrize("address", ["", "#comment-pending", "reply/c-a/"])
+@pytest.mark.parametrize("address", ["", "#comment-pending", "#reply-c-a"])
 def test_the_comment_pages_pass_axe(browser, endpoint, address):
     post, _, _ = endpoint
     context, page = open_page(browser, javascript=True)

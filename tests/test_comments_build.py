@@ -1,11 +1,13 @@
-"""Comments in the built site: threads under their post, the form, reply
-pages, feeds, the manifest, closed posts, broken files; then the whole loop
-(a form of a built page, the endpoint, approval, a rebuild)."""
+"""Comments in the built site: threads under their post, the form, each
+comment's reply form, feeds, the manifest, closed posts, broken files; then the
+whole loop (a form of a built page, the endpoint, approval, a rebuild, a reply
+through the post page's reply form)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from commentkit import (
     thread_of,
 )
 from conftest import (
+    ROOT,
     SAMPLE_SITEURL_DEV,
     SAMPLE_SITEURL_PROD,
     html_files,
@@ -91,27 +94,87 @@ def test_a_thread_is_built_under_its_post(threaded):
     assert broken_references(output, SAMPLE_SITEURL_DEV) == []
 
 
-def test_every_comment_has_a_reply_link_to_a_page_that_fills_reply_to(threaded):
+def visible_fields(form) -> list:
+    return [
+        node for node in form.iter()
+        if node.tag in ("input", "textarea") and node.get("type") != "hidden"
+    ]  # fmt: skip
+
+
+def test_every_reply_link_opens_a_form_on_the_same_page_that_fills_reply_to(
+    threaded,
+):
+    """Without JavaScript, "Reply" is a link to #reply-<id>: a compact form on
+    the post's own page, under the comment, with reply_to already set. No
+    page is written per comment."""
     output, _ = threaded
     tree = parse_html(output / POST)
-    replies = {
+    links = {
         a.get("data-lab-reply"): a.get("href")
         for a in tree.iter("a")
         if a.get("data-lab-reply")
     }
-    assert sorted(replies) == ["c-a", "c-b", "c-c", "c-d"]
-    for comment_id in replies:
-        page = (
-            output / "updates/2025/a-published-post/reply" / comment_id / "index.html"
+    assert links == {cid: f"#reply-{cid}" for cid in ("c-a", "c-b", "c-c", "c-d")}
+    main_action, main_fields = form_fields(output / POST)
+    assert main_fields["reply_to"] == ""
+    for comment_id in links:
+        section = by_id(tree, f"reply-{comment_id}")
+        # The link's target: a named region that can take focus, out of the
+        # search index, right after the comment it answers.
+        assert section.tag == "section"
+        assert "lab-comment-reply" in section.get("class").split()
+        assert section.get("tabindex") == "-1"
+        assert section.get("data-pagefind-ignore") is not None
+        heading = by_id(tree, section.get("aria-labelledby"))
+        assert heading in list(section.iter())
+        name = text_of(by_id(tree, f"comment-{comment_id}-by")).removesuffix(
+            " Lab team"
         )
-        _, fields = form_fields(page)
-        assert fields["reply_to"] == comment_id
-        assert fields["post"] == "a-published-post"
-        reply_tree = parse_html(page)
-        assert len(list(reply_tree.iter("h1"))) == 1
-        assert by_id(reply_tree, f"comment-{comment_id}") is not None
-    _, fields = form_fields(output / POST)
-    assert fields["reply_to"] == ""
+        assert text_of(heading) == f"Reply to {name}"
+        action, fields = form_fields(output / POST, within=f"reply-{comment_id}")
+        assert action == main_action
+        assert fields == {**main_fields, "reply_to": comment_id}
+        (form,) = section.iter("form")
+        assert form.get("method") == "post"
+        labels = {label.get("for"): text_of(label) for label in form.iter("label")}
+        for node in visible_fields(form):
+            assert node.get("id").startswith(f"reply-{comment_id}-")
+            assert labels.get(node.get("id")), node.get("name")
+        email = by_id(form, f"reply-{comment_id}-email")
+        assert email.get("type") == "email" and email.get("required") is not None
+        assert text_of(by_id(tree, email.get("aria-describedby"))) == "Never shown."
+        trap = by_id(form, f"reply-{comment_id}-subject")
+        assert trap.get("tabindex") == "-1"
+        wrapper = next(d for d in form.iter("div") if trap in list(d.iter("input")))
+        assert wrapper.get("aria-hidden") == "true"
+        hrefs = {text_of(a): a.get("href") for a in section.iter("a")}
+        assert hrefs["comments policy"].endswith("comments-policy/")
+        assert hrefs["privacy notice"].endswith("privacy/")
+        assert hrefs[f"Cancel the reply to {name}"] == f"#comment-{comment_id}"
+        buttons = [text_of(b) for b in form.iter("button")]
+        assert buttons == ["Send reply for moderation"]
+    # Each form sits in the comment's list item, after the comment, before its
+    # replies.
+    (item,) = [
+        li for li in tree.iter("li") if next(iter(li), li).get("id") == "comment-c-a"
+    ]
+    assert [child.get("id") for child in item][:2] == ["comment-c-a", "reply-c-a"]
+    assert not (output / "updates/2025/a-published-post/reply").exists()
+    assert not list(output.rglob("reply/*/index.html"))
+
+
+def test_a_reply_form_is_hidden_until_it_is_the_target():
+    """The stylesheet hides reply forms (display: none, which also removes
+    them from the accessibility tree) unless they are the :target; the browser
+    test shows it in Chromium."""
+    css = (ROOT / "theme/static/css/components/comments.css").read_text()
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)  # no comments
+    rules = {
+        selector.strip(): body
+        for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+    }
+    assert "display: none" in rules[".lab-comment-reply"]
+    assert "display: block" in rules[".lab-comment-reply:target"]
 
 
 def test_the_nesting_cap_keeps_deep_replies_at_the_last_level(tmp_path):
@@ -265,8 +328,8 @@ def test_comments_close_by_front_matter_or_after_a_number_of_days(tmp_path):
     assert "Comments are closed on this update." in text_of(section)
     assert not [f for f in tree.iter("form") if f.get("id") == "comment-form"]
     assert not [a for a in tree.iter("a") if a.get("data-lab-reply")]
+    assert not [n for n in tree.iter() if (n.get("id") or "").startswith("reply-")]
     assert len(thread_of(output / POST)) == 4  # published comments stay
-    assert not (output / "updates/2025/a-published-post/reply").exists()
     manifest = json.loads((output / "comments-manifest.json").read_text())
     assert manifest["posts"]["a-published-post"]["open"] is False
     # The ideas post (15 September 2025) closed 200 days later; the build is in 2026.
@@ -291,7 +354,6 @@ def test_comments_state_is_a_pure_rule():
     [
         ({"LAB_COMMENTS_MAX_DEPTH": -1}, "LAB_COMMENTS_MAX_DEPTH"),
         ({"LAB_COMMENTS_MAX_DEPTH": "3"}, "LAB_COMMENTS_MAX_DEPTH"),
-        ({"LAB_COMMENTS_REPLY_PATH": "reply/"}, "LAB_COMMENTS_REPLY_PATH"),
         ({"LAB_COMMENTS_ENDPOINT": "ftp://x"}, "LAB_COMMENTS_ENDPOINT"),
         ({"LAB_COMMENTS_CLOSE_AFTER_DAYS": True}, "LAB_COMMENTS_CLOSE_AFTER_DAYS"),
     ],
@@ -299,6 +361,16 @@ def test_comments_state_is_a_pure_rule():
 def test_a_bad_setting_is_named(settings, key):
     with pytest.raises(SettingsError, match=key):
         comment_settings(settings)
+
+
+def test_a_retired_setting_is_named_in_a_warning(tmp_path):
+    content = fixture_site(tmp_path, THREAD)
+    log = build_fixture(
+        content, tmp_path / "out", LAB_COMMENTS_REPLY_PATH="reply/{id}/"
+    )
+    (message,) = [m for m in log.messages() if "LAB_COMMENTS_REPLY_PATH" in m]
+    assert "no longer has any effect" in message
+    assert not (tmp_path / "out/updates/2025/a-published-post/reply").exists()
 
 
 BROKEN = {
@@ -388,16 +460,27 @@ def test_the_production_form_posts_to_the_production_endpoint(prod_site):
         assert link.get("href").startswith(SAMPLE_SITEURL_PROD + "/")
 
 
-def test_no_page_has_two_comment_forms_or_a_duplicate_id(dev_site):
+def test_no_page_has_a_duplicate_id_or_a_stray_comment_form(dev_site):
+    """One main form per post that takes comments, plus one reply form per
+    comment on it, each answering that comment; nowhere else."""
     output, _ = dev_site
     for page in html_files(output):
         tree = parse_html(page)
+        ids = [n.get("id") for n in tree.iter() if n.get("id")]
+        assert len(ids) == len(set(ids)), page
         forms = [
             f for f in tree.iter("form") if f.get("action", "").endswith("/comments")
         ]
-        assert len(forms) <= 1, page
-        ids = [n.get("id") for n in tree.iter() if n.get("id")]
-        assert len(ids) == len(set(ids)), page
+        if not forms:
+            continue
+        assert [f.get("id") for f in forms].count("comment-form") == 1, page
+        replies = {
+            a.get("data-lab-reply") for a in tree.iter("a") if a.get("data-lab-reply")
+        }
+        assert len(forms) == 1 + len(replies), page
+        for comment_id in replies:
+            _, fields = form_fields(page, within=f"reply-{comment_id}")
+            assert fields["reply_to"] == comment_id, page
 
 
 # -- the whole loop
@@ -410,7 +493,8 @@ def fill(fields: dict[str, str], **values: str) -> dict[str, str]:
 def test_a_comment_sent_through_a_built_form_appears_after_approval(tmp_path):
     """Build; fill in the form of the built page as a reader would (without
     JavaScript); send it to the endpoint; approve it; rebuild: the comment
-    is in the thread. Then reply to it through its reply page."""
+    is in the thread. Then reply to it, still without JavaScript, through
+    the reply form that its "Reply" link opens on the post's page."""
     content, output, app = built_site_and_endpoint(tmp_path, THREAD[:1])
     action, fields = form_fields(output / POST)
     assert action.endswith("/comments")
@@ -433,8 +517,11 @@ def test_a_comment_sent_through_a_built_form_appears_after_approval(tmp_path):
     build_fixture(content, output)
     assert [name for _, _, name in thread_of(output / POST)] == ["Ann", "Eve Ng"]
 
-    reply_page = output / "updates/2025/a-published-post/reply" / pending / "index.html"
-    _, fields = form_fields(reply_page)
+    tree = parse_html(output / POST)
+    (link,) = [a for a in tree.iter("a") if a.get("data-lab-reply") == pending]
+    target = link.get("href").removeprefix("#")
+    _, fields = form_fields(output / POST, within=target)
+    assert fields["reply_to"] == pending
     answer = call(app, body=fill(fields, name="Ann", email="ann@example.net",
                                  body="Thanks, Eve."))  # fmt: skip
     assert answer.status == 303

@@ -184,7 +184,7 @@ URL_ATTRIBUTES = ("href", "src", "action", "formaction", "data", "poster",
 def test_nothing_executable_reaches_a_built_page(attacked):
     output = attacked["output"]
     pages = html_files(output)
-    assert len(pages) > len(CONTENT_ATTACKS)  # the reply pages too
+    assert output / POST in pages
     for page in pages:
         name = page.relative_to(output)
         tree = parse_html(page)
@@ -258,13 +258,37 @@ def test_names_and_websites_are_text_and_plain_links(attacked):
         assert set(link.attrib) == {"class", "href", "rel"}
 
 
-def test_the_reply_pages_and_titles_stay_text(attacked):
-    output = attacked["output"]
-    for page in (output / "updates/2025/a-published-post/reply").glob("*/index.html"):
-        tree = parse_html(page)
-        (title,) = list(tree.iter("title"))
-        assert not list(title), "markup inside <title>"
-        assert len(list(tree.iter("h1"))) == 1
+def test_the_reply_forms_name_each_comment_as_text(attacked):
+    """Every comment's reply form repeats its author's name: as text, in the
+    form's heading and its links, and answers that comment's id."""
+    tree = parse_html(attacked["output"] / POST)
+    (title,) = list(tree.iter("title"))
+    assert not list(title), "markup inside <title>"
+    assert len(list(tree.iter("h1"))) == 1
+    sections = [
+        node
+        for node in tree.iter("section")
+        if "lab-comment-reply" in (node.get("class") or "").split()
+    ]
+    assert len(sections) == len(CONTENT_ATTACKS) + 1
+    names = {
+        node.get("id").removesuffix("-by").removeprefix("comment-"): node
+        for node in tree.iter("h3")
+        if (node.get("id") or "").endswith("-by")
+    }
+    for section in sections:
+        comment_id = section.get("id").removeprefix("reply-")
+        (heading,) = section.iter("h4")
+        # Only the <bdi> that isolates the name: no element came from it.
+        assert [n.tag for n in heading.iter()] == ["h4", "bdi"]
+        shown = " ".join(
+            "".join(next(names[comment_id].iter("bdi")).itertext()).split()
+        )
+        assert " ".join("".join(heading.itertext()).split()) == f"Reply to {shown}"
+        (reply_to,) = [n for n in section.iter("input") if n.get("name") == "reply_to"]
+        assert reply_to.get("value") == comment_id
+        for link in section.iter("a"):
+            assert set(link.attrib) <= {"href", "class"}
 
 
 def test_yaml_tricks_are_published_as_the_text_that_was_sent(attacked):

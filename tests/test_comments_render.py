@@ -10,6 +10,7 @@ from lxml import etree
 
 from lab_comments.render import (
     LINK_REL,
+    BodyRenderer,
     Comment,
     build_comments,
     comments_feed,
@@ -80,6 +81,47 @@ def test_no_images_no_headings_no_attribute_lists():
     tags = {e.tag for e in elements(html)}
     assert not tags & {"img", "h1", "h2"}
     assert all(set(e.attrib) <= {"href", "rel"} for e in elements(html))
+
+
+def test_one_renderer_serves_many_bodies_and_forgets_each():
+    """The build renders every comment with one renderer (one Markdown parser,
+    one cleaner): what one body defines must not reach the next, and the
+    result is the same as a fresh renderer's."""
+    render = BodyRenderer()
+    defines = "[x]: https://evil.example/\n\nSee [x]."
+    uses = "See [x] and [here][x]."
+    assert [e.get("href") for e in elements(render(defines))] == [
+        None,
+        "https://evil.example/",
+    ]
+    assert [e.tag for e in elements(render(uses))] == ["p"]
+    for text in (defines, uses, "*a*\n\n- b", "<b>x</b>"):
+        assert render(text) == BodyRenderer()(text) == render_body(text)
+
+
+def test_the_endpoint_threads_each_have_their_own_renderer():
+    import threading
+
+    from lab_comments import render as module
+
+    seen = []
+
+    def work():
+        render_body("x")
+        seen.append(module._PER_THREAD.renderer)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen[0] is not seen[1]
+
+
+def test_each_comment_knows_its_anchors():
+    (only,) = build_comments([make("a-1", 1)], "UTC", BodyRenderer())
+    assert (only.anchor, only.reply_anchor) == ("comment-a-1", "reply-a-1")
+    assert only.body_html == "<p>Comment a-1.</p>"
 
 
 def make(cid, date, reply_to=None, name=None):

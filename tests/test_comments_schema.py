@@ -227,3 +227,31 @@ def test_approving_keeps_only_the_public_fields():
     assert list(record) == ["id", "post", "name", "date", "reply_to", "staff", "body"]
     assert record["date"] == "2025-04-11T08:14:12Z"
     assert schema.validate_published(record)[1] == []
+
+
+@pytest.mark.parametrize("multiline", [False, True])
+def test_the_quick_character_scan_misses_nothing_the_full_check_refuses(multiline):
+    """Text is scanned with one regular expression first and walked character
+    by character only when it holds a suspect; every code point the full
+    rule refuses must be a suspect."""
+    import unicodedata
+
+    def refused(char: str) -> bool:
+        code = ord(char)
+        if multiline and char in "\n\t":
+            return False
+        return (
+            char in schema.BIDI_CONTROLS
+            or unicodedata.category(char) in ("Cc", "Cs")
+            or 0xFDD0 <= code <= 0xFDEF
+            or (code & 0xFFFE) == 0xFFFE
+        )
+
+    for code in range(0x110000):
+        char = chr(code)
+        try:
+            schema._check_characters(f"ok {char} ok", multiline)
+        except schema.Invalid:
+            assert refused(char), hex(code)
+        else:
+            assert not refused(char), hex(code)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ROOT
 
 from lab_comments import schema
@@ -88,6 +89,18 @@ TRICKY = [
 def test_yaml_gives_back_exactly_the_text_it_was_given(text):
     record = {"id": "x", "name": text, "body": text}
     assert load_yaml(dump_yaml(record)) == record
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_the_fast_safe_loader_reads_what_the_python_one_reads(text):
+    """load_yaml uses libyaml's parser when PyYAML has it (a build reads
+    every comment file); the data must be exactly yaml.safe_load's."""
+    from lab_comments import store
+
+    if yaml.__with_libyaml__:
+        assert store.SafeLoader is yaml.CSafeLoader
+    written = dump_yaml({"id": "x", "name": text, "body": text})
+    assert load_yaml(written) == yaml.safe_load(written.decode("utf-8"))
 
 
 def test_yaml_is_read_with_the_safe_loader_only():

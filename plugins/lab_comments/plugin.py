@@ -6,20 +6,20 @@ Signals:
                   reads content/comments/<post-slug>/<id>.yaml, checks every
                   file against lab_comments.schema, threads each post's
                   comments and attaches them; then writes each post's comment
-                  feed, a reply page per comment and the endpoint's manifest.
-                  Must come before lab_sitemap in PLUGINS (the reply pages
-                  belong in the sitemap).
-Settings: see settings.DEFAULTS (plugins/README.md).
+                  feed and the endpoint's manifest. It writes no HTML page:
+                  each comment's reply form is on its post's page.
+Settings: see settings.DEFAULTS (plugins/README.md); a retired setting that a
+site still sets (settings.RETIRED) is named in a warning.
 Template variables:
   on every page  `lab_comments`: endpoint, policy_url, privacy_url, limits
                  (name, email, website, body_min, body_max), fields (honeypot,
                  loaded, sent), feed_name
-  on each post   `article.comments` (top-level comments, each with `replies`),
+  on each post   `article.comments` (top-level comments, each with `replies`
+                 and `reply_anchor`, the id of its reply form: "reply-<id>"),
                  `article.comment_count`, `article.comments_open`,
                  `article.comments_closed_reason` ("" | "closed" | "expired"),
                  `article.comments_closes` (aware datetime or None),
                  `article.comments_feed_url` (None without comments)
-  reply pages    comment_reply.html with `article` and `comment`
 Any malformed comment file stops the build with `path: field: reason` lines.
 """
 
@@ -42,8 +42,15 @@ from lab_content.generator import ContentValidationError
 from lab_content.model import build_now
 
 from . import schema
-from .render import Comment, build_comments, comments_feed, flatten, thread
-from .settings import DEFAULTS, comment_settings
+from .render import (
+    BodyRenderer,
+    Comment,
+    build_comments,
+    comments_feed,
+    flatten,
+    thread,
+)
+from .settings import DEFAULTS, RETIRED, comment_settings
 from .store import atomic_write, read_published_tree
 
 logger = logging.getLogger(__name__)
@@ -129,6 +136,8 @@ class CommentsGenerator(Generator):
         self.now = build_now(self.settings)
         self.posts: list = []  # published and hidden posts
         self.manifest: dict[str, dict[str, Any]] = {}
+        # One Markdown parser and one nh3 cleaner for every comment of the build.
+        self.render_body = BodyRenderer()
 
     def generate_context(self):
         context = self.context
@@ -143,7 +152,9 @@ class CommentsGenerator(Generator):
         folder = posixpath.basename(root.as_posix())
         for post in every_post:
             records = by_post.get(post.slug, [])
-            comments = build_comments(records, self.settings["TIMEZONE"])
+            comments = build_comments(
+                records, self.settings["TIMEZONE"], self.render_body
+            )
             top, thread_problems = thread(comments, max_depth)
             problems += [
                 f"{folder}/{post.slug}/{comment_id}.yaml: {reason}"
@@ -176,10 +187,6 @@ class CommentsGenerator(Generator):
         )
         base_url = post_folder_url(post.url)
         feed_name = self.options["LAB_COMMENTS_FEED_NAME"]
-        for comment in comments:
-            comment.reply_url = base_url + self.options[
-                "LAB_COMMENTS_REPLY_PATH"
-            ].format(id=comment.id)
         # Pelican already set `post.comments` to the front-matter value
         # ("open"/"closed"); the template gets the thread instead.
         post.comments = top
@@ -223,25 +230,10 @@ class CommentsGenerator(Generator):
 
     def generate_output(self, writer):
         siteurl = self.settings["SITEURL"].rstrip("/")
-        template = self.get_template("comment_reply")
         for post in self.posts:
-            folder = posixpath.dirname(post.save_as)
-            comments = flatten(post.comments)
             if post.comments_feed_url:
-                self._write_feed(post, folder, comments, siteurl)
-            if not post.comments_open:
-                continue
-            for comment in comments:
-                relative = self.options["LAB_COMMENTS_REPLY_PATH"].format(id=comment.id)
-                writer.write_file(
-                    posixpath.join(folder, relative, "index.html"),
-                    template,
-                    self.context,
-                    relative_urls=self.settings["RELATIVE_URLS"],
-                    url=comment.reply_url,
-                    article=post,
-                    comment=comment,
-                )
+                folder = posixpath.dirname(post.save_as)
+                self._write_feed(post, folder, flatten(post.comments), siteurl)
         # Replaced in one step: a running endpoint never reads half a manifest.
         path = Path(self.output_path) / self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +262,9 @@ def merge_settings(pelican) -> None:
     checked = comment_settings(pelican.settings)
     for key in DEFAULTS:
         pelican.settings.setdefault(key, checked[key])
+    for key, why in RETIRED.items():
+        if key in pelican.settings:
+            logger.warning("%s no longer has any effect: %s", key, why)
 
 
 def get_generators(pelican):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,17 +32,37 @@ ALLOWED_ATTRIBUTES = {"a": {"href"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "nofollow ugc noopener"
 
-_CLEANER = nh3.Cleaner(
-    tags=set(ALLOWED_TAGS),
-    clean_content_tags={"script", "style"},
-    # "*": nothing on every tag (nh3 otherwise keeps `lang` and `title`).
-    attributes={"*": set(), **{k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()}},
-    url_schemes=set(URL_SCHEMES),
-    # A relative link in a comment would point into our own site.
-    url_relative="deny",
-    link_rel=LINK_REL,
-    strip_comments=True,
-)
+
+class BodyRenderer:
+    """Comment Markdown to clean HTML. Building the Markdown parser (loading
+    its extensions) and the nh3 cleaner costs more than converting a short
+    comment, so one renderer serves many bodies: the build makes one per
+    build, and `render_body` keeps one per thread (the endpoint answers on
+    several threads; neither object may be shared between them). The parser
+    is reset between bodies, so nothing one comment defines (a reference
+    link, say) reaches the next."""
+
+    def __init__(self) -> None:
+        self._markdown = _markdown()
+        self._cleaner = nh3.Cleaner(
+            tags=set(ALLOWED_TAGS),
+            clean_content_tags={"script", "style"},
+            # "*": nothing on every tag (nh3 otherwise keeps `lang` and `title`).
+            attributes={
+                "*": set(),
+                **{tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+            },
+            url_schemes=set(URL_SCHEMES),
+            # A relative link in a comment would point into our own site.
+            url_relative="deny",
+            link_rel=LINK_REL,
+            strip_comments=True,
+        )
+
+    def __call__(self, text: str) -> str:
+        """The HTML of a comment body (Markdown), sanitised by the allow-list."""
+        html = self._markdown.reset().convert(text)
+        return self._cleaner.clean(html).strip()
 
 
 def _markdown() -> markdown.Markdown:
@@ -59,10 +80,16 @@ def _markdown() -> markdown.Markdown:
     return md
 
 
+_PER_THREAD = threading.local()
+
+
 def render_body(text: str) -> str:
-    """The HTML of a comment body (Markdown), sanitised by the allow-list."""
-    html = _markdown().convert(text)
-    return _CLEANER.clean(html).strip()
+    """The HTML of a comment body (Markdown), sanitised by the allow-list,
+    with this thread's renderer."""
+    renderer = getattr(_PER_THREAD, "renderer", None)
+    if renderer is None:
+        renderer = _PER_THREAD.renderer = BodyRenderer()
+    return renderer(text)
 
 
 _URL_LIKE = re.compile(r"(?i)\b(?:https?://|www\.|mailto:)")
@@ -98,7 +125,8 @@ class Comment:
     in_reply_to: Comment | None = None
     parent: Comment | None = None
     replies: list[Comment] = field(default_factory=list)
-    reply_url: str = ""
+    # The id of the comment's reply form on its post's page ("reply-<id>").
+    reply_anchor: str = ""
 
     @property
     def iso_date(self) -> str:
@@ -109,11 +137,18 @@ def anchor_for(comment_id: str) -> str:
     return f"comment-{comment_id}"
 
 
+def reply_anchor_for(comment_id: str) -> str:
+    return f"reply-{comment_id}"
+
+
 def build_comments(
-    records: Iterable[Mapping[str, Any]], timezone: str
+    records: Iterable[Mapping[str, Any]],
+    timezone: str,
+    renderer: Callable[[str], str] | None = None,
 ) -> list[Comment]:
     """Comment objects from clean published records (schema-checked), oldest
-    first, numbered, bodies rendered."""
+    first, numbered, bodies rendered (by `renderer`, default `render_body`)."""
+    render = renderer or render_body
     zone = ZoneInfo(timezone)
     ordered = sorted(records, key=lambda r: (r["date"], r["id"]))
     comments = []
@@ -124,12 +159,13 @@ def build_comments(
                 post=record["post"],
                 name=record["name"],
                 date=record["date"].astimezone(zone),
-                body_html=render_body(record["body"]),
+                body_html=render(record["body"]),
                 website=record.get("website"),
                 reply_to=record.get("reply_to"),
                 staff=bool(record.get("staff", False)),
                 number=number,
                 anchor=anchor_for(record["id"]),
+                reply_anchor=reply_anchor_for(record["id"]),
             )
         )
     return comments

@@ -101,7 +101,32 @@ def normalise(value: str) -> str:
     return value
 
 
+def _suspect_pattern(allowed: str) -> re.Pattern[str]:
+    """Any character _check_characters could refuse (bidi controls, control
+    characters but `allowed`, surrogates, non-characters), as one class."""
+    controls = "".join(
+        chr(code)
+        for code in [*range(0x20), *range(0x7F, 0xA0)]
+        if chr(code) not in allowed
+    )
+    nonchars = "".join(
+        chr(plane + last)
+        for plane in range(0, 0x110000, 0x10000)
+        for last in (0xFFFE, 0xFFFF)
+    )
+    members = controls + "".join(BIDI_CONTROLS) + nonchars
+    return re.compile("[" + re.escape(members) + "\ud800-\udfff\ufdd0-\ufdef]")
+
+
+# Most text has none of them: one regular-expression scan clears it, and only
+# text with a suspect character is walked character by character for the
+# reason (which the walk alone decides).
+_SUSPECT = {False: _suspect_pattern(""), True: _suspect_pattern("\n\t")}
+
+
 def _check_characters(value: str, multiline: bool) -> None:
+    if _SUSPECT[multiline].search(value) is None:
+        return
     for char in value:
         if char in BIDI_CONTROLS:
             raise Invalid(

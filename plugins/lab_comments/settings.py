@@ -20,15 +20,20 @@ DEFAULTS: dict[str, Any] = {
     "LAB_COMMENTS_CLOSE_AFTER_DAYS": 0,
     # File name of a post's Atom comment feed, beside its page; "" writes none.
     "LAB_COMMENTS_FEED_NAME": "comments.atom.xml",
-    # Where the page to reply to one comment goes, under the post's folder.
-    # It is what makes "Reply" work without JavaScript.
-    "LAB_COMMENTS_REPLY_PATH": "reply/{id}/",
     # The manifest the endpoint reads (posts that take comments, approved
     # comment ids), relative to the output folder.
     "LAB_COMMENTS_MANIFEST_SAVE_AS": "comments-manifest.json",
     # Slugs of the pages the form links to (comments policy, privacy notice).
     "LAB_COMMENTS_POLICY_SLUG": "comments-policy",
     "LAB_COMMENTS_PRIVACY_SLUG": "privacy",
+}
+
+
+# Settings an earlier version read, now without effect: named in a warning so
+# that a site that still sets one learns why nothing changes.
+RETIRED = {
+    "LAB_COMMENTS_REPLY_PATH": "each comment's reply form is now on its post's "
+    "page (#reply-<id>); there are no reply pages",
 }
 
 
@@ -53,12 +58,6 @@ def comment_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             problems.append("LAB_COMMENTS_MAX_DEPTH: must be 0 or more")
         if merged["LAB_COMMENTS_CLOSE_AFTER_DAYS"] < 0:
             problems.append("LAB_COMMENTS_CLOSE_AFTER_DAYS: must be 0 or more")
-        reply = merged["LAB_COMMENTS_REPLY_PATH"]
-        if "{id}" not in reply or not reply.endswith("/") or reply.startswith("/"):
-            problems.append(
-                "LAB_COMMENTS_REPLY_PATH: must name {id}, end with / and not start "
-                "with /"
-            )
         if not merged["LAB_COMMENTS_ENDPOINT"].startswith(("https://", "http://")):
             problems.append("LAB_COMMENTS_ENDPOINT: must be an http(s) URL")
         if not merged["LAB_COMMENTS_MANIFEST_SAVE_AS"]:

@@ -112,8 +112,8 @@ class SocialGenerator(Generator):
     ) -> dict[str, Any] | None:
         """The social metadata of the page being written to `output_file`: a
         post, page, challenge or call when that item's own page is being
-        written; else a listing, the home page or another page about an item
-        (a comment's reply page), described by its rendered `title` and
+        written; else a listing or the home page, described by its rendered
+        `title` and
         `description` blocks. `breadcrumbs` is the theme's `lab_breadcrumbs`."""
         output_file = given(output_file)
         if not output_file:
