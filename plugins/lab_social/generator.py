@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -94,6 +95,8 @@ class SocialGenerator(Generator):
         self._sizes: dict[str, tuple[int, int, str] | None] = {}
         self._static_by_url: dict[str, Any] | None = None
         self._site: Site | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
         self.context["lab_social"] = self
 
     # -- what templates call
@@ -387,9 +390,18 @@ class SocialGenerator(Generator):
 
     def _card(self, spec: CardSpec, name: str, alt: str) -> Image:
         key = spec.key()
-        save_as, width, height = self._image(
-            key, lambda: draw_card(spec), f"{self.cards_path}/{name}-{key[:12]}.png"
-        )
+        save_as = f"{self.cards_path}/{name}-{key[:12]}.png"
+        if key not in self.images and not (self.cache_dir / f"{key}.png").is_file():
+            # A new card's size is its spec's, so the page can name it at once
+            # while a worker thread draws it: Pillow's PNG encoder, most of
+            # the cost, runs without the GIL, beside the page rendering.
+            self.images[key] = (save_as, spec.width, spec.height)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+            self._pending.append(
+                self._pool.submit(self._place, key, lambda: draw_card(spec), save_as)
+            )
+        save_as, width, height = self._image(key, lambda: draw_card(spec), save_as)
         return Image(
             url=absolute_url(self.siteurl, save_as), width=width, height=height,
             alt=alt,
@@ -401,17 +413,33 @@ class SocialGenerator(Generator):
         """Make sure the image is in the cache (drawing it only if it is not)
         and in the output; its output name and its real size."""
         if key not in self.images:
-            cached, drawn = cached_png(key, draw, self.cache_dir)
-            (self.drawn if drawn else self.reused).append(save_as)
-            target = Path(self.output_path) / save_as
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not (target.is_file() and filecmp.cmp(cached, target, shallow=False)):
-                shutil.copyfile(cached, target)
+            cached = self._place(key, draw, save_as)
             width, height, _ = self._size(os.fspath(cached))
             self.images[key] = (save_as, width, height)
         return self.images[key]
 
+    def _place(
+        self, key: str, draw: Callable[[], PILImage.Image], save_as: str
+    ) -> Path:
+        """Draw the image into the cache if it is not there, and copy it into
+        the output; the cached file's path."""
+        cached, drawn = cached_png(key, draw, self.cache_dir)
+        (self.drawn if drawn else self.reused).append(save_as)
+        target = Path(self.output_path) / save_as
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (target.is_file() and filecmp.cmp(cached, target, shallow=False)):
+            shutil.copyfile(cached, target)
+        return cached
+
     def generate_output(self, writer):
+        # Every page that names a card has been written by now: wait for the
+        # cards still being drawn (a drawing error is raised here).
+        for future in self._pending:
+            future.result()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         if self.drawn or self.reused:
             logger.info(
                 "lab_social: %d image(s) drawn, %d from the cache",
