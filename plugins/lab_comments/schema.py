@@ -282,16 +282,24 @@ _FORM_CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _single(form: Mapping[str, list[str]], field: str, problems: list[Problem]):
+    """The one value sent for `field` ("" when it was not sent); None, with a
+    problem noted, when it was sent more than once."""
+    items = form.get(field, [])
+    if len(items) > 1:
+        problems.append((field, "was sent more than once"))
+        return None
+    return items[0] if items else ""
+
+
 def parse_controls(form: Mapping[str, list[str]]) -> tuple[Controls, list[Problem]]:
     """The honeypot and the two time stamps, read before anything else."""
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     for field in CONTROL_FIELDS:
-        items = form.get(field, [])
-        if len(items) > 1:
-            problems.append((field, "was sent more than once"))
+        value = _single(form, field, problems)
+        if value is None:
             continue
-        value = items[0] if items else ""
         if field == HONEYPOT:
             values["honeypot"] = value
         elif value.strip():
@@ -318,11 +326,9 @@ def parse_submission(
             problems.append((_printable(field), "is not a field of this form"))
     clean: dict[str, Any] = {}
     for field in FORM_FIELDS:
-        items = form.get(field, [])
-        if len(items) > 1:
-            problems.append((field, "was sent more than once"))
+        value = _single(form, field, problems)
+        if value is None:
             continue
-        value = items[0] if items else ""
         if not value.strip():
             if field in REQUIRED_FORM_FIELDS:
                 problems.append((field, "is required"))
