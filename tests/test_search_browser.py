@@ -134,3 +134,17 @@ def test_filters_narrow_results_by_type(indexed_site):
     assert found["links"]
     assert all("/get-involved/" in link for link in found["links"])
     assert all(m.startswith("Call for involvement") for m in found["metas"])
+
+
+def test_the_challenge_filter_leaves_out_what_is_not_part_of_it(indexed_site):
+    everything = search(indexed_site, address="search/?q=peer")["links"]
+    assert any(link.endswith("/about/") for link in everything)
+    challenge = quote(
+        "What would it take for peer support to be available to everyone who "
+        "wants it to help manage their long-term health and wellbeing needs?"
+    )
+    narrowed = search(indexed_site, address=f"search/?q=peer&challenge={challenge}")
+    links = narrowed["links"]
+    assert links and len(links) < len(everything)
+    assert not any(link.endswith(("/about/", "/privacy/")) for link in links)
+    assert all("/updates/" in link or "/get-involved/" in link for link in links)
