@@ -14,6 +14,8 @@ import os
 from typing import Any
 
 from markdown import Markdown
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 from pelican.readers import MarkdownReader
 from pelican.utils import SafeDatetime, pelican_open, posixize_path
 
@@ -51,6 +53,32 @@ def to_datetime(value: dt.date | dt.datetime) -> SafeDatetime:
             value.second, value.microsecond, tzinfo=value.tzinfo,
         )  # fmt: skip
     return SafeDatetime(value.year, value.month, value.day)
+
+
+class _FirstImage(Treeprocessor):
+    def run(self, root):
+        image = next(root.iter("img"), None)
+        if image is not None:
+            self.md.lab_first_image = {
+                "src": image.get("src", ""),
+                "alt": image.get("alt", ""),
+            }
+
+
+class FirstImageExtension(Extension):
+    """Records the first image of a document (its src as written, its alt) on
+    the Markdown object while it builds the document, so that plugins looking
+    for a post's first picture (lab_social) need not parse its HTML again."""
+
+    def extendMarkdown(self, md):
+        md.registerExtension(self)
+        self.md = md
+        md.lab_first_image = None
+        # After the inline patterns (20), which turn ![alt](src) into <img>.
+        md.treeprocessors.register(_FirstImage(md), "lab_first_image", 5)
+
+    def reset(self):
+        self.md.lab_first_image = None
 
 
 class LabMarkdownReader(MarkdownReader):
@@ -115,9 +143,13 @@ class LabMarkdownReader(MarkdownReader):
         # (loading every extension) costs as much as converting a short post.
         if self._md is None:
             self._md = Markdown(**self._markdown_options)
+            FirstImageExtension().extendMarkdown(self._md)
         content = self._md.reset().convert(body)
+        first_image = self._md.lab_first_image
         metadata = self._pelican_metadata(kind, fields)
         metadata["lab_kind"] = kind
+        # None when the text has no image: a fact too, so nobody looks again.
+        metadata["lab_first_image"] = first_image
         if problems:
             metadata["lab_errors"] = [
                 f"{relative}: {field}: {reason}" for field, reason in problems

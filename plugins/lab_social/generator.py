@@ -333,6 +333,14 @@ class SocialGenerator(Generator):
         return self._image_of(static, alt)
 
     def _first_content_image(self, item, url: str) -> Image | None:
+        if "lab_first_image" in item.metadata:
+            # lab_content's reader noted the text's first image while reading.
+            first = item.metadata["lab_first_image"]
+            if first is None:
+                return None
+            image = self._static_image(first["src"], " ".join(first["alt"].split()))
+            if image is not None and image.alt:
+                return image
         html = item.get_content(self.siteurl)
         if not html or "<img" not in html:
             return None
