@@ -388,14 +388,10 @@ _PUBLISHED: dict[str, Callable[[Any], Any]] = {
     "reply_to": comment_id,
     "staff": flag,
 }
+# A pending record is the submission plus what the server adds.
 _PENDING: dict[str, Callable[[Any], Any]] = {
     "id": comment_id,
-    "post": slug,
-    "reply_to": comment_id,
-    "name": name,
-    "email": email,
-    "website": website,
-    "body": body,
+    **_FORM_CONVERTERS,
     "date": utc_datetime,
     "client": hex_digest,
     "sender": hex_digest,
