@@ -1,0 +1,66 @@
+"""Digests of build inputs: the same values give the same digest in every
+process and on every run (no id(), no hash randomisation, no dict order).
+
+`digest(*values)` takes str, bytes, numbers, bool, None, dates and times,
+lists, tuples, sets, dicts and dataclass instances, nested; anything else is
+refused with TypeError, because a digest that silently ignored part of its
+input would let a changed page look unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+
+
+def digest(*values) -> str:
+    hasher = hashlib.blake2b(digest_size=16)
+    for value in values:
+        _feed(hasher, value)
+    return hasher.hexdigest()
+
+
+def _feed(hasher, value) -> None:
+    # Every value is tagged with its type and, for containers, its length, so
+    # that ("ab", "c") and ("a", "bc") differ.
+    if value is None or isinstance(value, bool):
+        hasher.update(b"N" if value is None else (b"T" if value else b"F"))
+    elif isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        hasher.update(b"s%d:" % len(data))
+        hasher.update(data)
+    elif isinstance(value, bytes | bytearray):
+        hasher.update(b"b%d:" % len(value))
+        hasher.update(value)
+    elif isinstance(value, int | float):
+        hasher.update(b"n" + repr(value).encode() + b";")
+    elif isinstance(value, dt.datetime | dt.date | dt.time):
+        # isoformat keeps the offset; the zone's name matters to templates
+        # that print it, so it goes in too.
+        tzname = getattr(value, "tzname", lambda: None)()
+        hasher.update(b"d" + value.isoformat().encode() + b"|")
+        _feed(hasher, tzname)
+    elif isinstance(value, Mapping):
+        items = sorted((str(k), v) for k, v in value.items())
+        hasher.update(b"m%d:" % len(items))
+        for key, item in items:
+            _feed(hasher, key)
+            _feed(hasher, item)
+    elif isinstance(value, list | tuple):
+        hasher.update(b"l%d:" % len(value))
+        for item in value:
+            _feed(hasher, item)
+    elif isinstance(value, set | frozenset):
+        members = sorted(digest(item) for item in value)
+        hasher.update(b"S%d:" % len(members))
+        for member in members:
+            hasher.update(member.encode())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        hasher.update(b"D" + type(value).__qualname__.encode() + b":")
+        for field in dataclasses.fields(value):
+            _feed(hasher, field.name)
+            _feed(hasher, getattr(value, field.name))
+    else:
+        raise TypeError(f"cannot take a digest of {type(value).__qualname__}")
