@@ -28,7 +28,15 @@ LOCALE = ("en_GB.UTF-8", "C.UTF-8", "C")
 
 PLUGIN_PATHS = ["plugins"]
 # Order matters: lab_content must run before the plugins that read what it derives.
-PLUGINS = ["lab_content", "lab_feeds", "lab_social", "lab_comments", "lab_sitemap"]
+PLUGINS = [
+    "lab_content",
+    "lab_feeds",
+    "lab_social",
+    "lab_comments",
+    "lab_sitemap",
+    # Last: it renders the pages every plugin before it has asked for.
+    "lab_writer",
+]
 
 # Content folders: posts are articles, the rest are read by lab_content.
 ARTICLE_PATHS = ["posts"]

@@ -42,7 +42,12 @@ def _feed(hasher, value) -> None:
         tzname = getattr(value, "tzname", lambda: None)()
         hasher.update(b"d" + value.isoformat().encode() + b"|")
         _feed(hasher, tzname)
-    elif isinstance(value, Mapping):
+    else:
+        _feed_container(hasher, value)
+
+
+def _feed_container(hasher, value) -> None:
+    if isinstance(value, Mapping):
         items = sorted((str(k), v) for k, v in value.items())
         hasher.update(b"m%d:" % len(items))
         for key, item in items:

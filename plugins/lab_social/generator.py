@@ -97,6 +97,7 @@ class SocialGenerator(Generator):
         self._site: Site | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
+        self._reported = False
         self.context["lab_social"] = self
 
     # -- what templates call
@@ -440,15 +441,21 @@ class SocialGenerator(Generator):
         return cached
 
     def generate_output(self, writer):
-        # Every page that names a card has been written by now: wait for the
-        # cards still being drawn (a drawing error is raised here).
+        self.finish_rendering()
+
+    def finish_rendering(self) -> None:
+        """Wait for the cards still being drawn (a drawing error is raised
+        here). Called when pages are written: by this generator's turn to
+        write, and by lab_writer in each process that renders pages, after
+        its last page (pages may be rendered after this generator's turn)."""
         for future in self._pending:
             future.result()
         self._pending.clear()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        if self.drawn or self.reused:
+        if (self.drawn or self.reused) and not self._reported:
+            self._reported = True
             logger.info(
                 "lab_social: %d image(s) drawn, %d from the cache",
                 len(self.drawn),

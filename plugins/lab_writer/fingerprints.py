@@ -1,0 +1,174 @@
+"""What a page is made from, as digests: pure functions over the build's
+content objects and settings.
+
+A page is written from three kinds of input:
+- the build's constants: settings, theme files, our plugins' code, the
+  versions of Pelican, Jinja and Markdown, "today", data files and images in
+  the content folder (`build_digest`);
+- what any page may show of any item: its metadata, URL, summary, reading
+  time, comment count, neighbours... (`listing_view`, joined for every item
+  into one `site_digest`);
+- the full text and comments of the item(s) the page is about (`full_view`).
+So editing a post's body changes only its own page (and the feeds that carry
+it), while a new title changes every page, since any may list it.
+
+Anything these functions cannot take a digest of makes them raise
+Unfingerprintable; the writer then renders the page as it always would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import os
+from collections.abc import Iterable, Mapping
+
+from pelican.contents import Content
+from pelican.urlwrappers import URLWrapper
+
+from lab_common.fingerprint import digest
+
+
+class Unfingerprintable(TypeError):
+    """A value the digest cannot stand for faithfully."""
+
+
+# Attributes of a content object that are not part of what pages show of it:
+# the build's shared context and settings (in the build digest), its body
+# (in the full view) and its comment thread (likewise).
+_NOT_LISTED = frozenset({"_context", "settings", "_content", "comments", "readers"})
+_PACKAGES = ("pelican", "jinja2", "markdown", "pygments", "feedgen", "nh3", "pillow")
+
+
+def plain(value, depth: int = 0):
+    """`value` as plain data for `digest`: content objects by their source
+    path (what they show is in their own listing view), tags, categories and
+    authors by name and URL."""
+    if depth > 12:
+        raise Unfingerprintable("nested too deeply")
+    if value is None or isinstance(value, str | bytes | bool | int | float):
+        return value
+    if isinstance(value, dt.date | dt.time):
+        return value
+    if isinstance(value, dt.tzinfo):
+        return ("zone", str(value))
+    if isinstance(value, Content):
+        return ("content", value.source_path)
+    if isinstance(value, URLWrapper):
+        return ("wrapper", type(value).__name__, value.name, value.url)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v, depth + 1) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(repr(plain(v, depth + 1)) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (
+            type(value).__qualname__,
+            {f.name: plain(getattr(value, f.name), depth + 1)
+             for f in dataclasses.fields(value)},
+        )  # fmt: skip
+    if callable(value) and hasattr(value, "__qualname__"):
+        # Functions and classes in settings: their code is in the build digest.
+        return ("callable", getattr(value, "__module__", ""), value.__qualname__)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise Unfingerprintable(f"{type(value).__module__}.{type(value).__qualname__}")
+
+
+def listing_view(item, summary_digest: str) -> str:
+    """What any page may show of `item`: every attribute but its body and
+    comments, plus its summary (as a digest: see summary_key)."""
+    attributes = {
+        key: plain(value) for key, value in vars(item).items() if key not in _NOT_LISTED
+    }
+    return digest(
+        type(item).__qualname__,
+        attributes,
+        summary_digest,
+        getattr(item, "comment_count", None),
+    )
+
+
+def full_view(item, listing: str) -> str:
+    """Everything about `item` that its own page shows: its listing view,
+    its body and its comment thread."""
+    return digest(listing, item._content, _thread(getattr(item, "comments", None)))
+
+
+def _thread(comments) -> list:
+    """A comment thread as plain data; a comment's parent and the comment it
+    answers are named by id (the objects point at each other)."""
+    if not isinstance(comments, list | tuple):
+        return plain(comments)
+    flat = []
+    pending = list(comments)
+    while pending:
+        comment = pending.pop(0)
+        if not dataclasses.is_dataclass(comment):
+            return plain(comments)
+        fields = {}
+        for field in dataclasses.fields(comment):
+            value = getattr(comment, field.name)
+            if field.name == "replies":
+                pending[:0] = value
+                value = [getattr(reply, "id", None) for reply in value]
+            elif dataclasses.is_dataclass(value):
+                value = getattr(value, "id", None)
+            fields[field.name] = plain(value)
+        flat.append(fields)
+    return flat
+
+
+def summary_key(item) -> str:
+    """What an item's summary is made from, apart from the settings and
+    other items' URLs (both in other digests): its body and its front-matter
+    summary. The summary itself is costly to work out; the writer keeps the
+    digest of each one by this key from build to build."""
+    return digest(item._content, plain(item.metadata.get("summary")))
+
+
+def summary_digest(item) -> str:
+    return digest(str(item.summary) if item.summary is not None else None)
+
+
+def files_digest(paths: Iterable[str], skip=None) -> str:
+    """Name, size and modification time of every file under the given
+    folders or files (theme, plugin code, data files), but those `skip`
+    (given a path) says to leave out and Python's bytecode caches."""
+    entries = []
+    for top in paths:
+        if os.path.isfile(top):
+            walked = [(os.path.dirname(top), [], [os.path.basename(top)])]
+        else:
+            walked = os.walk(top)
+        for folder, dirs, files in walked:
+            dirs[:] = sorted(
+                d for d in dirs
+                if d != "__pycache__" and not (skip and skip(os.path.join(folder, d)))
+            )  # fmt: skip
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                if skip is not None and skip(path):
+                    continue
+                stat = os.stat(path)
+                entries.append((path, stat.st_size, stat.st_mtime_ns))
+    return digest(entries)
+
+
+def build_digest(settings: Mapping, files: str) -> str:
+    """The inputs every output file shares: settings, package versions and
+    the files (theme, code, the content folder's other files: see
+    files_digest)."""
+    versions = []
+    for package in _PACKAGES:
+        try:
+            versions.append((package, importlib.metadata.version(package)))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append((package, None))
+    return digest(
+        {key: plain(value) for key, value in settings.items()},
+        versions,
+        files,
+    )
