@@ -197,8 +197,12 @@ def test_in_place_rebuild_equals_full_build(tmp_path, workspace, change):
 
     pages, _ = rendered(cache)
     if change == "body":
-        # Only the post's own page shows its body.
+        # Only the post's own page shows its body, and the feeds it is in.
         assert pages == ["updates/2025/what-the-evidence-says/index.html"]
+        files = set(last_build(cache)["written"])
+        assert {"feeds/all.atom.xml", "feeds/all.rss.xml", "feeds/all.json",
+                "feeds/tag/research.atom.xml"} <= files  # fmt: skip
+        assert "feeds/get-involved.atom.xml" not in files
     elif change in ("new comment", "removed comment"):
         # The comment count shows wherever the post is listed.
         assert "updates/2025/first-challenge/index.html" in pages

@@ -5,8 +5,12 @@ from have not changed since the last build into the same folder.
     write_output(writer, "feeds/all.atom.xml", key, lambda: feed_bytes())
 
 `key` is everything the file is made from, as values `fingerprint.digest`
-takes (the site's settings, theme and code are added by the writer). With
-Pelican's own writer, or on a first build, the file is always written.
+takes (the site's settings, theme and code are added by the writer); None
+writes the file every time. With Pelican's own writer, or on a first build,
+the file is always written.
+`site_key` and `item_key` give digests of what lab_writer knows of the whole
+site and of one content object, for keys of files made from them; both are
+None when the writer does not compare (write the file then).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ def write_output(writer, save_as: str, key, produce: Callable[[], bytes]) -> boo
     """Write `produce()` to `save_as` under the output folder; False when the
     writer knows the file there was made from the same key."""
     unchanged = getattr(writer, "lab_unchanged", None)
-    if unchanged is not None and unchanged(save_as, key):
+    if key is not None and unchanged is not None and unchanged(save_as, key):
         return False
     data = produce()
     path = os.path.join(writer.output_path, save_as)
@@ -27,6 +31,16 @@ def write_output(writer, save_as: str, key, produce: Callable[[], bytes]) -> boo
     with open(path, "wb") as handle:
         handle.write(data)
     written = getattr(writer, "lab_written", None)
-    if written is not None:
+    if key is not None and written is not None:
         written(save_as, key)
     return True
+
+
+def site_key(writer) -> str | None:
+    method = getattr(writer, "lab_site_key", None)
+    return method() if method is not None else None
+
+
+def item_key(writer, item) -> str | None:
+    method = getattr(writer, "lab_item_key", None)
+    return method(item) if method is not None else None

@@ -4,20 +4,22 @@ can link them in <head>), builds and writes them in generate_output."""
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 
 from pelican.generators import Generator
 
 from lab_common import absolute_url
+from lab_common.output import item_key, site_key, write_output
 
 from .build import FeedMeta, atom_bytes, feed_generator, json_feed, rss_bytes
 from .items import (
+    FeedItem,
     Person,
     article_item,
     call_item,
     challenge_event_items,
     newest_first,
+    order_fields,
 )
 from .settings import feeds_settings
 
@@ -161,20 +163,20 @@ class LabFeedsGenerator(Generator):
         limit = o["LAB_FEEDS_MAX_ITEMS"]
         site, language = settings["SITENAME"], settings["DEFAULT_LANG"]
         publisher = Person(site, absolute_url(settings["SITEURL"], ""))
-        # Each post becomes one item, whatever number of feeds it is in.
+        # Groups hold the posts themselves: a post's item (its body with
+        # absolute links) costs far more than sorting, so it is made once,
+        # and only for the feeds that are written.
         articles = c.get("articles", [])
-        items = {id(a): article_item(a, settings, o) for a in articles}
         groups: dict[str, list] = defaultdict(list)
-        groups["all"] = list(items.values())
+        groups["all"] = list(articles)
         for article in articles:
-            item = items[id(article)]
-            groups[f"category:{article.category.slug}"].append(item)
+            groups[f"category:{article.category.slug}"].append(article)
             for tag in getattr(article, "tags", []):
-                groups[f"tag:{tag.slug}"].append(item)
+                groups[f"tag:{tag.slug}"].append(article)
             for author in getattr(article, "authors", []):
-                groups[f"author:{author.slug}"].append(item)
+                groups[f"author:{author.slug}"].append(article)
             if getattr(article, "challenge", None):
-                groups[f"challenge:{article.challenge.slug}"].append(item)
+                groups[f"challenge:{article.challenge.slug}"].append(article)
         now = c.get("lab_today")
         for challenge in c.get("challenges", []):
             groups[f"challenge:{challenge.slug}"] += challenge_event_items(
@@ -188,14 +190,29 @@ class LabFeedsGenerator(Generator):
         groups["calls"] = [
             call_item(call, settings, o, publisher) for call in c.get("open_calls", [])
         ]
+        made: dict[int, FeedItem] = {}
+
+        def item_of(entry) -> FeedItem:
+            if isinstance(entry, FeedItem):
+                return entry
+            if id(entry) not in made:
+                made[id(entry)] = article_item(entry, settings, o)
+            return made[id(entry)]
+
+        def fields(entry):
+            return order_fields(entry, settings, o)
+
         for key, meta in self.index.feeds.items():
-            chosen = newest_first(groups.get(key, []), limit)
-            fg = feed_generator(meta, chosen, site, language)
-            # Atom first: rss_bytes() points the feed's self link at the RSS file.
-            self._write(meta.atom_save_as, atom_bytes(fg))
-            self._write(meta.rss_save_as, rss_bytes(fg, meta))
-            if meta.json_save_as:
-                self._write(meta.json_save_as, json_feed(meta, chosen, site, language))
+            chosen = newest_first(groups.get(key, []), limit, fields)
+            feed = FeedFiles(meta, chosen, item_of, site, language)
+            base = self._key(writer, chosen)
+            for save_as, produce in feed.files():
+                write_output(
+                    writer,
+                    save_as,
+                    None if base is None else (base, meta, site, language),
+                    produce,
+                )
         writer.write_file(
             o["LAB_FEEDS_PAGE_SAVE_AS"],
             self.get_template("feeds"),
@@ -205,8 +222,50 @@ class LabFeedsGenerator(Generator):
             url=o["LAB_FEEDS_PAGE_URL"],
         )
 
-    def _write(self, name: str, data: bytes) -> None:
-        path = os.path.join(self.output_path, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(data)
+    @staticmethod
+    def _key(writer, chosen: list):
+        """What a feed's files are made from, for lab_writer: the site as
+        every page sees it and each chosen post in full (its links to other
+        items are in the former); None when the writer cannot tell."""
+        site = site_key(writer)
+        keys = [
+            entry if isinstance(entry, FeedItem) else item_key(writer, entry)
+            for entry in chosen
+        ]
+        if site is None or None in keys:
+            return None
+        return (site, keys)
+
+
+class FeedFiles:
+    """The files of one feed (Atom, RSS, JSON Feed), each made only when
+    asked for; Atom and RSS share one feedgen object, made once."""
+
+    def __init__(self, meta: FeedMeta, chosen: list, item_of, site: str, language):
+        self.meta, self.chosen, self.item_of = meta, chosen, item_of
+        self.site, self.language = site, language
+        self._items: list[FeedItem] | None = None
+        self._generator = None
+
+    def items(self) -> list[FeedItem]:
+        if self._items is None:
+            self._items = [self.item_of(entry) for entry in self.chosen]
+        return self._items
+
+    def generator(self):
+        if self._generator is None:
+            self._generator = feed_generator(
+                self.meta, self.items(), self.site, self.language
+            )
+        return self._generator
+
+    def files(self):
+        meta = self.meta
+        # Atom first: rss_bytes() points the feed's self link at the RSS file.
+        yield meta.atom_save_as, lambda: atom_bytes(self.generator())
+        yield meta.rss_save_as, lambda: rss_bytes(self.generator(), meta)
+        if meta.json_save_as:
+            yield (
+                meta.json_save_as,
+                lambda: json_feed(meta, self.items(), self.site, self.language),
+            )

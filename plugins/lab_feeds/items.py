@@ -202,12 +202,26 @@ def challenge_event_items(
     ]
 
 
-def newest_first(items: list[FeedItem], limit: int) -> list[FeedItem]:
+def order_fields(entry, settings: dict, options: dict) -> tuple[dt.datetime, str]:
+    """(published, id) of a feed item, or of a post before its item is made:
+    what feeds are sorted by."""
+    if isinstance(entry, FeedItem):
+        return entry.published, entry.id
+    return (
+        in_zone(entry.date, settings["TIMEZONE"]),
+        item_id(entry.metadata.get("id"), entry.relative_source_path, options),
+    )
+
+
+def newest_first(entries: list, limit: int, fields=None) -> list:
     """Newest first, ties broken by id, so the order never depends on input
-    order; at most `limit` items."""
-    ordered = sorted(items, key=lambda item: item.id)
-    ordered.sort(key=lambda item: item.published, reverse=True)
-    return ordered[:limit]
+    order; at most `limit` entries. `fields` gives an entry's (published, id)
+    (default: a FeedItem's own)."""
+    fields = fields or (lambda item: (item.published, item.id))
+    keyed = [(fields(entry), entry) for entry in entries]
+    keyed.sort(key=lambda pair: pair[0][1])
+    keyed.sort(key=lambda pair: pair[0][0], reverse=True)
+    return [entry for _, entry in keyed[:limit]]
 
 
 def _escape(text: str) -> str:

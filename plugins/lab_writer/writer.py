@@ -152,6 +152,17 @@ class LabWriter(Writer):
         self.pending_keys[save_as] = full_key
         return False
 
+    def lab_site_key(self) -> str | None:
+        """What every page may show of every item (and the build's day), for
+        a plugin's key: None when pages are not being compared."""
+        inputs = self._inputs_or_none()
+        return digest(inputs.build, inputs.site) if inputs else None
+
+    def lab_item_key(self, item) -> str | None:
+        """Everything about one content object (body and comments too)."""
+        inputs = self._inputs_or_none()
+        return inputs.item(item) if inputs else None
+
     def lab_written(self, save_as: str, key) -> None:
         self.written.append(save_as)
         full_key = self.pending_keys.pop(save_as, None)
@@ -239,6 +250,9 @@ class LabWriter(Writer):
                 self.inputs = False
         return self.inputs or None
 
+    def _inputs_or_none(self) -> _Inputs | None:
+        return self.inputs or None
+
     def _static(self) -> str | None:
         """Settings, package versions, theme, code and the content folder's
         other files: what every output file is made from."""
@@ -311,6 +325,7 @@ class _Inputs:
         previous = writer.previous_summaries
         self.listing: dict[int, str] = {}
         self.full: dict[int, str] = {}
+        self.lists: dict[tuple[int, int], tuple[str, str]] = {}
         items = []
         seen = set()
         for key in ("articles", "hidden_articles", "pages", "hidden_pages",
@@ -335,16 +350,29 @@ class _Inputs:
 
     def view(self, value):
         """A write's argument as plain data: the item a page is about by its
-        full view, anything else as fingerprints.plain."""
+        full view, a list of items by their source paths (what a page shows
+        of each is in the site digest), anything else as fingerprints.plain."""
         if isinstance(value, fingerprints.Content):
+            return self.item(value)
+        if isinstance(value, list | tuple) and len(value) > 8:
+            # Every post's page gets the list of all posts: one digest each
+            # build, not one per page (the lists are not changed while pages
+            # are written).
+            memo = (id(value), len(value))
+            if memo not in self.lists:
+                self.lists[memo] = ("list", digest(fingerprints.plain(value)))
+            return self.lists[memo]
+        return fingerprints.plain(value)
+
+    def item(self, value) -> str:
+        """The full view of a content object (see fingerprints.full_view)."""
+        if id(value) not in self.full:
             listing = self.listing.get(id(value))
             if listing is None:  # an item no listing shows (a hidden challenge)
                 summary = fingerprints.summary_digest(value)
                 listing = fingerprints.listing_view(value, summary)
-            if id(value) not in self.full:
-                self.full[id(value)] = fingerprints.full_view(value, listing)
-            return self.full[id(value)]
-        return fingerprints.plain(value)
+            self.full[id(value)] = fingerprints.full_view(value, listing)
+        return self.full[id(value)]
 
 
 def _files(settings) -> str:
