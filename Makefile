@@ -64,10 +64,16 @@ html: $(STAMP) ## Build the site for local preview into output/
 	$(call build,SITEURL="$(DEV_SITEURL)",$(CONFFILE) --fatal errors)
 
 clean: ## Remove output/ and build leftovers (keeps .venv/)
-	rm -rf $(OUTPUTDIR) $(STAGEDIR) $(STAGEDIR)-old cache
+	rm -rf $(OUTPUTDIR) $(STAGEDIR) $(STAGEDIR)-old cache .cache/pelican
+
+# Rebuilds in place keep Pelican's content cache (posts not edited are not
+# read again) and let lab_writer leave alone every page whose inputs did not
+# change; both keep their records in .cache/pelican (`make clean` drops them).
+INPLACEOPTS := -e CACHE_CONTENT=true LOAD_CONTENT_CACHE=true GZIP_CACHE=false \
+	LAB_WRITER_SKIP_UNCHANGED=true
 
 regenerate: $(STAMP) ## Rebuild output/ whenever a file changes
-	SITEURL="$(DEV_SITEURL)" $(PELICAN) -r $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) $(PELICANOPTS)
+	SITEURL="$(DEV_SITEURL)" $(PELICAN) -r $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) $(PELICANOPTS) $(INPLACEOPTS)
 
 serve: html ## Build, then serve output/ (http://127.0.0.1:8000; PORT=, BIND=)
 	@echo "Serving the site at $(DEV_SITEURL)/ (Ctrl-C stops)"
@@ -87,7 +93,7 @@ COMMENTS := LAB_COMMENTS_QUEUE="$(LAB_COMMENTS_QUEUE)" \
 devserver: html ## Serve output/, rebuild it on every change, run the comments endpoint (PORT=, BIND=)
 	@$(COMMENTS) serve --host $(BIND) --port $(COMMENTS_PORT) & comments=$$!; \
 	trap 'kill $$comments 2>/dev/null' EXIT INT TERM; \
-	SITEURL="$(DEV_SITEURL)" $(PELICAN) -lr $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS)
+	SITEURL="$(DEV_SITEURL)" $(PELICAN) -lr $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS) $(INPLACEOPTS)
 
 publish: $(STAMP) ## Build the production site into output/ (absolute URLs from SITEURL)
 	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF) --fatal errors)

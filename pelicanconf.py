@@ -196,4 +196,11 @@ DISPLAY_CATEGORIES_ON_MENU = False
 
 # Local builds rewrite output in place; publishconf.py starts from empty.
 DELETE_OUTPUT_DIRECTORY = False
+# Pelican's content cache and lab_writer's record of what each page was made
+# from, next to this file whatever the working directory. Only in-place
+# rebuilds switch them on (`make regenerate` and `make devserver`: see
+# INPLACEOPTS in the Makefile); `make clean` removes them.
 CACHE_CONTENT = False
+CACHE_PATH = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), ".cache", "pelican"
+)
