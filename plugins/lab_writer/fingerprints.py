@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from pelican.contents import Content
 from pelican.urlwrappers import URLWrapper
 
-from lab_common.fingerprint import digest
+from lab_common.fingerprint import digest_plain as digest
 
 
 class Unfingerprintable(TypeError):
@@ -58,7 +58,11 @@ def plain(value, depth: int = 0):
     if isinstance(value, URLWrapper):
         return ("wrapper", type(value).__name__, value.name, value.url)
     if isinstance(value, Mapping):
-        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+        # Sorted: a dict filled from a set has another order in another run.
+        return {
+            str(k): plain(v, depth + 1)
+            for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
     if isinstance(value, list | tuple):
         return [plain(v, depth + 1) for v in value]
     if isinstance(value, set | frozenset):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pelican.utils import sanitised_join
 from pelican.writers import FileOverwriteFailedError, Writer
 
-from lab_common.fingerprint import digest
+from lab_common.fingerprint import digest_plain
 
 from . import fingerprints
 from .settings import writer_settings
@@ -140,7 +140,7 @@ class LabWriter(Writer):
         if static is None:
             return False
         try:
-            full_key = digest(static, fingerprints.plain(key), save_as)
+            full_key = digest_plain(static, fingerprints.plain(key), save_as)
         except (fingerprints.Unfingerprintable, TypeError):
             return False
         record = self.previous.get(save_as)
@@ -156,7 +156,7 @@ class LabWriter(Writer):
         """What every page may show of every item (and the build's day), for
         a plugin's key: None when pages are not being compared."""
         inputs = self._inputs_or_none()
-        return digest(inputs.build, inputs.site) if inputs else None
+        return digest_plain(inputs.build, inputs.site) if inputs else None
 
     def lab_item_key(self, item) -> str | None:
         """Everything about one content object (body and comments too)."""
@@ -185,7 +185,7 @@ class LabWriter(Writer):
             if (
                 job.key is not None
                 and record is not None
-                and record[0] == digest(job.key, save_as)
+                and record[0] == digest_plain(job.key, save_as)
                 and _same_file(job.path, record)
             ):
                 self.records[save_as] = record
@@ -208,7 +208,7 @@ class LabWriter(Writer):
             save_as = os.path.relpath(job.path, self.output_path)
             self.written.append(save_as)
             if job.key is not None:
-                self._record(save_as, digest(job.key, save_as))
+                self._record(save_as, digest_plain(job.key, save_as))
         if self.skip_unchanged:
             self._save_manifest()
         logger.info(
@@ -239,7 +239,7 @@ class LabWriter(Writer):
         except fingerprints.Unfingerprintable as exc:
             logger.debug("lab_writer: %s is always rendered: %s", name, exc)
             return None
-        return digest(inputs.build, inputs.site, name, template.name, values)
+        return digest_plain(inputs.build, inputs.site, name, template.name, values)
 
     def _inputs(self, context) -> _Inputs | None:
         if self.inputs is None:
@@ -342,11 +342,11 @@ class _Inputs:
             listing = fingerprints.listing_view(item, summary)
             self.listing[id(item)] = listing
             listings.append((item.source_path, listing))
-        self.site = digest(sorted(listings))
+        self.site = digest_plain(sorted(listings))
         static = writer._static()
         if static is None:
             raise fingerprints.Unfingerprintable("the settings")
-        self.build = digest(static, _day(context.get("lab_today")))
+        self.build = digest_plain(static, _day(context.get("lab_today")))
 
     def view(self, value):
         """A write's argument as plain data: the item a page is about by its
@@ -360,7 +360,7 @@ class _Inputs:
             # are written).
             memo = (id(value), len(value))
             if memo not in self.lists:
-                self.lists[memo] = ("list", digest(fingerprints.plain(value)))
+                self.lists[memo] = ("list", digest_plain(fingerprints.plain(value)))
             return self.lists[memo]
         return fingerprints.plain(value)
 
