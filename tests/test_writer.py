@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT, SAMPLE_SITEURL_DEV, SAMPLE_TODAY, build
 
 from lab_common import SettingsError
+from lab_content.generator import ContentValidationError
 from lab_writer.writer import RenderError
 
 PLUGINS_WITHOUT_WRITER = [
@@ -85,13 +86,39 @@ def test_worker_processes_write_what_pelicans_writer_writes(tmp_path, site_copy)
     assert set(tree(three)) == set(expected)
 
 
-def test_production_build_with_workers_matches_pelicans_writer(tmp_path):
+def test_production_build_with_workers_matches_one_process(tmp_path, site_copy):
+    # A post with a problem is read by a worker too: the build still names it.
+    broken = site_copy / "posts" / "2026-11-05-looking-ahead.md"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("title:", "titel:", 1),
+        encoding="utf-8",
+    )
+    problems = []
+    for name, settings in (
+        ("serial", {"PLUGINS": PLUGINS_WITHOUT_WRITER, "LAB_READ_PROCESSES": 1}),
+        ("parallel", {"LAB_READ_PROCESSES": 2, "LAB_READ_PARALLEL_MIN_POSTS": 0,
+                      "LAB_WRITER_PROCESSES": 2, "LAB_WRITER_PARALLEL_MIN_PAGES": 0}),
+    ):  # fmt: skip
+        with pytest.raises(ContentValidationError) as failure:
+            build("publishconf.py", tmp_path / name, path=site_copy, **settings)
+        problems.append(str(failure.value))
+    assert "2026-11-05-looking-ahead.md: title" in problems[0]
+    assert problems[0] == problems[1]
+
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("titel:", "title:", 1),
+        encoding="utf-8",
+    )
     stock = tmp_path / "stock-writer"
-    build("publishconf.py", stock, PLUGINS=PLUGINS_WITHOUT_WRITER)
+    build(
+        "publishconf.py", stock, path=site_copy, PLUGINS=PLUGINS_WITHOUT_WRITER,
+        LAB_READ_PROCESSES=1,
+    )  # fmt: skip
     ours = tmp_path / "ours"
     build(
-        "publishconf.py", ours, LAB_WRITER_PROCESSES=2,
-        LAB_WRITER_PARALLEL_MIN_PAGES=0,
+        "publishconf.py", ours, path=site_copy, LAB_WRITER_PROCESSES=2,
+        LAB_WRITER_PARALLEL_MIN_PAGES=0, LAB_READ_PROCESSES=3,
+        LAB_READ_PARALLEL_MIN_POSTS=0,
     )  # fmt: skip
     assert tree(ours) == tree(stock)
 

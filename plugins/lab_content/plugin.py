@@ -15,11 +15,13 @@ and `call` (see plugins/README.md).
 from __future__ import annotations
 
 import logging
+import os
 
 from pelican import signals
 
 from .generator import ContentValidationError, LabContentGenerator
 from .model import build_now
+from .prefetch import Prefetch
 from .reader import LabMarkdownReader, to_datetime
 from .settings import lab_settings
 
@@ -59,6 +61,36 @@ def hold_future_posts(generator, metadata) -> None:
         metadata["status"] = "draft"
 
 
+def prefetch_posts(generator) -> None:
+    # Sent before each post is read; the first one starts the workers.
+    if getattr(generator, "lab_prefetch_done", False):
+        return
+    generator.lab_prefetch_done = True
+    settings = generator.settings
+    if settings.get("LOAD_CONTENT_CACHE"):
+        return  # a cached build reads only the posts that changed
+    processes = settings["LAB_READ_PROCESSES"] or min(os.cpu_count() or 1, 4)
+    reader = generator.readers.readers.get("md")
+    if not isinstance(reader, LabMarkdownReader) or processes < 2:
+        return
+    paths = [
+        os.path.abspath(os.path.join(generator.path, name))
+        for name in generator.get_files(
+            settings["ARTICLE_PATHS"], exclude=settings["ARTICLE_EXCLUDES"]
+        )
+        if name.endswith(".md")  # the files this reader instance reads
+    ]
+    if len(paths) >= settings["LAB_READ_PARALLEL_MIN_POSTS"]:
+        reader.prefetch = Prefetch(reader, paths, processes)
+
+
+def end_prefetch(generator) -> None:
+    reader = generator.readers.readers.get("md")
+    if getattr(reader, "prefetch", None) is not None:
+        reader.prefetch.close()
+        reader.prefetch = None
+
+
 def share_template_environment(generator) -> None:
     # Every generator builds its own Jinja environment, and so compiles each
     # template it renders once more (base.html and its partials up to six
@@ -76,5 +108,7 @@ def register() -> None:
     signals.initialized.connect(merge_settings)
     signals.readers_init.connect(add_reader)
     signals.article_generator_context.connect(hold_future_posts)
+    signals.article_generator_preread.connect(prefetch_posts)
+    signals.article_generator_pretaxonomy.connect(end_prefetch)
     signals.get_generators.connect(get_generators)
     signals.generator_init.connect(share_template_environment)

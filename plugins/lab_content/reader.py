@@ -99,6 +99,8 @@ class LabMarkdownReader(MarkdownReader):
         ]
         self._author_names = self._read_author_names()
         self._md = None
+        # Set by lab_content's plugin when workers read posts ahead (prefetch.py).
+        self.prefetch = None
 
     def _read_author_names(self) -> dict[str, str]:
         path = os.path.join(self.settings["PATH"], self.lab["LAB_AUTHORS_FILE"])
@@ -110,6 +112,10 @@ class LabMarkdownReader(MarkdownReader):
         return {key: p["name"] or key for key, p in profiles.items()}
 
     def read(self, source_path):
+        if self.prefetch is not None:
+            found = self.prefetch.take(source_path)
+            if found is not None:
+                return found
         self._source_path = source_path
         relative = posixize_path(os.path.relpath(source_path, self.settings["PATH"]))
         settings = {**self.lab, "PATH": self.settings["PATH"]}

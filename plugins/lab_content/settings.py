@@ -34,6 +34,11 @@ DEFAULTS: dict[str, Any] = {
     # Pin "today" for every derived status (an aware datetime); None means the
     # build time, or SOURCE_DATE_EPOCH when that is set.
     "LAB_TODAY": None,
+    # Processes that read posts in a full build (no content cache): 1 reads
+    # them all in the build's own process; 0 means one per CPU, at most 4.
+    "LAB_READ_PROCESSES": 0,
+    # Fewer posts than this are read in the build's own process.
+    "LAB_READ_PARALLEL_MIN_POSTS": 64,
 }
 
 

@@ -18,14 +18,13 @@ import json
 import logging
 import os
 import sys
-import threading
-import traceback
 from dataclasses import dataclass
 
 from pelican.utils import sanitised_join
 from pelican.writers import FileOverwriteFailedError, Writer
 
 from lab_common.fingerprint import digest_plain
+from lab_common.processes import can_fork, fork_worker
 
 from . import fingerprints
 from .settings import writer_settings
@@ -196,7 +195,7 @@ class LabWriter(Writer):
         processes = self.options["LAB_WRITER_PROCESSES"]
         if len(render) < self.options["LAB_WRITER_PARALLEL_MIN_PAGES"]:
             processes = 1
-        elif processes > 1 and threading.active_count() > 1:
+        elif processes > 1 and not can_fork():
             # Forking a process that runs other threads can leave a lock held
             # forever in the child; render here instead.
             logger.debug("lab_writer: other threads running, rendering in-process")
@@ -406,37 +405,20 @@ def render_jobs(jobs: list[Job], processes: int) -> None:
     (this one and forked workers). Raises RenderError naming a page that
     failed, after every worker has ended."""
     shares = [jobs[i::processes] for i in range(processes)]
-    workers = []
-    for share in shares[1:]:
-        if not share:
-            continue
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the worker
-            os.close(read)
-            code = 0
-            try:
-                _render_share(share)
-            except BaseException as exc:  # reported to the parent, whatever it is
-                os.write(write, _describe(exc).encode("utf-8", "replace"))
-                code = 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        os.close(write)
-        workers.append((pid, read))
+    workers = [
+        fork_worker(lambda share=share: _render_share(share) or b"")
+        for share in shares[1:]
+        if share
+    ]
     failure = None
     try:
         _render_share(shares[0])
     except Exception as exc:
         failure = exc
-    for pid, read in workers:
-        with os.fdopen(read, "rb") as pipe:
-            message = pipe.read().decode("utf-8", "replace")
-        _, status = os.waitpid(pid, 0)
-        if failure is None and os.waitstatus_to_exitcode(status) != 0:
-            failure = RenderError(message or f"a page renderer ended with {status}")
+    for worker in workers:
+        ok, message = worker.wait()
+        if failure is None and not ok:
+            failure = RenderError(message.decode("utf-8", "replace"))
     if failure is not None:
         raise failure
 
@@ -466,9 +448,3 @@ def render_job(job: Job) -> None:
     output = job.template.render(job.localcontext)
     with open(job.path, "w", encoding="utf-8") as handle:
         handle.write(output)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, RenderError):
-        return str(exc)
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
