@@ -188,6 +188,10 @@ LAB_COMMENTS_CLOSE_AFTER_DAYS = 0
 # Templates are read once per build: Jinja's default re-checks every included
 # template's file on every page (a stat call each), which a build never needs.
 JINJA_ENVIRONMENT = {"auto_reload": False}
+# ... and compiled once for many builds (lab_content keeps them here).
+LAB_TEMPLATE_CACHE_PATH = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), ".cache", "jinja"
+)
 
 # Settings the theme reads (Pelican passes every upper-case setting).
 DEFAULT_DATE_FORMAT = "%-d %B %Y"

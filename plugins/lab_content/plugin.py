@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 
+from jinja2 import FileSystemBytecodeCache
 from pelican import signals
 
 from .generator import ContentValidationError, LabContentGenerator
@@ -97,6 +98,12 @@ def share_template_environment(generator) -> None:
     # times a build). They are built from the same settings and theme, so the
     # first one can serve them all; the build's context holds it.
     shared = generator.context.setdefault("_lab_jinja_environment", generator.env)
+    cache = generator.settings.get("LAB_TEMPLATE_CACHE_PATH")
+    if shared is generator.env and cache:
+        # Compiled templates kept between builds (Jinja checks each against
+        # its source): compiling the theme is a fixed cost of every build.
+        os.makedirs(cache, exist_ok=True)
+        shared.bytecode_cache = FileSystemBytecodeCache(cache)
     generator.env = shared
 
 

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "LAB_READ_PROCESSES": 0,
     # Fewer posts than this are read in the build's own process.
     "LAB_READ_PARALLEL_MIN_POSTS": 64,
+    # A folder for compiled templates, kept between builds; "" compiles the
+    # theme afresh in every build.
+    "LAB_TEMPLATE_CACHE_PATH": "",
 }
 
 
