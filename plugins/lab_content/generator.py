@@ -164,7 +164,9 @@ class LabContentGenerator(Generator):
                 oldest_first[position + 1] if position + 1 < len(oldest_first) else None
             )
             article.related = related.related(article, self.lab["LAB_RELATED_LIMIT"])
-            article.reading_minutes = reading_minutes(plain_text(article._content))
+            article.reading_minutes = article.metadata.get(
+                "lab_reading_minutes"
+            ) or reading_minutes(plain_text(article._content))
             article.challenge_previous = article.challenge_next = None
         for challenge in self.challenges:
             in_order = challenge.updates[::-1]

@@ -19,8 +19,11 @@ from markdown.treeprocessors import Treeprocessor
 from pelican.readers import MarkdownReader
 from pelican.utils import SafeDatetime, pelican_open, posixize_path
 
+from lab_common import plain_text
+
 from .authors import parse_authors
 from .frontmatter import FrontMatterError, split_front_matter
+from .navigation import reading_minutes
 from .schema import validate
 from .settings import lab_settings
 from .urlwrappers import Author, Category, Tag
@@ -156,6 +159,9 @@ class LabMarkdownReader(MarkdownReader):
         metadata["lab_kind"] = kind
         # None when the text has no image: a fact too, so nobody looks again.
         metadata["lab_first_image"] = first_image
+        # Worked out here so that Pelican's content cache (and the workers that
+        # read posts in parallel) keep it with the text.
+        metadata["lab_reading_minutes"] = reading_minutes(plain_text(content))
         if problems:
             metadata["lab_errors"] = [
                 f"{relative}: {field}: {reason}" for field, reason in problems
