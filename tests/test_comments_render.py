@@ -194,7 +194,7 @@ def feed_bytes(comments) -> bytes:
         comments=comments,
         language="en-GB",
         site_name="The Lab",
-    ).atom_str(pretty=True)
+    ).atom()
 
 
 def test_the_feed_is_the_same_for_the_same_comments_and_dated_by_the_newest():

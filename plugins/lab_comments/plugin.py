@@ -9,7 +9,11 @@ Signals:
                   feed and the endpoint's manifest. It writes no HTML page:
                   each comment's reply form is on its post's page.
 Settings: see settings.DEFAULTS (plugins/README.md); a retired setting that a
-site still sets (settings.RETIRED) is named in a warning.
+site still sets (settings.RETIRED) is named in a warning. Pelican's content
+cache settings govern the comments' cache too: with CACHE_CONTENT the build
+keeps what it made of each comment file in CACHE_PATH/lab_comments.json, and
+with LOAD_CONTENT_CACHE as well it reads again only the files that changed
+(lab_comments.cache).
 Template variables:
   on every page  `lab_comments`: endpoint, policy_url, privacy_url, limits
                  (name, email, website, body_min, body_max), fields (honeypot,
@@ -21,6 +25,9 @@ Template variables:
                  `article.comments_closes` (aware datetime or None),
                  `article.comments_feed_url` (None without comments)
 Any malformed comment file stops the build with `path: field: reason` lines.
+Each comment feed is written through lab_common.output.write_output, keyed by
+everything it is made from, so a writer that knows the same feed is already
+there (lab_writer) skips building it.
 """
 
 from __future__ import annotations
@@ -28,9 +35,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import posixpath
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +45,20 @@ from pelican import signals
 from pelican.generators import Generator
 
 from lab_common import absolute_url, plain_text
+from lab_common.output import write_output
 from lab_content.generator import ContentValidationError
 from lab_content.model import build_now
 
 from . import schema
+from .cache import (
+    CACHE_NAME,
+    CachedFile,
+    Reading,
+    cache_identity,
+    load_cache,
+    read_comments,
+    save_cache,
+)
 from .render import (
     BodyRenderer,
     Comment,
@@ -51,7 +68,7 @@ from .render import (
     thread,
 )
 from .settings import DEFAULTS, RETIRED, comment_settings
-from .store import atomic_write, read_published_tree
+from .store import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -64,40 +81,6 @@ class CommentValidationError(ContentValidationError):
 
 
 # -- pure core
-
-
-def published_comments(
-    items: Iterable[tuple[str, Any]], post_slugs: Iterable[str]
-) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """Check (relative path, YAML data) pairs of comment files: each against
-    the schema, its id against its file name, its post against its folder and
-    the posts of the site. Returns the clean records by post and every
-    problem as `path: field: reason`."""
-    known = set(post_slugs)
-    by_post: dict[str, list[dict[str, Any]]] = {}
-    problems: list[str] = []
-    for path, data in items:
-        folder, filename = posixpath.split(path)
-        post_folder = posixpath.basename(folder)
-        stem = filename.removesuffix(".yaml")
-        clean, found = schema.validate_published(data)
-        lines = [f"{path}: {field}: {reason}" for field, reason in found]
-        if "id" in clean and clean["id"] != stem:
-            lines.append(f"{path}: id: {clean['id']!r} does not match the file name")
-        if "post" in clean and clean["post"] != post_folder:
-            lines.append(
-                f"{path}: post: {clean['post']!r} does not match the folder "
-                f"{post_folder!r}"
-            )
-        if post_folder not in known:
-            lines.append(
-                f"{path}: post: there is no post with the slug {post_folder!r}"
-            )
-        if lines:
-            problems += lines
-            continue
-        by_post.setdefault(post_folder, []).append(clean)
-    return by_post, problems
 
 
 def comments_state(
@@ -136,8 +119,17 @@ class CommentsGenerator(Generator):
         self.now = build_now(self.settings)
         self.posts: list = []  # published and hidden posts
         self.manifest: dict[str, dict[str, Any]] = {}
-        # One Markdown parser and one nh3 cleaner for every comment of the build.
-        self.render_body = BodyRenderer()
+        self._renderer: BodyRenderer | None = None
+        # What this build did, for the debug log and the tests: comment files
+        # found, taken from the cache, read (parsed and checked); bodies
+        # rendered; the cache's state ("off", "loaded", "none yet", "ignored:
+        # <why>") and whether it was written; feeds written, and feeds the
+        # writer skipped because it had them from the same key.
+        self.stats: dict[str, Any] = {
+            "files": 0, "cached": 0, "read": 0, "rendered": 0,
+            "cache": "off", "cache_written": False,
+            "feeds_written": 0, "feeds_skipped": 0,
+        }  # fmt: skip
 
     def generate_context(self):
         context = self.context
@@ -145,16 +137,32 @@ class CommentsGenerator(Generator):
         self.posts = [*context.get("articles", []), *context.get("hidden_articles", [])]
         every_post = [*self.posts, *context.get("drafts", [])]
         root = Path(self.path) / self.options["LAB_COMMENTS_PATH"]
-        items, problems = read_published_tree(root)
-        by_post, found = published_comments(items, {p.slug for p in every_post})
-        problems += found
+        cached, identity = self._load_cache(root)
+        looked_ns = time.time_ns()
+        reading = read_comments(
+            root, cached, {p.slug for p in every_post}, self._render
+        )
+        self.stats.update(
+            files=reading.cached + reading.read,
+            cached=reading.cached,
+            read=reading.read,
+        )
+        logger.debug(
+            "lab_comments: %d comment files, %d from the cache (%s), %d read",
+            self.stats["files"],
+            reading.cached,
+            self.stats["cache"],
+            reading.read,
+        )
+        problems = list(reading.problems)
+        by_post: dict[str, list[dict[str, Any]]] = {}
+        for file in reading.files.values():
+            by_post.setdefault(file.record["post"], []).append(file.record)
         max_depth = self.options["LAB_COMMENTS_MAX_DEPTH"]
         folder = posixpath.basename(root.as_posix())
         for post in every_post:
             records = by_post.get(post.slug, [])
-            comments = build_comments(
-                records, self.settings["TIMEZONE"], self.render_body
-            )
+            comments = build_comments(records, self.settings["TIMEZONE"], self._render)
             top, thread_problems = thread(comments, max_depth)
             problems += [
                 f"{folder}/{post.slug}/{comment_id}.yaml: {reason}"
@@ -174,6 +182,54 @@ class CommentsGenerator(Generator):
                 "comments": sorted(c.id for c in flatten(post.comments)),
             }
         context["lab_comments"] = self._template_data()
+        # Only now that every file has passed every check.
+        self._save_cache(identity, cached, reading, looked_ns)
+
+    def _render(self, text: str) -> str:
+        if self._renderer is None:
+            # One Markdown parser and one nh3 cleaner for every comment this
+            # build renders; none at all when every comment is cached.
+            self._renderer = BodyRenderer()
+        self.stats["rendered"] += 1
+        return self._renderer(text)
+
+    def _cache_path(self) -> Path | None:
+        if not self.settings.get("CACHE_CONTENT"):
+            return None
+        return Path(self.settings["CACHE_PATH"]) / CACHE_NAME
+
+    def _load_cache(self, root: Path) -> tuple[dict[str, CachedFile], str]:
+        """What an earlier build kept (nothing unless Pelican's cache is both
+        kept and loaded), and the identity of this build's cache ("" when
+        none is kept)."""
+        path = self._cache_path()
+        if path is None:
+            return {}, ""
+        identity = cache_identity(root)
+        if not self.settings.get("LOAD_CONTENT_CACHE"):
+            self.stats["cache"] = "not loaded (LOAD_CONTENT_CACHE is off)"
+            return {}, identity
+        cached, self.stats["cache"] = load_cache(path, identity)
+        return cached, identity
+
+    def _save_cache(
+        self,
+        identity: str,
+        cached: Mapping[str, CachedFile],
+        reading: Reading,
+        looked_ns: int,
+    ) -> None:
+        path = self._cache_path()
+        # Nothing read and nothing gone: the cache on disk is this build's
+        # already, and not rewriting it spares the build a file and an fsync.
+        if path is None or (not reading.read and cached.keys() == reading.files.keys()):
+            return
+        try:
+            save_cache(path, identity, reading.files, looked_ns)
+        except OSError as exc:
+            logger.warning("lab_comments: cannot write the cache %s: %s", path, exc)
+            return
+        self.stats["cache_written"] = True
 
     def _attach(self, post, top: list[Comment], comments: list[Comment]) -> None:
         date = post.date
@@ -232,30 +288,30 @@ class CommentsGenerator(Generator):
         siteurl = self.settings["SITEURL"].rstrip("/")
         for post in self.posts:
             if post.comments_feed_url:
-                folder = posixpath.dirname(post.save_as)
-                self._write_feed(post, folder, flatten(post.comments), siteurl)
+                self._write_feed(writer, post, siteurl)
         # Replaced in one step: a running endpoint never reads half a manifest.
         path = Path(self.output_path) / self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, manifest_json(siteurl, self.manifest), mode=0o644)
 
-    def _write_feed(self, post, folder: str, comments: list[Comment], siteurl) -> None:
+    def _write_feed(self, writer, post, siteurl: str) -> None:
         feed = comments_feed(
             post_title=plain_text(post.title),
             post_url=absolute_url(siteurl, post.url),
             feed_url=absolute_url(siteurl, post.comments_feed_url),
-            comments=comments,
+            comments=flatten(post.comments),
             language=self.settings.get("DEFAULT_LANG", "en"),
             site_name=self.settings["SITENAME"],
         )
-        name = posixpath.join(folder, self.options["LAB_COMMENTS_FEED_NAME"])
-        self._write(name, feed.atom_str(pretty=True))
-
-    def _write(self, name: str, data: bytes) -> None:
-        path = os.path.join(self.output_path, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(data)
+        save_as = posixpath.join(
+            posixpath.dirname(post.save_as), self.options["LAB_COMMENTS_FEED_NAME"]
+        )
+        # The key is the feed itself, plain values only; the XML is built only
+        # if the writer has no file made from the same.
+        if write_output(writer, save_as, feed, feed.atom):
+            self.stats["feeds_written"] += 1
+        else:
+            self.stats["feeds_skipped"] += 1
 
 
 def merge_settings(pelican) -> None:
