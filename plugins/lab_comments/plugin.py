@@ -45,7 +45,7 @@ from pelican import signals
 from pelican.generators import Generator
 
 from lab_common import absolute_url, plain_text
-from lab_common.output import write_output
+from lab_common.output import item_key, write_output
 from lab_content.generator import ContentValidationError
 from lab_content.model import build_now
 
@@ -295,20 +295,30 @@ class CommentsGenerator(Generator):
         atomic_write(path, manifest_json(siteurl, self.manifest), mode=0o644)
 
     def _write_feed(self, writer, post, siteurl: str) -> None:
-        feed = comments_feed(
-            post_title=plain_text(post.title),
-            post_url=absolute_url(siteurl, post.url),
-            feed_url=absolute_url(siteurl, post.comments_feed_url),
-            comments=flatten(post.comments),
-            language=self.settings.get("DEFAULT_LANG", "en"),
-            site_name=self.settings["SITENAME"],
-        )
+        def feed():
+            return comments_feed(
+                post_title=plain_text(post.title),
+                post_url=absolute_url(siteurl, post.url),
+                feed_url=absolute_url(siteurl, post.comments_feed_url),
+                comments=flatten(post.comments),
+                language=self.settings.get("DEFAULT_LANG", "en"),
+                site_name=self.settings["SITENAME"],
+            )
+
         save_as = posixpath.join(
             posixpath.dirname(post.save_as), self.options["LAB_COMMENTS_FEED_NAME"]
         )
-        # The key is the feed itself, plain values only; the XML is built only
-        # if the writer has no file made from the same.
-        if write_output(writer, save_as, feed, feed.atom):
+        # The key: the post in full as lab_writer knows it (title, address,
+        # comments; the settings are the writer's own part), so an unchanged
+        # feed costs nothing; else the feed itself, plain values only. Either
+        # way the XML is made only if the writer has no file made from the same.
+        known = item_key(writer, post)
+        if known is not None:
+            key, produce = ("comment feed", known), lambda: feed().atom()
+        else:
+            built = feed()
+            key, produce = built, built.atom
+        if write_output(writer, save_as, key, produce):
             self.stats["feeds_written"] += 1
         else:
             self.stats["feeds_skipped"] += 1

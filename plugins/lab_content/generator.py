@@ -26,7 +26,7 @@ from .model import (
     current_phase,
     phase_states,
 )
-from .navigation import RelatedIndex, neighbours, reading_minutes
+from .navigation import RelatedIndex, reading_minutes, with_neighbours
 from .settings import lab_settings
 from .urlwrappers import Author
 
@@ -149,20 +149,19 @@ class LabContentGenerator(Generator):
     def _freeze_urls(items: list) -> None:
         # Pelican formats a content's URL from its settings on every access,
         # and listings, feeds and links ask for it tens of thousands of times;
-        # once statuses are settled it can no longer change, so work it out once.
+        # once statuses are settled it can no longer change, so work it out once
+        # (and where it is written, which the writer asks for as often).
         for item in items:
             item.override_url = item.url
+            item.override_save_as = item.save_as
 
     def _link_neighbours(self, articles: list) -> None:
         """Previous and next post (site-wide and within the post's challenge),
         related updates and reading time, for every published post."""
         oldest_first = articles[::-1]  # Pelican lists posts newest first
         related = RelatedIndex(articles)
-        for position, article in enumerate(oldest_first):
-            article.prev_article = oldest_first[position - 1] if position else None
-            article.next_article = (
-                oldest_first[position + 1] if position + 1 < len(oldest_first) else None
-            )
+        for article, previous, following in with_neighbours(oldest_first):
+            article.prev_article, article.next_article = previous, following
             article.related = related.related(article, self.lab["LAB_RELATED_LIMIT"])
             article.reading_minutes = article.metadata.get(
                 "lab_reading_minutes"
@@ -170,10 +169,8 @@ class LabContentGenerator(Generator):
             article.challenge_previous = article.challenge_next = None
         for challenge in self.challenges:
             in_order = challenge.updates[::-1]
-            for article in in_order:
-                article.challenge_previous, article.challenge_next = neighbours(
-                    article, in_order
-                )
+            for article, previous, following in with_neighbours(in_order):
+                article.challenge_previous, article.challenge_next = previous, following
 
     def _derive_challenge(self, challenge: Challenge, authors: dict) -> None:
         today = self.now.date()

@@ -3,8 +3,10 @@ a challenge, and reading time. Pure functions over plain values."""
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,45 +28,43 @@ class RelatedIndex:
     those it has something in common with."""
 
     def __init__(self, posts: Sequence[Any]):
+        self.posts = {id(p): p for p in posts}
         self.tags = {
             id(p): {t.slug for t in getattr(p, "tags", None) or []} for p in posts
         }
-        self.by_challenge: dict[int, list[Any]] = {}
-        self.by_tag: dict[str, list[Any]] = {}
+        # Newest first, then by slug: the last part of every post's rank.
+        self.order = {id(p): (p.date, p.slug) for p in posts}
+        self.by_challenge: dict[int, list[int]] = {}
+        self.by_tag: dict[str, list[int]] = {}
         for post in posts:
             challenge = getattr(post, "challenge", None)
             if challenge is not None:
-                self.by_challenge.setdefault(id(challenge), []).append(post)
+                self.by_challenge.setdefault(id(challenge), []).append(id(post))
             for slug in self.tags[id(post)]:
-                self.by_tag.setdefault(slug, []).append(post)
+                self.by_tag.setdefault(slug, []).append(id(post))
 
     def related(self, post: Any, limit: int = 3) -> list[Any]:
         """Other posts for a reader of `post`: those of the same challenge
         first, then those sharing the most tags; newest first within each; at
         most `limit`. A post with nothing in common gets nothing (no filler)."""
         challenge = getattr(post, "challenge", None)
-        tags = self.tags[id(post)]
-        candidates = {}
-        if challenge is not None:
-            for other in self.by_challenge.get(id(challenge), ()):
-                candidates[id(other)] = other
-        for slug in tags:
-            for other in self.by_tag.get(slug, ()):
-                candidates[id(other)] = other
-        candidates.pop(id(post), None)
-        scored = [
-            (
-                challenge is not None
-                and getattr(other, "challenge", None) is challenge,
-                len(tags & self.tags[id(other)]),
-                other.date,
-                other.slug,
-                other,
-            )
-            for other in candidates.values()
-        ]
-        scored.sort(key=lambda entry: entry[:4], reverse=True)
-        return [entry[-1] for entry in scored[:limit]]
+        shared: Counter[int] = Counter()
+        for slug in self.tags[id(post)]:
+            shared.update(self.by_tag.get(slug, ()))
+        same = (
+            set(self.by_challenge.get(id(challenge), ()))
+            if challenge is not None
+            else set()
+        )
+        candidates = same.union(shared)
+        candidates.discard(id(post))
+        order = self.order
+        best = heapq.nlargest(
+            limit,
+            candidates,
+            key=lambda other: (other in same, shared[other], order[other]),
+        )
+        return [self.posts[other] for other in best]
 
 
 def related_updates(post: Any, posts: Sequence[Any], limit: int = 3) -> list[Any]:
@@ -72,11 +72,19 @@ def related_updates(post: Any, posts: Sequence[Any], limit: int = 3) -> list[Any
     return RelatedIndex(posts).related(post, limit)
 
 
+def with_neighbours(sequence: Sequence[Any]):
+    """(item, previous, next) for every item of `sequence`, oldest first;
+    None at the ends."""
+    last = len(sequence) - 1
+    for index, item in enumerate(sequence):
+        previous = sequence[index - 1] if index > 0 else None
+        following = sequence[index + 1] if index < last else None
+        yield item, previous, following
+
+
 def neighbours(post: Any, sequence: Sequence[Any]) -> tuple[Any | None, Any | None]:
     """(previous, next) of `post` in `sequence`, oldest first; None at the ends."""
-    for index, item in enumerate(sequence):
+    for item, previous, following in with_neighbours(sequence):
         if item is post:
-            previous = sequence[index - 1] if index > 0 else None
-            following = sequence[index + 1] if index + 1 < len(sequence) else None
             return previous, following
     return None, None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import importlib.metadata
 import os
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,8 @@ class Unfingerprintable(TypeError):
 # the build's shared context and settings (in the build digest), its body
 # (in the full view) and its comment thread (likewise).
 _NOT_LISTED = frozenset({"_context", "settings", "_content", "comments", "readers"})
+# Values whose repr is already a faithful text of them.
+_SIMPLE = (str, int, float, bool, type(None), dt.datetime, dt.date)
 _PACKAGES = ("pelican", "jinja2", "markdown", "pygments", "feedgen", "nh3", "pillow")
 
 
@@ -108,21 +111,27 @@ def _thread(comments) -> list:
         return plain(comments)
     flat = []
     pending = list(comments)
-    while pending:
-        comment = pending.pop(0)
+    for comment in pending:  # grows as replies are met
         if not dataclasses.is_dataclass(comment):
             return plain(comments)
-        fields = {}
-        for field in dataclasses.fields(comment):
-            value = getattr(comment, field.name)
-            if field.name == "replies":
-                pending[:0] = value
-                value = [getattr(reply, "id", None) for reply in value]
+        row = []
+        for name in _field_names(type(comment)):
+            value = getattr(comment, name)
+            if name == "replies":
+                pending.extend(value)
+                value = tuple(getattr(reply, "id", None) for reply in value)
             elif dataclasses.is_dataclass(value):
                 value = getattr(value, "id", None)
-            fields[field.name] = plain(value)
-        flat.append(fields)
+            elif not isinstance(value, _SIMPLE):
+                value = plain(value)
+            row.append(value)
+        flat.append(tuple(row))
     return flat
+
+
+@functools.cache
+def _field_names(cls) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
 
 
 def summary_key(item) -> str:

@@ -47,6 +47,7 @@ class Job:
     context: dict  # the generator's shared context (Pelican sets localsiteurl on it)
     key: str | None  # what the write was made from; None: always render
     path: str = ""
+    save_as: str = ""  # path, relative to the output folder
 
 
 class Deferred:
@@ -179,15 +180,17 @@ class LabWriter(Writer):
         last = {job.path: job for job in self.jobs}  # the write that wins
         render = []
         for job in last.values():
-            save_as = os.path.relpath(job.path, self.output_path)
-            record = self.previous.get(save_as)
+            job.save_as = self._save_as(job.path)
+            if job.key is not None:
+                job.key = digest_plain(job.key, job.save_as)
+            record = self.previous.get(job.save_as)
             if (
                 job.key is not None
                 and record is not None
-                and record[0] == digest_plain(job.key, save_as)
+                and record[0] == job.key
                 and _same_file(job.path, record)
             ):
-                self.records[save_as] = record
+                self.records[job.save_as] = record
                 self.skipped += 1
             else:
                 render.append(job)
@@ -204,10 +207,9 @@ class LabWriter(Writer):
         self.rendered += len(render)
         self.processes = processes
         for job in render:
-            save_as = os.path.relpath(job.path, self.output_path)
-            self.written.append(save_as)
+            self.written.append(job.save_as)
             if job.key is not None:
-                self._record(save_as, digest_plain(job.key, save_as))
+                self._record(job.save_as, job.key)
         if self.skip_unchanged:
             self._save_manifest()
         logger.info(
@@ -216,6 +218,14 @@ class LabWriter(Writer):
             self.skipped,
             processes,
         )
+
+    def _save_as(self, path: str) -> str:
+        # Pelican hands the writer absolute paths under its absolute output
+        # folder; relpath, which resolves both, costs more than the rest.
+        prefix = os.path.join(self.output_path, "")
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+        return os.path.relpath(path, self.output_path)
 
     def _record(self, save_as: str, key: str) -> None:
         stat = os.stat(sanitised_join(self.output_path, save_as))
