@@ -1,10 +1,13 @@
 """lab_content: the Lab's content model.
 
 Signals:
-  initialized               merges the LAB_* defaults into the site's settings
+  initialized               merges the LAB_* defaults into the site's settings;
+                            drops Pelican's content cache if our reader changed
   readers_init              reads .md files with YAML front matter (LabMarkdownReader)
   article_generator_context keeps posts dated after "today" unpublished
   get_generators            adds LabContentGenerator (challenges and calls)
+  article_generator_preread starts workers that read posts ahead (prefetch.py)
+  generator_init            one Jinja environment for every generator
 
 Settings: see settings.DEFAULTS.
 Template variables: lab_authors, lab_today, challenges, calls, open_calls; on
@@ -14,11 +17,14 @@ and `call` (see plugins/README.md).
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 
 from jinja2 import FileSystemBytecodeCache
 from pelican import signals
+
+from lab_common.fingerprint import digest
 
 from .generator import ContentValidationError, LabContentGenerator
 from .model import build_now
@@ -35,6 +41,56 @@ def merge_settings(pelican) -> None:
     pelican_logger = logging.getLogger("pelican")
     if drop_content_traceback not in pelican_logger.filters:
         pelican_logger.addFilter(drop_content_traceback)
+
+
+def drop_stale_reader_cache(pelican) -> None:
+    """Pelican's content cache keeps what the reader made of each file, and
+    checks only the file's time: after a change to our reader (or to what it
+    reads with), an unchanged post would keep what the old code made of it.
+    So the cache carries a stamp of that code, and one made by other code is
+    dropped before Pelican loads it."""
+    settings = pelican.settings
+    if not settings.get("LOAD_CONTENT_CACHE"):
+        return
+    folder = settings["CACHE_PATH"]
+    stamp_path = os.path.join(folder, "lab_content.reader-stamp")
+    stamp = reader_stamp(settings)
+    try:
+        with open(stamp_path, encoding="utf-8") as handle:
+            if handle.read() == stamp:
+                return
+    except OSError:
+        pass
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.endswith(("-Readers", "Generator")):
+                os.remove(os.path.join(folder, name))
+    os.makedirs(folder, exist_ok=True)
+    with open(stamp_path, "w", encoding="utf-8") as handle:
+        handle.write(stamp)
+
+
+def reader_stamp(settings) -> str:
+    """Our code (lab_content and lab_common), the libraries the reader uses,
+    and the settings it reads."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sources = []
+    for folder in (here, os.path.join(os.path.dirname(here), "lab_common")):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), "rb") as handle:
+                    sources.append((name, handle.read()))
+    versions = [
+        (name, importlib.metadata.version(name))
+        for name in ("pelican", "markdown", "pyyaml", "pygments")
+    ]
+    read = {
+        key: repr(value)
+        for key, value in sorted(settings.items())
+        if key.startswith("LAB_")
+        or key in ("MARKDOWN", "TIMEZONE", "PATH", "DEFAULT_LANG", "TYPOGRIFY")
+    }
+    return digest(sources, versions, read)
 
 
 def drop_content_traceback(record: logging.LogRecord) -> bool:
@@ -113,6 +169,7 @@ def get_generators(pelican):
 
 def register() -> None:
     signals.initialized.connect(merge_settings)
+    signals.initialized.connect(drop_stale_reader_cache)
     signals.readers_init.connect(add_reader)
     signals.article_generator_context.connect(hold_future_posts)
     signals.article_generator_preread.connect(prefetch_posts)
