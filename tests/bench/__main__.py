@@ -209,6 +209,10 @@ def main() -> None:
         return
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of "
           f"{args.runs} runs; every build in its own process")  # fmt: skip
+    print("Ours reads and renders with worker processes (LAB_READ_PROCESSES, "
+          "LAB_WRITER_PROCESSES): CPU s counts them all; peak MiB is the largest "
+          "process (workers are forked and share the build's memory until they "
+          "change it)")  # fmt: skip
     for size in (int(s) for s in args.sizes.split(",")):
         measure_size(args.workdir.resolve(), size, args.comments, args.runs)
 
