@@ -32,6 +32,10 @@ from .settings import writer_settings
 logger = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 1
+_MISSING = object()
+# More entries of a page's context than this differing from the last copy of
+# the shared context means that the shared context itself has changed.
+_MAX_OWN = 48
 # Sources whose text is in the item digests rather than the file digest.
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mkd", ".mdown")
 
@@ -43,11 +47,21 @@ class RenderError(RuntimeError):
 @dataclass
 class Job:
     template: object
-    localcontext: dict
+    # The page's context is `base` (a copy of the shared context that many
+    # pages share) updated with `own` (what differs for this page): a site
+    # of 5,000 posts would otherwise hold 5,000 copies of the whole context
+    # until the pages are rendered.
+    base: dict
+    own: dict
     context: dict  # the generator's shared context (Pelican sets localsiteurl on it)
     key: str | None  # what the write was made from; None: always render
     path: str = ""
     save_as: str = ""  # path, relative to the output folder
+
+    def localcontext(self) -> dict:
+        page = dict(self.base)
+        page.update(self.own)
+        return page
 
 
 class Deferred:
@@ -67,7 +81,8 @@ class Deferred:
         return self.template.name
 
     def render(self, localcontext):
-        self.writer._capture(Job(self.template, localcontext, self.context, self.key))
+        base, own = self.writer._compact(localcontext, self.context)
+        self.writer._capture(Job(self.template, base, own, self.context, self.key))
         return ""
 
 
@@ -78,6 +93,7 @@ class LabWriter(Writer):
         self.skip_unchanged = self.options["LAB_WRITER_SKIP_UNCHANGED"]
         self.jobs: list[Job] = []
         self.captured: Job | None = None
+        self.base: dict | None = None
         self.flushed = False
         # What this build wrote (or left alone), for the next one.
         self.records: dict[str, list] = {}
@@ -103,6 +119,19 @@ class LabWriter(Writer):
 
     def _capture(self, job: Job) -> None:
         self.captured = job
+
+    def _compact(self, localcontext: dict, context: dict) -> tuple[dict, dict]:
+        """(base, own) for a page's context (see Job)."""
+        base = self.base
+        if base is None or not base.keys() <= localcontext.keys():
+            base = self.base = dict(context)
+        own = {k: v for k, v in localcontext.items() if base.get(k, _MISSING) is not v}
+        if len(own) > _MAX_OWN:  # the shared context has changed: a new base
+            base = self.base = dict(context)
+            own = {
+                k: v for k, v in localcontext.items() if base.get(k, _MISSING) is not v
+            }
+        return base, own
 
     def _open_w(self, filename, encoding, override=False):
         job, self.captured = self.captured, None
@@ -451,10 +480,11 @@ def _render_share(jobs: list[Job]) -> None:
 
 
 def render_job(job: Job) -> None:
+    localcontext = job.localcontext()
     # As Pelican's writer does: a page with relative URLs tells the content
     # objects which folder their links are relative to.
-    if job.localcontext.get("localsiteurl"):
-        job.context["localsiteurl"] = job.localcontext["localsiteurl"]
-    output = job.template.render(job.localcontext)
+    if localcontext.get("localsiteurl"):
+        job.context["localsiteurl"] = localcontext["localsiteurl"]
+    output = job.template.render(localcontext)
     with open(job.path, "w", encoding="utf-8") as handle:
         handle.write(output)
