@@ -19,9 +19,10 @@ _HARMLESS_THREADS = ("_RefreshThread",)
 
 
 def can_fork() -> bool:
-    """True when no thread but the main one (and Rich's refresher) runs: a
-    fork copies the locks other threads hold, held, into the worker."""
-    return all(
+    """True when this system forks (not Windows) and no thread but the main
+    one (and Rich's refresher) runs: a fork copies the locks other threads
+    hold, held, into the worker."""
+    return hasattr(os, "fork") and all(
         thread is threading.main_thread() or type(thread).__name__ in _HARMLESS_THREADS
         for thread in threading.enumerate()
     )

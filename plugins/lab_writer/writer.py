@@ -122,16 +122,13 @@ class LabWriter(Writer):
 
     def _compact(self, localcontext: dict, context: dict) -> tuple[dict, dict]:
         """(base, own) for a page's context (see Job)."""
-        base = self.base
-        if base is None or not base.keys() <= localcontext.keys():
-            base = self.base = dict(context)
-        own = {k: v for k, v in localcontext.items() if base.get(k, _MISSING) is not v}
+        if self.base is None or not self.base.keys() <= localcontext.keys():
+            self.base = dict(context)
+        own = _differences(localcontext, self.base)
         if len(own) > _MAX_OWN:  # the shared context has changed: a new base
-            base = self.base = dict(context)
-            own = {
-                k: v for k, v in localcontext.items() if base.get(k, _MISSING) is not v
-            }
-        return base, own
+            self.base = dict(context)
+            own = _differences(localcontext, self.base)
+        return self.base, own
 
     def _open_w(self, filename, encoding, override=False):
         job, self.captured = self.captured, None
@@ -342,6 +339,10 @@ class LabWriter(Writer):
         with open(temporary, "w", encoding="utf-8") as handle:
             json.dump(data, handle, separators=(",", ":"), sort_keys=True)
         os.replace(temporary, path)
+
+
+def _differences(page: dict, base: dict) -> dict:
+    return {k: v for k, v in page.items() if base.get(k, _MISSING) is not v}
 
 
 def _same_file(path: str, record) -> bool:
