@@ -312,3 +312,19 @@ def test_a_template_error_in_a_worker_fails_the_build_naming_the_page(
 def test_bad_settings_are_named(tmp_path, site_copy, setting, value, reason):
     with pytest.raises(SettingsError, match=f"{setting}.*{reason}"):
         dev_build(tmp_path / "out", site_copy, tmp_path / "cache", **{setting: value})
+
+
+def test_a_worker_that_dies_is_reported_with_how_it_ended():
+    import signal
+
+    from lab_common.processes import fork_worker
+
+    def die() -> bytes:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return b""
+
+    ok, message = fork_worker(die).wait()
+    assert not ok
+    assert message.decode().endswith(f"ended with signal {int(signal.SIGKILL)}")
+    ok, message = fork_worker(lambda: b"result").wait()
+    assert (ok, message) == (True, b"result")

@@ -39,7 +39,11 @@ class Worker:
         with os.fdopen(self.fd, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status) == 0, data
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 and not data:  # killed before it could say why
+            reason = f"signal {-code}" if code < 0 else f"exit status {code}"
+            data = f"worker process {self.pid} ended with {reason}".encode()
+        return code == 0, data
 
 
 def fork_worker(work: Callable[[], bytes]) -> Worker:
