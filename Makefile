@@ -63,8 +63,8 @@ endef
 html: $(STAMP) ## Build the site for local preview into output/
 	$(call build,SITEURL="$(DEV_SITEURL)",$(CONFFILE) --fatal errors)
 
-clean: ## Remove output/ and build leftovers (keeps .venv/)
-	rm -rf $(OUTPUTDIR) $(STAGEDIR) $(STAGEDIR)-old cache .cache/pelican
+clean: ## Remove output/, build leftovers and build caches (keeps .venv/ and card images)
+	rm -rf $(OUTPUTDIR) $(STAGEDIR) $(STAGEDIR)-old cache .cache/pelican .cache/jinja
 
 # Rebuilds in place keep Pelican's content cache (posts not edited are not
 # read again) and let lab_writer leave alone every page whose inputs did not
