@@ -72,7 +72,7 @@ def drop_stale_reader_cache(pelican) -> None:
 
 def reader_stamp(settings) -> str:
     """Our code (lab_content and lab_common), the libraries the reader uses,
-    and the settings it reads."""
+    and the settings."""
     here = os.path.dirname(os.path.abspath(__file__))
     sources = []
     for folder in (here, os.path.join(os.path.dirname(here), "lab_common")):
@@ -84,12 +84,9 @@ def reader_stamp(settings) -> str:
         (name, importlib.metadata.version(name))
         for name in ("pelican", "markdown", "pyyaml", "pygments")
     ]
-    read = {
-        key: repr(value)
-        for key, value in sorted(settings.items())
-        if key.startswith("LAB_")
-        or key in ("MARKDOWN", "TIMEZONE", "PATH", "DEFAULT_LANG", "TYPOGRIFY")
-    }
+    # Every setting, not only those the reader reads: the tags, categories and
+    # authors it makes keep the settings (their URLs come from them).
+    read = [(key, repr(value)) for key, value in sorted(settings.items())]
     return digest(sources, versions, read)
 
 
