@@ -521,3 +521,36 @@ def test_a_writer_that_has_a_feed_from_the_same_comments_skips_it(tmp_path):
     build(content, tmp_path / "full")
     assert files(tmp_path / "full")[OTHER_FEED] == files(output)[OTHER_FEED]
     assert files(tmp_path / "full")[FEED] == files(output)[FEED]
+
+
+# -- read ahead by a worker in full builds
+
+
+def test_a_worker_reads_the_comments_of_a_full_build_ahead(tmp_path):
+    content = site(tmp_path)
+    serial = build(content, tmp_path / "serial", LAB_READ_PROCESSES=1)
+    assert serial.stats["read_ahead"] == 0 and figures(serial) == (0, 5, 5)
+    ahead = build(
+        content, tmp_path / "ahead", LAB_READ_PROCESSES=2,
+        LAB_COMMENTS_READ_AHEAD_MIN_FILES=0,
+    )  # fmt: skip
+    # Every file came from the worker: none rendered in the build itself.
+    assert ahead.stats["read_ahead"] == 5
+    assert figures(ahead) == (0, 5, 0)
+    assert differences(tmp_path / "serial", tmp_path / "ahead") == []
+
+
+def test_a_malformed_comment_read_ahead_still_fails_the_build(tmp_path):
+    content = site(tmp_path)
+    bad = next((content / "comments").rglob("*.yaml"))
+    bad.write_text(bad.read_text(encoding="utf-8") + "staff: maybe\n", "utf-8")
+    messages = []
+    for processes in (1, 2):
+        with pytest.raises(CommentValidationError) as failure:
+            build(
+                content, tmp_path / f"out-{processes}", LAB_READ_PROCESSES=processes,
+                LAB_COMMENTS_READ_AHEAD_MIN_FILES=0,
+            )  # fmt: skip
+        messages.append(str(failure.value))
+    assert "staff" in messages[0]
+    assert messages[0] == messages[1]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import pickle
 import posixpath
 import time
 from collections.abc import Mapping
@@ -46,15 +47,17 @@ from pelican.generators import Generator
 
 from lab_common import absolute_url, plain_text
 from lab_common.output import item_key, write_output
+from lab_common.processes import Worker, can_fork, fork_worker
 from lab_content.generator import ContentValidationError
 from lab_content.model import build_now
 
-from . import schema
+from . import schema, store
 from .cache import (
     CACHE_NAME,
     CachedFile,
     Reading,
     cache_identity,
+    entries_ahead,
     load_cache,
     read_comments,
     save_cache,
@@ -128,8 +131,40 @@ class CommentsGenerator(Generator):
         self.stats: dict[str, Any] = {
             "files": 0, "cached": 0, "read": 0, "rendered": 0,
             "cache": "off", "cache_written": False,
-            "feeds_written": 0, "feeds_skipped": 0,
+            "feeds_written": 0, "feeds_skipped": 0, "read_ahead": 0,
         }  # fmt: skip
+        self._ahead = self._read_ahead()
+
+    def _read_ahead(self) -> Worker | None:
+        """In a full build of a site with many comments, a worker process
+        reads, checks and renders them while the build reads the posts
+        (lab_content's LAB_READ_PROCESSES = 1 keeps it all in this process)."""
+        if (
+            self.settings.get("CACHE_CONTENT")
+            or self.settings.get("LAB_READ_PROCESSES", 0) == 1
+            or not can_fork()
+        ):
+            return None
+        root = Path(self.path) / self.options["LAB_COMMENTS_PATH"]
+        found, _ = store.published_files(root)
+        if len(found) < self.options["LAB_COMMENTS_READ_AHEAD_MIN_FILES"]:
+            return None
+        return fork_worker(lambda: entries_ahead(root, self._render))
+
+    def _take_ahead(self) -> dict[str, CachedFile]:
+        """The worker's entries (files changed since it read them, or that it
+        could not read, are read by the build as if they were not cached)."""
+        worker, self._ahead = self._ahead, None
+        if worker is None:
+            return {}
+        ok, data = worker.wait()
+        if not ok:
+            logger.debug("lab_comments: the reading worker failed: %s", data)
+            return {}
+        # The bytes come from our own forked worker, never from outside.
+        entries = pickle.loads(data)  # noqa: S301
+        self.stats["read_ahead"] = len(entries)
+        return entries
 
     def generate_context(self):
         context = self.context
@@ -138,14 +173,17 @@ class CommentsGenerator(Generator):
         every_post = [*self.posts, *context.get("drafts", [])]
         root = Path(self.path) / self.options["LAB_COMMENTS_PATH"]
         cached, identity = self._load_cache(root)
+        ahead = self._take_ahead()
         looked_ns = time.time_ns()
         reading = read_comments(
-            root, cached, {p.slug for p in every_post}, self._render
+            root, {**ahead, **cached}, {p.slug for p in every_post}, self._render
         )
+        from_worker = sum(1 for k, v in reading.files.items() if ahead.get(k) is v)
         self.stats.update(
             files=reading.cached + reading.read,
-            cached=reading.cached,
-            read=reading.read,
+            # What the worker read this build counts as read, not cached.
+            cached=reading.cached - from_worker,
+            read=reading.read + from_worker,
         )
         logger.debug(
             "lab_comments: %d comment files, %d from the cache (%s), %d read",

@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     # Slugs of the pages the form links to (comments policy, privacy notice).
     "LAB_COMMENTS_POLICY_SLUG": "comments-policy",
     "LAB_COMMENTS_PRIVACY_SLUG": "privacy",
+    # In a build without Pelican's content cache, a worker process reads,
+    # checks and renders the comments while the posts are read, when there
+    # are at least this many comment files (lab_content's LAB_READ_PROCESSES
+    # = 1 turns workers off).
+    "LAB_COMMENTS_READ_AHEAD_MIN_FILES": 200,
 }
 
 
