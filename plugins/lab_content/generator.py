@@ -47,6 +47,9 @@ class ContentValidationError(Exception):
 
 class LabContentGenerator(Generator):
     def __init__(self, *args, **kwargs):
+        # A cache name gives challenges and calls Pelican's content cache, as
+        # posts and pages have it (saved at the end of generate_context).
+        kwargs.setdefault("readers_cache_name", "LabContentGenerator-Readers")
         super().__init__(*args, **kwargs)
         self.lab = lab_settings(self.settings)
         self.now = build_now(self.settings)
@@ -88,6 +91,7 @@ class LabContentGenerator(Generator):
         authors = self._read_authors()
         challenges = self._read_all(self.lab["LAB_CHALLENGE_PATHS"], Challenge)
         calls = self._read_all(self.lab["LAB_CALL_PATHS"], Call)
+        self.readers.save_cache()
         context = self.context
         everything = [
             *context.get("articles", []),

@@ -41,6 +41,7 @@ class Unfingerprintable(TypeError):
 _NOT_LISTED = frozenset({"_context", "settings", "_content", "comments", "readers"})
 # Values whose repr is already a faithful text of them.
 _SIMPLE = (str, int, float, bool, type(None), dt.datetime, dt.date)
+_PLAIN_TYPES = frozenset(_SIMPLE) | {bytes}
 _PACKAGES = ("pelican", "jinja2", "markdown", "pygments", "feedgen", "nh3", "pillow")
 
 
@@ -48,8 +49,17 @@ def plain(value, depth: int = 0):
     """`value` as plain data for `digest`: content objects by their source
     path (what they show is in their own listing view), tags, categories and
     authors by name and URL."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:  # most values: answered before any isinstance
+        return value
     if depth > 12:
         raise Unfingerprintable("nested too deeply")
+    if kind is list or kind is tuple:
+        return [plain(v, depth + 1) for v in value]
+    return _plain_other(value, depth)
+
+
+def _plain_other(value, depth: int):
     if value is None or isinstance(value, str | bytes | bool | int | float):
         return value
     if isinstance(value, dt.date | dt.time):

@@ -57,6 +57,7 @@ class Job:
     key: str | None  # what the write was made from; None: always render
     path: str = ""
     save_as: str = ""  # path, relative to the output folder
+    fresh: bool = False  # made from what its file was last made from
 
     def localcontext(self) -> dict:
         page = dict(self.base)
@@ -81,8 +82,13 @@ class Deferred:
         return self.template.name
 
     def render(self, localcontext):
-        base, own = self.writer._compact(localcontext, self.context)
-        self.writer._capture(Job(self.template, base, own, self.context, self.key))
+        writer = self.writer
+        job = Job(self.template, {}, {}, self.context, self.key)
+        job.save_as = os.path.normpath(localcontext["output_file"])
+        job.fresh = writer._fresh(job)
+        if not job.fresh:  # a page left alone needs no context kept
+            job.base, job.own = writer._compact(localcontext, self.context)
+        writer._capture(job)
         return ""
 
 
@@ -119,6 +125,16 @@ class LabWriter(Writer):
 
     def _capture(self, job: Job) -> None:
         self.captured = job
+
+    def _fresh(self, job: Job) -> bool:
+        """Whether the page's file is there as the last build wrote it from
+        the same key (which becomes the page's own: call key and file)."""
+        if job.key is None:
+            return False
+        job.key = digest_plain(job.key, job.save_as)
+        record = self.previous.get(job.save_as)
+        path = sanitised_join(self.output_path, job.save_as)
+        return record is not None and record[0] == job.key and _same_file(path, record)
 
     def _compact(self, localcontext: dict, context: dict) -> tuple[dict, dict]:
         """(base, own) for a page's context (see Job)."""
@@ -206,17 +222,8 @@ class LabWriter(Writer):
         last = {job.path: job for job in self.jobs}  # the write that wins
         render = []
         for job in last.values():
-            job.save_as = self._save_as(job.path)
-            if job.key is not None:
-                job.key = digest_plain(job.key, job.save_as)
-            record = self.previous.get(job.save_as)
-            if (
-                job.key is not None
-                and record is not None
-                and record[0] == job.key
-                and _same_file(job.path, record)
-            ):
-                self.records[job.save_as] = record
+            if job.fresh:
+                self.records[job.save_as] = self.previous[job.save_as]
                 self.skipped += 1
             else:
                 render.append(job)
@@ -244,14 +251,6 @@ class LabWriter(Writer):
             self.skipped,
             processes,
         )
-
-    def _save_as(self, path: str) -> str:
-        # Pelican hands the writer absolute paths under its absolute output
-        # folder; relpath, which resolves both, costs more than the rest.
-        prefix = os.path.join(self.output_path, "")
-        if path.startswith(prefix):
-            return path[len(prefix) :]
-        return os.path.relpath(path, self.output_path)
 
     def _record(self, save_as: str, key: str) -> None:
         stat = os.stat(sanitised_join(self.output_path, save_as))
