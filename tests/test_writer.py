@@ -163,6 +163,11 @@ def removed_comment(content: Path, theme: Path) -> None:
     first.unlink()
 
 
+def edited_comment(content: Path, theme: Path) -> None:
+    first = sorted((content / COMMENTS).glob("*.yaml"))[0]
+    edit(first, "has to be the starting point", "must be the starting point")
+
+
 def new_post(content: Path, theme: Path) -> None:
     (content / "posts" / "2026-11-20-a-new-post.md").write_text(
         "---\ntitle: A new post\ndate: 2026-11-20T09:00:00Z\nauthors: [tom-reyes]\n"
@@ -191,6 +196,7 @@ EDITS = {
     "tags": tags_edit,
     "new comment": new_comment,
     "removed comment": removed_comment,
+    "edited comment": edited_comment,
     "new post": new_post,
     "template": template_edit,
     "image": image_edit,
@@ -230,6 +236,12 @@ def test_in_place_rebuild_equals_full_build(tmp_path, workspace, change):
         assert {"feeds/all.atom.xml", "feeds/all.rss.xml", "feeds/all.json",
                 "feeds/tag/research.atom.xml"} <= files  # fmt: skip
         assert "feeds/get-involved.atom.xml" not in files
+    elif change == "edited comment":
+        # Its count is the same: only the post's own page shows its text.
+        assert pages == ["updates/2025/first-challenge/index.html"]
+        assert "updates/2025/first-challenge/comments.atom.xml" in set(
+            last_build(cache)["written"]
+        )
     elif change in ("new comment", "removed comment"):
         # The comment count shows wherever the post is listed.
         assert "updates/2025/first-challenge/index.html" in pages

@@ -46,6 +46,7 @@ from pelican import signals
 from pelican.generators import Generator
 
 from lab_common import absolute_url, plain_text
+from lab_common.fingerprint import digest_plain
 from lab_common.output import item_key, write_output
 from lab_common.processes import Worker, can_fork, fork_worker
 from lab_content.generator import ContentValidationError
@@ -200,6 +201,12 @@ class CommentsGenerator(Generator):
         folder = posixpath.basename(root.as_posix())
         for post in every_post:
             records = by_post.get(post.slug, [])
+            # What the post's thread is made from, for lab_writer's keys: the
+            # records (and the settings) decide it, and a digest of them costs
+            # far less than one of the thread of objects.
+            post.comments_key = digest_plain(
+                [sorted(r.items()) for r in sorted(records, key=lambda r: r["id"])]
+            )
             comments = build_comments(records, self.settings["TIMEZONE"], self._render)
             top, thread_problems = thread(comments, max_depth)
             problems += [

@@ -199,8 +199,12 @@ class LabFeedsGenerator(Generator):
                 made[id(entry)] = article_item(entry, settings, o)
             return made[id(entry)]
 
+        # A post's place in each of its feeds, worked out once, not per feed.
+        order = {id(a): order_fields(a, settings, o) for a in articles}
+
         def fields(entry):
-            return order_fields(entry, settings, o)
+            found = order.get(id(entry))
+            return found if found is not None else order_fields(entry, settings, o)
 
         for key, meta in self.index.feeds.items():
             chosen = newest_first(groups.get(key, []), limit, fields)

@@ -38,7 +38,9 @@ class Unfingerprintable(TypeError):
 # Attributes of a content object that are not part of what pages show of it:
 # the build's shared context and settings (in the build digest), its body
 # (in the full view) and its comment thread (likewise).
-_NOT_LISTED = frozenset({"_context", "settings", "_content", "comments", "readers"})
+_NOT_LISTED = frozenset(
+    {"_context", "settings", "_content", "comments", "comments_key", "readers"}
+)
 # Values whose repr is already a faithful text of them.
 _SIMPLE = (str, int, float, bool, type(None), dt.datetime, dt.date)
 _PLAIN_TYPES = frozenset(_SIMPLE) | {bytes}
@@ -111,7 +113,12 @@ def listing_view(item, summary_digest: str) -> str:
 def full_view(item, listing: str) -> str:
     """Everything about `item` that its own page shows: its listing view,
     its body and its comment thread."""
-    return digest(listing, item._content, _thread(getattr(item, "comments", None)))
+    # lab_comments gives each post a digest of the records its thread is made
+    # from; the thread itself (objects that point at each other) otherwise.
+    thread = getattr(item, "comments_key", None)
+    if not isinstance(thread, str):
+        thread = _thread(getattr(item, "comments", None))
+    return digest(listing, item._content, thread)
 
 
 def _thread(comments) -> list:
