@@ -34,6 +34,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from lab_common.files import TEMP_PREFIX, atomic_write, fsync_dir
+
 from . import schema
 
 # The safe loader: SafeConstructor builds plain data only, whichever parser
@@ -46,7 +48,6 @@ try:
 except ImportError:  # PyYAML built without libyaml
     from yaml import SafeLoader
 
-TEMP_PREFIX = ".tmp-"
 SECRET_FILE = ".secret"  # noqa: S105 (a file name, not a secret)
 
 
@@ -57,33 +58,6 @@ class StoreError(Exception):
 
 
 # -- files
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or unlink in `folder` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write `data` to `path` so that `path` is either as it was or complete:
-    temporary file in the same folder, fsync, rename, fsync of the folder."""
-    path = Path(path)
-    temp = path.parent / f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def remove_file(path: Path) -> bool:

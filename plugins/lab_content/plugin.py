@@ -24,6 +24,7 @@ import os
 from jinja2 import FileSystemBytecodeCache
 from pelican import signals
 
+from lab_common.files import atomic_write
 from lab_common.fingerprint import digest
 
 from .generator import ContentValidationError, LabContentGenerator
@@ -66,8 +67,7 @@ def drop_stale_reader_cache(pelican) -> None:
             if name.endswith(("-Readers", "Generator")):
                 os.remove(os.path.join(folder, name))
     os.makedirs(folder, exist_ok=True)
-    with open(stamp_path, "w", encoding="utf-8") as handle:
-        handle.write(stamp)
+    atomic_write(stamp_path, stamp.encode("utf-8"), mode=0o644)
 
 
 def reader_stamp(settings) -> str:

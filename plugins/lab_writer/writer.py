@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pelican.utils import sanitised_join
 from pelican.writers import FileOverwriteFailedError, Writer
 
+from lab_common.files import atomic_write
 from lab_common.fingerprint import digest_plain
 from lab_common.processes import can_fork, fork_worker
 
@@ -334,10 +335,8 @@ class LabWriter(Writer):
                 "processes": self.processes,
             },
         }
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"), sort_keys=True)
-        os.replace(temporary, path)
+        text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+        atomic_write(path, text.encode("utf-8"), mode=0o644)
 
 
 def _differences(page: dict, base: dict) -> dict:
