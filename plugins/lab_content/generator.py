@@ -13,6 +13,7 @@ from pelican.generators import Generator
 from pelican.utils import posixize_path
 
 from lab_common import plain_text
+from lab_common.output import write_output
 
 from .authors import parse_authors
 from .contents import Call, Challenge
@@ -269,7 +270,7 @@ class LabContentGenerator(Generator):
                 relative_urls=self.settings["RELATIVE_URLS"],
                 url=call.url,
             )
-            self._write_ics(call)
+            self._write_ics(writer, call)
         self._write_profiles_without_posts(writer)
         for template, save_as, url in (
             ("challenges", "LAB_CHALLENGES_SAVE_AS", "LAB_CHALLENGES_URL"),
@@ -311,7 +312,7 @@ class LabContentGenerator(Generator):
     def _hidden_of(self, klass) -> list:
         return [item for item in self._hidden if isinstance(item, klass)]
 
-    def _write_ics(self, call: Call) -> None:
+    def _write_ics(self, writer, call: Call) -> None:
         siteurl = self.settings["SITEURL"].rstrip("/")
         text = call_closing_ics(
             uid=f"{call.slug}-closes@{siteurl.split('://')[-1] or 'lab'}",
@@ -320,7 +321,4 @@ class LabContentGenerator(Generator):
             url=f"{siteurl}/{call.url}",
             stamp=call.metadata.get("modified") or call.opens,
         )
-        path = os.path.join(self.output_path, call.ics_save_as)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        write_output(writer, call.ics_save_as, None, text.encode)

@@ -18,6 +18,7 @@ from pelican import signals
 from pelican.generators import Generator
 
 from lab_common import output_url
+from lab_common.output import write_output
 
 from .sitemap import robots_txt, sitemap_xml
 
@@ -61,18 +62,12 @@ class SitemapGenerator(Generator):
         # Runs after the page generators, which come first in the build.
         siteurl = self.settings["SITEURL"].rstrip("/")
         sitemap = self.options["LAB_SITEMAP_SAVE_AS"]
-        self._write(sitemap, sitemap_xml(self.entries))
+        write_output(writer, sitemap, None, lambda: sitemap_xml(self.entries))
         if self.options["LAB_ROBOTS_SAVE_AS"]:
             text = robots_txt(
                 f"{siteurl}/{sitemap}", self.options["LAB_ROBOTS_DISALLOW"]
             )
-            self._write(self.options["LAB_ROBOTS_SAVE_AS"], text.encode("utf-8"))
-
-    def _write(self, name: str, data: bytes) -> None:
-        path = os.path.join(self.output_path, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(data)
+            write_output(writer, self.options["LAB_ROBOTS_SAVE_AS"], None, text.encode)
 
 
 def record_page(path, context) -> None:
