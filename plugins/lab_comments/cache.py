@@ -172,12 +172,13 @@ def make_entries(
     return made, {file.relative for file, _ in parsed}, problems
 
 
-def entries_ahead(root: Path, render_body: Callable[[str], str]) -> bytes:
-    """The entries of every valid comment file under `root`, pickled: what a
-    worker process works out while the build reads the posts (the build
-    then takes them as it takes the cache's, checking sizes and times)."""
-    found, _ = store.published_files(root)
-    made, _, _ = make_entries(found, render_body)
+def entries_ahead(
+    files: Iterable[store.PublishedFile], render_body: Callable[[str], str]
+) -> bytes:
+    """The entries of the valid ones of `files`, pickled: what a worker
+    process works out while the build reads the posts (the build then takes
+    them as it takes the cache's, checking sizes and times)."""
+    made, _, _ = make_entries(files, render_body)
     return pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL)
 
 

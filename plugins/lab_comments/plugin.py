@@ -150,7 +150,7 @@ class CommentsGenerator(Generator):
         found, _ = store.published_files(root)
         if len(found) < self.options["LAB_COMMENTS_READ_AHEAD_MIN_FILES"]:
             return None
-        return fork_worker(lambda: entries_ahead(root, self._render))
+        return fork_worker(lambda: entries_ahead(found, self._render))
 
     def _take_ahead(self) -> dict[str, CachedFile]:
         """The worker's entries (files changed since it read them, or that it

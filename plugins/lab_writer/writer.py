@@ -110,7 +110,7 @@ class LabWriter(Writer):
         self.pending_keys: dict[str, str] = {}
         self.inputs: _Inputs | bool | None = None
         self.static_digest: str | None = None
-        self.rendered = self.skipped = 0
+        self.skipped = 0
         self.processes = 1
         self.written: list[str] = []  # what this build wrote, for the record
 
@@ -133,9 +133,14 @@ class LabWriter(Writer):
         if job.key is None:
             return False
         job.key = digest_plain(job.key, job.save_as)
-        record = self.previous.get(job.save_as)
-        path = sanitised_join(self.output_path, job.save_as)
-        return record is not None and record[0] == job.key and _same_file(path, record)
+        return self._as_recorded(job.save_as, job.key)
+
+    def _as_recorded(self, save_as: str, key: str) -> bool:
+        """The last build recorded `save_as` as made from `key`, and the file
+        is there as it left it."""
+        record = self.previous.get(save_as)
+        path = sanitised_join(self.output_path, save_as)
+        return record is not None and record[0] == key and _same_file(path, record)
 
     def _compact(self, localcontext: dict, context: dict) -> tuple[dict, dict]:
         """(base, own) for a page's context (see Job)."""
@@ -186,10 +191,8 @@ class LabWriter(Writer):
             full_key = digest_plain(static, fingerprints.plain(key), save_as)
         except (fingerprints.Unfingerprintable, TypeError):
             return False
-        record = self.previous.get(save_as)
-        path = sanitised_join(self.output_path, save_as)
-        if record is not None and record[0] == full_key and _same_file(path, record):
-            self.records[save_as] = record
+        if self._as_recorded(save_as, full_key):
+            self.records[save_as] = self.previous[save_as]
             self.skipped += 1
             return True
         self.pending_keys[save_as] = full_key
@@ -238,7 +241,6 @@ class LabWriter(Writer):
             logger.debug("lab_writer: other threads running, rendering in-process")
             processes = 1
         render_jobs(render, processes)
-        self.rendered += len(render)
         self.processes = processes
         for job in render:
             self.written.append(job.save_as)
