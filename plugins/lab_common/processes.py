@@ -18,6 +18,13 @@ from dataclasses import dataclass
 _HARMLESS_THREADS = ("_RefreshThread",)
 
 
+def default_workers() -> int:
+    """Processes a build shares its work between when its settings leave it
+    to the machine: one per CPU, at most 4 (beyond that, forking costs more
+    than it saves on a site of this size)."""
+    return min(os.cpu_count() or 1, 4)
+
+
 def can_fork() -> bool:
     """True when this system forks (not Windows) and no thread but the main
     one (and Rich's refresher) runs: a fork copies the locks other threads

@@ -26,6 +26,7 @@ from pelican import signals
 
 from lab_common.files import atomic_write
 from lab_common.fingerprint import digest
+from lab_common.processes import default_workers
 
 from .generator import ContentValidationError, LabContentGenerator
 from .model import build_now
@@ -123,7 +124,7 @@ def prefetch_posts(generator) -> None:
     settings = generator.settings
     if settings.get("LOAD_CONTENT_CACHE"):
         return  # a cached build reads only the posts that changed
-    processes = settings["LAB_READ_PROCESSES"] or min(os.cpu_count() or 1, 4)
+    processes = settings["LAB_READ_PROCESSES"] or default_workers()
     reader = generator.readers.readers.get("md")
     if not isinstance(reader, LabMarkdownReader) or processes < 2:
         return

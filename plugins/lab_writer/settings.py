@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from lab_common import SettingsError
+from lab_common.processes import default_workers
 
 DEFAULTS = {
     # Processes that render pages: 1 renders in the build's own process; "auto"
-    # uses every CPU (at most 4: beyond that, forking costs more than it saves
-    # on a site of this size).
+    # is lab_common.processes.default_workers() (one per CPU, at most 4).
     "LAB_WRITER_PROCESSES": "auto",
     # Fewer pages than this to render are rendered in the build's own process.
     "LAB_WRITER_PARALLEL_MIN_PAGES": 64,
@@ -25,7 +23,7 @@ def writer_settings(settings) -> dict:
     options = {key: settings.get(key, value) for key, value in DEFAULTS.items()}
     processes = options["LAB_WRITER_PROCESSES"]
     if processes == "auto":
-        processes = min(os.cpu_count() or 1, 4)
+        processes = default_workers()
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise SettingsError(
             f"LAB_WRITER_PROCESSES: {options['LAB_WRITER_PROCESSES']!r} is not "
