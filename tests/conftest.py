@@ -18,6 +18,10 @@ from pelican.settings import read_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# A frozen copy of the sample story (the seed's pilot, challenge, calls and
+# comment thread). Tests that assert specifics build it, never content/,
+# which is the Lab's own and changes with every post.
+SAMPLE = FIXTURES / "sample"
 # The sample content is judged on a fixed day, so that call and phase statuses
 # (and so the expected pages) do not change with the day the tests run.
 SAMPLE_TODAY = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -48,13 +52,12 @@ def build(
 ) -> RecordingHandler:
     """Build a site with Pelican, in-process, and return what it logged.
 
-    `config` is pelicanconf.py or publishconf.py of the repository; `path`
-    replaces the content folder (for fixture sites); `overrides` replace
-    settings. Raises whatever the build raises.
+    `config` is pelicanconf.py or publishconf.py of the repository; `path` is
+    the content folder (the sample fixture site unless given); `overrides`
+    replace settings. Raises whatever the build raises.
     """
     override = {"OUTPUT_PATH": str(output), "LAB_TODAY": SAMPLE_TODAY, **overrides}
-    if path is not None:
-        override["PATH"] = str(path)
+    override["PATH"] = str(path if path is not None else SAMPLE)
     handler = RecordingHandler()
     root = logging.getLogger()
     root.addHandler(handler)
@@ -83,7 +86,7 @@ def html_files(output: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def dev_site(tmp_path_factory) -> tuple[Path, RecordingHandler]:
-    """The real content/ built with pelicanconf.py."""
+    """The sample fixture site built with pelicanconf.py."""
     output = tmp_path_factory.mktemp("dev-site")
     handler = build("pelicanconf.py", output, SITEURL=SAMPLE_SITEURL_DEV)
     return output, handler
@@ -91,7 +94,7 @@ def dev_site(tmp_path_factory) -> tuple[Path, RecordingHandler]:
 
 @pytest.fixture(scope="session")
 def prod_site(tmp_path_factory) -> tuple[Path, RecordingHandler]:
-    """The real content/ built with publishconf.py."""
+    """The sample fixture site built with publishconf.py."""
     output = tmp_path_factory.mktemp("prod-site")
     handler = build("publishconf.py", output, SITEURL=SAMPLE_SITEURL_PROD)
     return output, handler
@@ -99,9 +102,9 @@ def prod_site(tmp_path_factory) -> tuple[Path, RecordingHandler]:
 
 @pytest.fixture
 def site_copy(tmp_path) -> Iterator[Path]:
-    """A writable copy of the real content/ to break on purpose."""
+    """A writable copy of the sample fixture site to break on purpose."""
     target = tmp_path / "content"
-    shutil.copytree(ROOT / "content", target)
+    shutil.copytree(SAMPLE, target)
     yield target
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from conftest import ROOT, html_files, parse_html
+from conftest import SAMPLE, html_files, parse_html
 from PIL import Image
 
 from lab_content.authors import parse_authors
@@ -194,7 +194,7 @@ def image_objects(data: Any) -> list[dict]:
     return []
 
 
-def load_profiles(content: Path = ROOT / "content") -> dict[str, dict]:
+def load_profiles(content: Path = SAMPLE) -> dict[str, dict]:
     path = content / "authors.yaml"
     if not path.is_file():
         return {}

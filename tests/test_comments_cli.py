@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 from commentkit import EXISTING, GOOD, SECRET, call, make_app, pending_files
-from conftest import ROOT
+from conftest import SAMPLE
 
 from lab_comments import cli, schema
 from lab_comments.store import Published, Queue, load_yaml
@@ -206,7 +206,7 @@ def test_show_prints_the_whole_comment_for_the_moderator(desk, capsys):
 
 def test_the_make_targets_run_the_moderation_commands(make_repo, tmp_path):
     """Through the Makefile, as staff would: list, approve (STAFF=1), reject."""
-    repo, make = make_repo(ROOT / "content")
+    repo, make = make_repo(SAMPLE)
     queue = repo / "comments-queue"
     app = make_app(tmp_path / "endpoint")
     app.queue = Queue(queue).open()  # the repository's own queue and key
@@ -240,7 +240,7 @@ def test_make_devserver_runs_the_whole_loop(make_repo):
 
     from lab_comments.loadtest import form_body
 
-    repo, make = make_repo(ROOT / "content")
+    repo, make = make_repo(SAMPLE)
     site_port, comments_port = free_port(), free_port()
     server = make(
         "devserver", f"PORT={site_port}", f"COMMENTS_PORT={comments_port}",

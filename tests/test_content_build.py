@@ -12,6 +12,7 @@ import pytest
 from conftest import (
     FIXTURES,
     ROOT,
+    SAMPLE,
     SAMPLE_SITEURL_DEV,
     build,
     html_files,
@@ -189,7 +190,7 @@ def test_make_keeps_the_last_good_site_when_a_build_fails(make_repo, target):
     """Through the Makefile, as a writer would, on a copy of the real site: a
     good build, then one broken file of each kind; the second build fails
     naming every problem, and output/ is exactly as the good build left it."""
-    repo, make = make_repo(ROOT / "content")
+    repo, make = make_repo(SAMPLE)
     good = make(target)
     assert good.returncode == 0, good.stdout + good.stderr
     before = tree_digest(repo / "output")

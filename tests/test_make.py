@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import html5lib
-from conftest import ROOT
+from conftest import SAMPLE
 
 
 def free_port() -> int:
@@ -33,7 +33,7 @@ def get(url: str, deadline: float) -> tuple[int, bytes]:
 
 
 def test_make_serve_builds_and_serves_the_sample_site(make_repo):
-    repo, make = make_repo(ROOT / "content")
+    repo, make = make_repo(SAMPLE)
     port = free_port()
     server = make(
         "serve",

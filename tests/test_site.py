@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import (
     ROOT,
+    SAMPLE,
     SAMPLE_SITEURL_DEV,
     SAMPLE_SITEURL_PROD,
     build,
@@ -146,7 +147,7 @@ def test_home_page_leads_with_the_challenge_and_the_latest_updates(dev_site):
 
 def published_posts() -> list[tuple[Path, dict]]:
     posts = []
-    for path in sorted((ROOT / "content" / "posts").glob("*.md")):
+    for path in sorted((SAMPLE / "posts").glob("*.md")):
         data, _ = split_front_matter(path.read_text(encoding="utf-8"))
         posts.append((path, data))
     return [p for p in posts if p[1].get("status", "published") == "published"]
@@ -155,7 +156,7 @@ def published_posts() -> list[tuple[Path, dict]]:
 def test_drafts_are_never_published(dev_site):
     output, _ = dev_site
     drafts = []
-    for path in sorted((ROOT / "content" / "posts").glob("*.md")):
+    for path in sorted((SAMPLE / "posts").glob("*.md")):
         data, _ = split_front_matter(path.read_text(encoding="utf-8"))
         if data.get("status") == "draft":
             drafts.append(data)
@@ -259,7 +260,7 @@ def test_the_sample_content_uses_every_field_of_every_type():
                "call": "get-involved"}  # fmt: skip
     for kind, folder in folders.items():
         used: set[str] = set()
-        for path in (ROOT / "content" / folder).glob("*.md"):
+        for path in (SAMPLE / folder).glob("*.md"):
             data, _ = split_front_matter(path.read_text(encoding="utf-8"))
             used |= set(data)
             if kind == "call":
@@ -268,7 +269,7 @@ def test_the_sample_content_uses_every_field_of_every_type():
         if kind == "call":
             assert {"respond.email", "respond.form", "respond.event"} <= used
     profiles, problems = parse_authors(
-        (ROOT / "content" / "authors.yaml").read_text(encoding="utf-8")
+        (SAMPLE / "authors.yaml").read_text(encoding="utf-8")
     )
     assert problems == []
     for field in AUTHOR_FIELDS:

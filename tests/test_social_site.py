@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     FIXTURES,
-    ROOT,
+    SAMPLE,
     SAMPLE_SITEURL_DEV,
     SAMPLE_SITEURL_PROD,
     SAMPLE_TODAY,
@@ -39,7 +39,7 @@ from lab_content.generator import ContentValidationError
 from lab_social.generator import SocialGenerator
 
 SITES = {"dev_site": SAMPLE_SITEURL_DEV, "prod_site": SAMPLE_SITEURL_PROD}
-CONTENT = ROOT / "content"
+CONTENT = SAMPLE
 
 
 @pytest.fixture(params=sorted(SITES))
