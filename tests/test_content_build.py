@@ -133,7 +133,10 @@ BROKEN = {
     ),
     "pages/about.md": (
         "---\ntitle: About\ntitle: Again\n---\nText\n",
-        ["pages/about.md: front matter: duplicate key 'title' (line 3)"],
+        [
+            "pages/about.md: title: given twice (lines 2 and 3)",
+            "pages/about.md: summary: is required",
+        ],
     ),
     "challenges/fixture-challenge.md": (
         "---\ntitle: Q?\nslug: fixture-challenge\nsummary: S\ntheme: T\n"

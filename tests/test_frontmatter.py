@@ -50,9 +50,9 @@ def test_three_dots_also_close_the_front_matter():
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("title: T\n", "no front matter"),
-        ("---\ntitle: T\n", "not closed"),
-        ("---\ntitle: T\ntitle: U\n---\n", "duplicate key 'title' (line 3)"),
+        ("title: T\n", "is missing: the file must start with a '---' line"),
+        ("---\ntitle: T\n", "is not closed"),
+        ("---\ntitle: T\ntitle: U\n---\n", "title: given twice (lines 2 and 3)"),
         ("---\ntitle: [unclosed\n---\n", "invalid YAML"),
         ("---\n- a list\n---\n", "must be a mapping"),
         ("---\n!!python/object/apply:os.system [echo]\n---\n", "invalid YAML"),

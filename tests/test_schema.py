@@ -76,7 +76,7 @@ def with_(base, **changes):
     [
         ("post", with_(POST, title=...), ("title", "is required")),
         ("post", with_(POST, colour="red"), ("colour", "unknown field for a post")),
-        ("post", with_(POST, title=["a"]), ("title", "expected text, got a list")),
+        ("post", with_(POST, title=["a"]), ("title", "expected one value")),
         ("post", with_(POST, date="10 April"), ("date", "is not a date-time")),
         (
             "post",

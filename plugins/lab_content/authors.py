@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .frontmatter import FrontMatterError, load_yaml
+from .frontmatter import FrontMatterError, read_yaml
 from .schema import Invalid, http_url, slug, text
 
 Problem = tuple[str, str]
@@ -14,6 +14,8 @@ HANDLE_RE = re.compile(r"^@[A-Za-z0-9_]{1,15}$")
 MASTODON_RE = re.compile(r"^@([A-Za-z0-9_.]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
 FIELDS = ("name", "role", "bio", "twitter", "mastodon", "url")
 REQUIRED = ("name", "role", "bio")
+# The field of a problem that leaves no profile readable.
+UNREADABLE = "file"
 
 
 def parse_authors(source: str) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
@@ -23,30 +25,31 @@ def parse_authors(source: str) -> tuple[dict[str, dict[str, Any]], list[Problem]
     mastodon ("@user@server") and url; mastodon_url is derived.
     """
     try:
-        data = load_yaml(source)
+        data, problems = read_yaml(source)
     except FrontMatterError as exc:
-        return {}, [("", str(exc))]
+        return {}, [(UNREADABLE, str(exc))]
     if not isinstance(data, dict):
-        return {}, [("", "must be a mapping of author key: profile")]
+        return {}, [(UNREADABLE, "must be a mapping of author key: profile")]
     profiles: dict[str, dict[str, Any]] = {}
-    problems: list[Problem] = []
     for key, entry in data.items():
         try:
             key = slug(key)
         except Invalid as exc:
             problems.append((str(key), f"key: {exc}"))
             continue
-        if not isinstance(entry, dict):
-            problems.append((key, "expected a mapping with name, role and bio"))
-            continue
         profile: dict[str, Any] = {"key": key}
+        shaped = isinstance(entry, dict)
+        if not shaped:
+            problems.append((key, "expected a mapping with name, role and bio"))
+            # Still an author, said once: posts that name them are not wrong.
+            entry = {}
         for name in entry:
             if name not in FIELDS:
                 problems.append((f"{key}.{name}", "unknown field"))
         for name in FIELDS:
             value = entry.get(name)
             if value is None:
-                if name in REQUIRED:
+                if name in REQUIRED and shaped:
                     problems.append((f"{key}.{name}", "is required"))
                 profile[name] = None
                 continue

@@ -15,7 +15,8 @@ from pelican.utils import posixize_path
 from lab_common import plain_text
 from lab_common.output import write_output
 
-from .authors import parse_authors
+from .addresses import link_target, missing_link_line
+from .authors import UNREADABLE, parse_authors
 from .contents import Call, Challenge
 from .ics import call_closing_ics
 from .model import (
@@ -28,6 +29,7 @@ from .model import (
     phase_states,
 )
 from .navigation import RelatedIndex, reading_minutes, with_neighbours
+from .reader import content_kind
 from .settings import lab_settings
 from .urlwrappers import Author
 
@@ -57,6 +59,8 @@ class LabContentGenerator(Generator):
         self.challenges: list[Challenge] = []
         self.calls: list[Call] = []
         self.problems: list[str] = []
+        # A file with errors of its own -> the "path: field" that name it.
+        self._referrers: dict[str, set[str]] = {}
 
     # -- reading
 
@@ -73,15 +77,19 @@ class LabContentGenerator(Generator):
             items.append(item)
         return items
 
-    def _read_authors(self) -> dict[str, dict[str, Any]]:
+    def _read_authors(self) -> dict[str, dict[str, Any]] | None:
+        """The profiles by key; None when the file cannot be read at all, so
+        that nobody's author keys are checked against an empty list."""
         name = self.lab["LAB_AUTHORS_FILE"]
         path = os.path.join(self.path, name)
         if not os.path.exists(path):
-            self.problems.append(f"{name}: file: is missing")
-            return {}
-        with open(path, encoding="utf-8") as handle:
+            self.problems.append(f"{name}: {UNREADABLE}: is missing")
+            return None
+        with open(path, encoding="utf-8-sig") as handle:
             profiles, problems = parse_authors(handle.read())
         self.problems += [f"{name}: {field}: {reason}" for field, reason in problems]
+        if any(field == UNREADABLE for field, _ in problems):
+            return None
         for key, profile in profiles.items():
             profile["page_url"] = self.settings["AUTHOR_URL"].format(slug=key)
         return profiles
@@ -94,10 +102,13 @@ class LabContentGenerator(Generator):
         calls = self._read_all(self.lab["LAB_CALL_PATHS"], Call)
         self.readers.save_cache()
         context = self.context
-        everything = [
+        posts = [
             *context.get("articles", []),
             *context.get("hidden_articles", []),
             *context.get("drafts", []),
+        ]
+        everything = [
+            *posts,
             *context.get("pages", []),
             *context.get("hidden_pages", []),
             *context.get("draft_pages", []),
@@ -115,6 +126,11 @@ class LabContentGenerator(Generator):
             self._derive_call(call, by_slug)
         for article in [*context.get("articles", []), *context.get("drafts", [])]:
             self._link_article(article, by_slug)
+        for post in posts:
+            self._check_authors(post, authors)
+        for item in everything:
+            self._check_file_links(item)
+        self._point_at_broken_files()
 
         if self.problems:
             raise ContentValidationError(sorted(set(self.problems)))
@@ -142,7 +158,7 @@ class LabContentGenerator(Generator):
             [*context.get("articles", []), *context.get("pages", []),
              *context.get("hidden_pages", []), *self.challenges, *self.calls]
         )  # fmt: skip
-        context["lab_authors"] = authors
+        context["lab_authors"] = authors or {}
         context["lab_today"] = self.now
         context["challenges"] = self.challenges
         context["calls"] = self.calls
@@ -186,12 +202,13 @@ class LabContentGenerator(Generator):
         challenge.current_phase = current_phase(challenge.phases)
         challenge.team = []
         for key in challenge.metadata.get("team", []):
-            if key in authors:
+            if authors is None:
+                self._not_checked(challenge, "team", self.lab["LAB_AUTHORS_FILE"])
+            elif key in authors:
                 challenge.team.append(authors[key])
             else:
                 self.problems.append(
-                    f"{posixize_path(challenge.relative_source_path)}: team: "
-                    f"unknown author key {key!r}"
+                    f"{_path(challenge)}: team: unknown author key {key!r}"
                 )
         challenge.updates = []
         challenge.calls = []
@@ -223,15 +240,18 @@ class LabContentGenerator(Generator):
         article.phase = None
         phase_slug = article.metadata.get("phase")
         if article.challenge and phase_slug:
+            if "phases" not in article.challenge.metadata:
+                # The challenge's own phases are wrong, and said so there.
+                self._not_checked(article, "phase", _path(article.challenge))
+                return
             article.phase = next(
                 (p for p in article.challenge.phases if p.slug == phase_slug), None
             )
             if article.phase is None:
                 known = ", ".join(p.slug for p in article.challenge.phases)
                 self.problems.append(
-                    f"{posixize_path(article.relative_source_path)}: phase: "
-                    f"unknown phase {phase_slug!r} of challenge {key!r} "
-                    f"(known: {known})"
+                    f"{_path(article)}: phase: unknown phase {phase_slug!r} "
+                    f"of challenge {key!r} (known: {known})"
                 )
 
     def _find_challenge(self, item, key, challenges) -> Challenge | None:
@@ -240,11 +260,54 @@ class LabContentGenerator(Generator):
         if key not in challenges:
             known = ", ".join(sorted(challenges)) or "none"
             self.problems.append(
-                f"{posixize_path(item.relative_source_path)}: challenge: "
-                f"unknown challenge {key!r} (known: {known})"
+                f"{_path(item)}: challenge: unknown challenge {key!r} (known: {known})"
             )
             return None
         return challenges[key]
+
+    def _check_authors(self, post, authors: dict | None) -> None:
+        for author in post.metadata.get("authors", []):
+            if authors is None:
+                self._not_checked(post, "authors", self.lab["LAB_AUTHORS_FILE"])
+            elif author.slug not in authors:
+                self.problems.append(
+                    f"{_path(post)}: authors: unknown author key {author.slug!r}"
+                )
+
+    def _check_file_links(self, item) -> None:
+        """A link by file name to a file that does not exist (renamed,
+        deleted) fails the build: Pelican would only warn while writing."""
+        where = _path(item)
+        known = (self.context["generated_content"], self.context["static_content"])
+        for kind, link in item.metadata.get("lab_file_links", []):
+            target = link_target(where, link)
+            if any(target in found for found in known) or os.path.isfile(
+                os.path.join(self.path, target)
+            ):
+                continue
+            self.problems.append(
+                missing_link_line(
+                    where,
+                    kind,
+                    link,
+                    target,
+                    lambda path: content_kind(
+                        os.path.join(self.path, path),
+                        {**self.lab, "PATH": self.path},
+                    ),
+                )
+            )
+
+    def _not_checked(self, item, field: str, broken: str) -> None:
+        # What `item` names is in a file with its own errors: one line for all
+        # that name it (_point_at_broken_files), not one wrong line each.
+        self._referrers.setdefault(broken, set()).add(f"{_path(item)}: {field}")
+
+    def _point_at_broken_files(self) -> None:
+        for broken, referrers in sorted(self._referrers.items()):
+            first, *others = sorted(referrers)
+            more = f"; nor are {len(others)} more fields that name it" if others else ""
+            self.problems.append(f"{first}: not checked until {broken} is fixed{more}")
 
     # -- writing
 
@@ -322,3 +385,7 @@ class LabContentGenerator(Generator):
             stamp=call.metadata.get("modified") or call.opens,
         )
         write_output(writer, call.ics_save_as, None, text.encode)
+
+
+def _path(item) -> str:
+    return posixize_path(item.relative_source_path)

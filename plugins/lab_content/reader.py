@@ -21,8 +21,14 @@ from pelican.utils import SafeDatetime, pelican_open, posixize_path
 
 from lab_common import plain_text
 
+from .addresses import (
+    LINK_ATTRIBUTES,
+    file_link,
+    file_name_problem,
+    slug_from_file_name,
+)
 from .authors import parse_authors
-from .frontmatter import FrontMatterError, split_front_matter
+from .frontmatter import FrontMatterError, read_front_matter
 from .navigation import reading_minutes
 from .schema import validate
 from .settings import lab_settings
@@ -66,6 +72,45 @@ class _FirstImage(Treeprocessor):
                 "src": image.get("src", ""),
                 "alt": image.get("alt", ""),
             }
+
+
+class _FileLinks(Treeprocessor):
+    def __init__(self, md, intrasite_regex: str):
+        super().__init__(md)
+        self.intrasite_regex = intrasite_regex
+
+    def run(self, root):
+        for element in root.iter():
+            for name in LINK_ATTRIBUTES:
+                value = element.get(name)
+                link = value and file_link(value, self.intrasite_regex)
+                if link and link not in self.md.lab_file_links:
+                    self.md.lab_file_links.append(link)
+
+
+class FileLinksExtension(Extension):
+    """Records every link by file name (`{filename}/posts/a.md`, `{static}`,
+    `{attach}`) on the Markdown object while it builds the document (links
+    in raw HTML are not seen), so that the build can refuse a link to a file
+    that does not exist before writing anything: Pelican only warns, while
+    writing."""
+
+    def __init__(self, intrasite_regex: str):
+        super().__init__()
+        self.intrasite_regex = intrasite_regex
+
+    def extendMarkdown(self, md):
+        md.registerExtension(self)
+        self.md = md
+        md.lab_file_links = []
+        md.treeprocessors.register(
+            _FileLinks(md, self.intrasite_regex), "lab_file_links", 4
+        )
+
+    def reset(self):
+        # Kept across the body and the summary of one document: the reader
+        # clears it itself before each document.
+        pass
 
 
 class FirstImageExtension(Extension):
@@ -125,16 +170,15 @@ class LabMarkdownReader(MarkdownReader):
         kind = content_kind(source_path, settings)
         with pelican_open(source_path) as text:
             try:
-                data, body = split_front_matter(text)
+                data, body, problems = read_front_matter(text)
             except FrontMatterError as exc:
-                data, body = {}, text
-                problems = [("front matter", str(exc))]
-            else:
-                problems = []
+                # Nothing in it can be trusted, so nothing more is said of it:
+                # no "title: is required" for a title that is there.
+                data, body, problems = None, text, [("front matter", str(exc))]
         if kind is None:
             problems.append(("path", "is not in a content folder of this site"))
             kind = "page"
-        fields, schema_problems = validate(kind, data)
+        fields, schema_problems = validate(kind, data) if data is not None else ({}, [])
         problems += schema_problems
         categories = self.lab["LAB_CATEGORIES"]
         if categories and fields.get("category", categories[0]) not in categories:
@@ -144,19 +188,29 @@ class LabMarkdownReader(MarkdownReader):
                     f"{fields['category']!r} is not one of: {', '.join(categories)}",
                 )
             )
-        for key in fields.get("authors", []):
-            if key not in self._author_names:
-                problems.append(("authors", f"unknown author key {key!r}"))
+        if "slug" not in fields and not (data or {}).get("slug"):
+            # The address comes from the file's name, never from the title.
+            reason = file_name_problem(kind, relative)
+            if reason:
+                problems.append(("file name", reason))
+            else:
+                fields["slug"] = slug_from_file_name(kind, relative)
 
         # One Markdown object per reader, reset between documents: building it
         # (loading every extension) costs as much as converting a short post.
         if self._md is None:
             self._md = Markdown(**self._markdown_options)
             FirstImageExtension().extendMarkdown(self._md)
+            FileLinksExtension(self.settings["INTRASITE_LINK_REGEX"]).extendMarkdown(
+                self._md
+            )
+        self._md.lab_file_links = []
         content = self._md.reset().convert(body)
         first_image = self._md.lab_first_image
         metadata = self._pelican_metadata(kind, fields)
         metadata["lab_kind"] = kind
+        # Checked by the generator once every file of the site is known.
+        metadata["lab_file_links"] = list(self._md.lab_file_links)
         # None when the text has no image: a fact too, so nobody looks again.
         metadata["lab_first_image"] = first_image
         # Worked out here so that Pelican's content cache (and the workers that

@@ -15,6 +15,8 @@ from typing import Any
 
 from lab_common.kinds import kind_of
 
+from .frontmatter import ImpossibleDate
+
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 COMMITMENT_UNITS = ("minutes", "hours", "days", "weeks")
@@ -33,8 +35,10 @@ Problem = tuple[str, str]  # (field, reason)
 
 
 def text(value: Any) -> str:
+    if isinstance(value, list):
+        raise Invalid(f"expected one value, got a list of {len(value)}")
     if not isinstance(value, str):
-        raise Invalid(f"expected text, got {kind_of(value)}")
+        raise Invalid(f"expected text, got {kind_of(value)}{_quote_hint(value)}")
     if not value.strip():
         raise Invalid("must not be empty")
     return value.strip()
@@ -65,8 +69,21 @@ def text_list(value: Any) -> list[str]:
     return [_item(text, item, index) for index, item in enumerate(value)]
 
 
+def _quote_hint(value: Any) -> str:
+    # YAML reads `title: 2025` as a number and `title: yes` as true/false.
+    if isinstance(value, (bool, int, float, dt.date)):
+        return " (put text that looks like one in quotes)"
+    return ""
+
+
+def _impossible(value: Any, what: str) -> None:
+    if isinstance(value, ImpossibleDate):
+        raise Invalid(f"{str(value)!r} is not a real {what}: {value.reason}")
+
+
 def aware_datetime(value: Any) -> dt.datetime:
     """A date-time with a zone: `2026-09-01T09:00:00+01:00`."""
+    _impossible(value, "date-time")
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.strip())
@@ -92,10 +109,13 @@ def date_or_aware_datetime(value: Any) -> dt.date | dt.datetime:
         return value
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
         return plain_date(value)
+    if isinstance(value, list):
+        raise Invalid(f"expected one date, got a list of {len(value)}")
     return aware_datetime(value)
 
 
 def plain_date(value: Any) -> dt.date:
+    _impossible(value, "date")
     if isinstance(value, str):
         try:
             value = dt.date.fromisoformat(value.strip())
@@ -280,7 +300,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "challenge": {
         "title": Field(text, required=True),
-        "slug": Field(slug, required=True),
+        "slug": Field(slug),
         "summary": Field(text, required=True),
         "theme": Field(text, required=True),
         "phases": Field(phases, required=True),
@@ -292,7 +312,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "call": {
         "title": Field(text, required=True),
-        "slug": Field(slug, required=True),
+        "slug": Field(slug),
         "summary": Field(text, required=True),
         "challenge": Field(slug),
         "opens": Field(aware_datetime, required=True),
@@ -327,9 +347,13 @@ def validate(
                 (str(name), f"unknown field for a {kind} (known: {', '.join(schema)})")
             )
     for name, field in schema.items():
-        if name not in data or data[name] is None:
+        if name not in data:
             if field.required:
                 problems.append((name, "is required"))
+            continue
+        if data[name] is None:
+            # `title:` with nothing after it: a value forgotten, not left out.
+            problems.append((name, "is empty: give it a value or remove the line"))
             continue
         try:
             clean[name] = field.convert(data[name])
@@ -364,7 +388,9 @@ def _mapping(
         if key not in required and key not in optional:
             raise Invalid(f"{prefix}{key}: unknown field")
     for key in required:
-        if value.get(key) is None:
+        if key in value and value[key] is None:
+            raise Invalid(f"{prefix}{key}: is empty")
+        if key not in value:
             raise Invalid(f"{prefix}{key}: is required")
     return value
 
