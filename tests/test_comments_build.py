@@ -398,8 +398,10 @@ BROKEN = {
     "no-such-post/c-w.yaml": (
         "id: c-w\npost: no-such-post\nname: N\ndate: '2025-05-02T09:00:00Z'\n"
         "body: Hi\n",
-        ["comments/no-such-post/c-w.yaml: post: there is no post with the slug "
-         "'no-such-post'"],
+        ["comments/no-such-post: post: 1 comment (c-w.yaml) is on the post with "
+         "the slug 'no-such-post', and no post has it; if that post's file was "
+         "renamed or its slug changed, give it 'slug: no-such-post' to keep its "
+         "address and its comments"],
     ),
     "a-published-post/c-v.yaml": (
         "id: c-v\nname: [unclosed\n",

@@ -244,8 +244,10 @@ def delete_post(content: Path) -> list[str]:
     # c-e, from the cache, is on a post that is gone.
     (content / "posts/2025-09-15-ideas.md").unlink()
     return [
-        "comments/an-ideas-post/c-e.yaml: post: there is no post with the slug "
-        "'an-ideas-post'"
+        "comments/an-ideas-post: post: 1 comment (c-e.yaml) is on the post with "
+        "the slug 'an-ideas-post', and no post has it; if that post's file was "
+        "renamed or its slug changed, give it 'slug: an-ideas-post' to keep its "
+        "address and its comments"
     ]
 
 

@@ -187,7 +187,8 @@ def test_an_item_keeps_its_id_when_title_slug_category_and_dates_change(tmp_path
     text = post.read_text(encoding="utf-8")
     text = text.replace("title: A published post", "title: A renamed post")
     text = text.replace("category: Research", "category: Ideas")
-    text = text.replace("summary: Published.", "summary: New summary.\nslug: renamed\n"
+    text = text.replace("slug: a-published-post", "slug: renamed")
+    text = text.replace("summary: Published.", "summary: New summary.\n"
                         "modified: 2025-06-01T10:00:00+01:00")  # fmt: skip
     post.write_text(text, encoding="utf-8")
     build(

@@ -293,7 +293,7 @@ def image_site(tmp_path) -> Path:
     png(site / "images" / "own.jpg", (640, 480), "JPEG")
     png(site / "images" / "inline.png", (300, 200))
     posts = site / "posts"
-    (posts / "2025-06-01-override.md").write_text(
+    (posts / "2025-06-01-an-override.md").write_text(
         "---\ntitle: An override\ndate: 2025-06-01T10:00:00+01:00\n"
         "authors: [ben-cole, ada-lane]\ncategory: Research\nsummary: Original.\n"
         "image: {src: images/own.jpg, alt: Not this one}\n"
@@ -301,14 +301,14 @@ def image_site(tmp_path) -> Path:
         "  image: {src: images/share.png, alt: A picture for sharing}\n---\nText.\n",
         encoding="utf-8",
     )
-    (posts / "2025-06-02-own.md").write_text(
+    (posts / "2025-06-02-its-own-picture.md").write_text(
         "---\ntitle: Its own picture\ndate: 2025-06-02T10:00:00+01:00\n"
         "authors: [ben-cole]\ncategory: Research\nsummary: Own.\n"
         "image: {src: images/own.jpg, alt: A photograph of the workshop}\n---\n"
         "Text.\n",
         encoding="utf-8",
     )
-    (posts / "2025-06-03-inline.md").write_text(
+    (posts / "2025-06-03-a-picture-in-the-text.md").write_text(
         "---\ntitle: A picture in the text\ndate: 2025-06-03T10:00:00+01:00\n"
         "authors: [ada-lane]\ncategory: Research\nsummary: Inline.\n---\n"
         "![A picture on another host](https://other.example/remote.png)\n\n"

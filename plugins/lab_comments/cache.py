@@ -129,15 +129,29 @@ def read_comments(
     # on every build, for cached files too.
     known = set(post_slugs)
     readable = made.keys() | parsed
+    orphans: dict[str, list[str]] = {}
     for file in found:
-        post_folder = posixpath.basename(posixpath.dirname(file.relative))
-        if post_folder in known:
+        folder = posixpath.dirname(file.relative)
+        if posixpath.basename(folder) in known:
             if file.relative in made:
                 reading.files[file.relative] = made[file.relative]
         elif file.relative in readable:
-            reading.problems.append(
-                f"{file.relative}: post: there is no post with the slug {post_folder!r}"
-            )
+            orphans.setdefault(folder, []).append(posixpath.basename(file.relative))
+    # One line for a folder, not one for each of its comments: what went is
+    # the post's address (a renamed file, an edited slug:), and that is how
+    # to keep it.
+    for folder, names in sorted(orphans.items()):
+        slug = posixpath.basename(folder)
+        count = (
+            f"1 comment ({names[0]}) is"
+            if len(names) == 1
+            else f"{len(names)} comments ({', '.join(sorted(names))}) are"
+        )
+        reading.problems.append(
+            f"{folder}: post: {count} on the post with the slug {slug!r}, and no "
+            "post has it; if that post's file was renamed or its slug changed, "
+            f"give it 'slug: {slug}' to keep its address and its comments"
+        )
     return reading
 
 

@@ -339,6 +339,21 @@ class CommentsGenerator(Generator):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, manifest_json(siteurl, self.manifest), mode=0o644)
 
+    def lab_output_claims(self) -> list[tuple[str, str]]:
+        """What generate_output will write, as (save_as, source) pairs, for
+        lab_content's check that no two sources write one file."""
+        name = self.options["LAB_COMMENTS_FEED_NAME"]
+        feeds = [
+            (
+                posixpath.join(posixpath.dirname(post.save_as), name),
+                f"the comments feed of {post.relative_source_path}",
+            )
+            for post in self.posts
+            if post.comments_feed_url
+        ]
+        manifest = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
+        return [*feeds, (manifest, "the comments manifest")]
+
     def _write_feed(self, writer, post, siteurl: str) -> None:
         def feed():
             return comments_feed(

@@ -15,7 +15,7 @@ from pelican.utils import posixize_path
 from lab_common import plain_text
 from lab_common.output import write_output
 
-from .addresses import link_target, missing_link_line
+from .addresses import collisions, link_target, missing_link_line
 from .authors import UNREADABLE, parse_authors
 from .contents import Call, Challenge
 from .ics import call_closing_ics
@@ -306,8 +306,91 @@ class LabContentGenerator(Generator):
     def _point_at_broken_files(self) -> None:
         for broken, referrers in sorted(self._referrers.items()):
             first, *others = sorted(referrers)
-            more = f"; nor are {len(others)} more fields that name it" if others else ""
+            more = f"; nor are {len(others)} more that name it" if others else ""
             self.problems.append(f"{first}: not checked until {broken} is fixed{more}")
+
+    # -- before writing: no two sources write one file
+
+    def check_outputs(self, generators) -> None:
+        """Refuse the build, before anything is written, when two sources
+        would write one output file, or two posts share a slug (their
+        comments folder and links would mix).
+
+        Sent by all_generators_finalized: by then every generator has said
+        what it will write. Other plugins' generators add theirs through a
+        `lab_output_claims()` method of (save_as, words for the source) pairs.
+        """
+        claims = [*self._content_claims(), *self._listing_claims()]
+        for generator in generators:
+            if generator is not self and hasattr(generator, "lab_output_claims"):
+                claims += generator.lab_output_claims()
+        problems = collisions(claims) + self._shared_post_slugs()
+        if problems:
+            raise ContentValidationError(problems)
+
+    def _content_claims(self):
+        context = self.context
+        posts = [
+            *context.get("articles", []),
+            *context.get("hidden_articles", []),
+            *context.get("drafts", []),
+        ]
+        pages = [
+            *context.get("pages", []),
+            *context.get("hidden_pages", []),
+            *context.get("draft_pages", []),
+        ]
+        for item in [*posts, *pages, *self.challenges, *self.calls, *self._hidden]:
+            for version in [item, *getattr(item, "translations", [])]:
+                yield version.save_as, _path(version)
+        for call in [*self.calls, *self._hidden_of(Call)]:
+            if hasattr(call, "ics_save_as"):
+                yield call.ics_save_as, f"{_path(call)} (its calendar file)"
+        for static in context.get("staticfiles", []):
+            yield static.save_as, _path(static)
+
+    def _listing_claims(self):
+        context, settings = self.context, self.settings
+        for kind, key in (("tag", "tags"), ("category", "categories"),
+                          ("author", "authors")):  # fmt: skip
+            for thing, _ in context.get(key, []):
+                # Authors by key: the same words as the profiles' below.
+                name = thing.slug if kind == "author" else thing.name
+                yield thing.save_as, f"{kind} {name!r} ({kind.upper()}_SAVE_AS)"
+        for key in context.get("lab_authors", {}):
+            save_as = settings["AUTHOR_SAVE_AS"].format(slug=key)
+            yield save_as, f"author {key!r} (AUTHOR_SAVE_AS)"
+        for name in settings["DIRECT_TEMPLATES"]:
+            setting = f"{name.upper()}_SAVE_AS"
+            yield settings.get(setting, f"{name}.html"), f"the {name} page ({setting})"
+        for period in ("YEAR", "MONTH", "DAY"):
+            setting = f"{period}_ARCHIVE_SAVE_AS"
+            for post in context.get("articles", []):
+                if settings.get(setting):
+                    save_as = settings[setting].format(date=post.date)
+                    yield save_as, f"an archive page ({setting})"
+        for listing in ("LAB_CHALLENGES_SAVE_AS", "LAB_CALLS_SAVE_AS"):
+            yield self.lab[listing], f"a listing ({listing})"
+        for setting in ("FEED_ATOM", "FEED_RSS", "FEED_ALL_ATOM", "FEED_ALL_RSS"):
+            if settings.get(setting):
+                yield settings[setting], f"a feed ({setting})"
+
+    def _shared_post_slugs(self) -> list[str]:
+        context = self.context
+        by_slug: dict[str, list[str]] = {}
+        for post in [
+            *context.get("articles", []),
+            *context.get("hidden_articles", []),
+            *context.get("drafts", []),
+        ]:
+            by_slug.setdefault(post.slug, []).append(_path(post))
+        return [
+            f"{later}: slug: {slug!r} is also the address of {first}, and a post's "
+            "comments and links find it by its slug; give one of them another slug"
+            for slug, paths in sorted(by_slug.items())
+            for first, *others in [sorted(paths)]
+            for later in others
+        ]
 
     # -- writing
 

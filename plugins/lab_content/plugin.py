@@ -8,6 +8,8 @@ Signals:
   get_generators            adds LabContentGenerator (challenges and calls)
   article_generator_preread starts workers that read posts ahead (prefetch.py)
   generator_init            one Jinja environment for every generator
+  all_generators_finalized  refuses the build, before anything is written,
+                            when two sources would write one file
 
 Settings: see settings.DEFAULTS.
 Template variables: lab_authors, lab_today, challenges, calls, open_calls; on
@@ -165,6 +167,12 @@ def get_generators(pelican):
     return LabContentGenerator
 
 
+def check_outputs(generators) -> None:
+    for generator in generators:
+        if isinstance(generator, LabContentGenerator):
+            generator.check_outputs(generators)
+
+
 def register() -> None:
     signals.initialized.connect(merge_settings)
     signals.initialized.connect(drop_stale_reader_cache)
@@ -174,3 +182,4 @@ def register() -> None:
     signals.article_generator_pretaxonomy.connect(end_prefetch)
     signals.get_generators.connect(get_generators)
     signals.generator_init.connect(share_template_environment)
+    signals.all_generators_finalized.connect(check_outputs)

@@ -158,6 +158,18 @@ class LabFeedsGenerator(Generator):
         c["lab_feeds"] = self.index
         c["LAB_FEEDS_PAGE_URL"] = o["LAB_FEEDS_PAGE_URL"]
 
+    def lab_output_claims(self) -> list[tuple[str, str]]:
+        """What generate_output will write, as (save_as, source) pairs, for
+        lab_content's check that no two sources write one file."""
+        claims = [
+            (save_as, f"the {meta.key} feed")
+            for meta in self.index.feeds.values()
+            for save_as in (meta.atom_save_as, meta.rss_save_as, meta.json_save_as)
+            if save_as
+        ]
+        page = self.options["LAB_FEEDS_PAGE_SAVE_AS"]
+        return [*claims, (page, "the list of feeds (LAB_FEEDS_PAGE_SAVE_AS)")]
+
     def generate_output(self, writer):
         settings, o, c = self.settings, self.options, self.context
         limit = o["LAB_FEEDS_MAX_ITEMS"]
