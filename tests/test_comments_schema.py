@@ -195,7 +195,7 @@ def test_a_published_record_never_holds_an_address_or_a_hash(field):
     [
         ({"date": "2025-04-11T08:14:12"}, ("date", "has no time zone (add Z for UTC)")),
         ({"date": "yesterday"}, "date"),
-        ({"staff": "yes"}, ("staff", "expected true or false, got str")),
+        ({"staff": "yes"}, ("staff", "expected true or false, got text")),
         (
             {"reply_to": PUBLISHED["id"]},
             ("reply_to", "a comment cannot reply to itself"),

@@ -23,4 +23,6 @@ def kind_of(value: Any) -> str:
         return "a date"
     if isinstance(value, (int, float)):
         return "a number"
+    if isinstance(value, str):
+        return "text"
     return type(value).__name__

@@ -88,17 +88,18 @@ def missing_link_line(
         return line
     old = slug_from_file_name(kind_of_target, target)
     return (
-        f"{line}; if it was renamed, link to its new name, and to keep its old "
-        f"address give the renamed file 'slug: {old}'"
+        f"{line}; if it was renamed, link to its new name, and give the renamed "
+        f"file 'slug: {old}' to keep its old address (and 'id:' to keep its "
+        "feed id, as the README says)"
     )
 
 
-def collisions(claims: Iterable[tuple[str, str]]) -> list[str]:
-    """One line for each output file that two or more sources would write.
+def collisions(claims: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each output file that two or more sources would write, with them.
 
     `claims` are (save_as, source) pairs: the path under the output folder
-    and words for what writes it (a content file's path, "the list of all
-    updates (INDEX_SAVE_AS)"). Empty save_as means "not written".
+    and words for what writes it (a content file's path, "the index page
+    (INDEX_SAVE_AS)"). An empty save_as means "not written".
     """
     by_path: dict[str, list[str]] = {}
     for save_as, source in claims:
@@ -108,14 +109,17 @@ def collisions(claims: Iterable[tuple[str, str]]) -> list[str]:
         sources = by_path.setdefault(key, [])
         if source not in sources:
             sources.append(source)
-    lines = []
-    for save_as, sources in sorted(by_path.items()):
-        if len(sources) > 1:
-            first, *others = sorted(sources)
-            lines.append(
-                f"{first}: output: would write {save_as}, which "
-                f"{' and '.join(others)} also write"
-                + ("s" if len(others) == 1 else "")
-                + "; give one of them another address"
-            )
-    return lines
+    return {
+        save_as: sorted(sources)
+        for save_as, sources in sorted(by_path.items())
+        if len(sources) > 1
+    }
+
+
+def collision_line(save_as: str, sources: list[str]) -> str:
+    first, *others = sources
+    verb = "writes" if len(others) == 1 else "write"
+    return (
+        f"{first}: output: would write {save_as}, which {' and '.join(others)} "
+        f"also {verb}; give one of them another address"
+    )

@@ -67,7 +67,11 @@ def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode):
         return loader.construct_yaml_timestamp(node)
     except ValueError as exc:
         value = ImpossibleDate(loader.construct_scalar(node))
-        value.reason = str(exc)
+        # datetime's own words, but for the zone's (a sentence of timedeltas).
+        reason = str(exc)
+        value.reason = (
+            "its zone is 24 hours or more away" if "offset" in reason else reason
+        )
         return value
 
 

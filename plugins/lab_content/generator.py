@@ -15,7 +15,7 @@ from pelican.utils import posixize_path
 from lab_common import plain_text
 from lab_common.output import write_output
 
-from .addresses import collisions, link_target, missing_link_line
+from .addresses import collision_line, collisions, link_target, missing_link_line
 from .authors import UNREADABLE, parse_authors
 from .contents import Call, Challenge
 from .ics import call_closing_ics
@@ -324,9 +324,14 @@ class LabContentGenerator(Generator):
         for generator in generators:
             if generator is not self and hasattr(generator, "lab_output_claims"):
                 claims += generator.lab_output_claims()
-        problems = collisions(claims) + self._shared_post_slugs()
+        shared = self._shared_post_slugs()
+        problems = [line for group in shared.values() for line in group]
+        for save_as, sources in collisions(claims).items():
+            # Two posts on one slug in one year: said once, as a slug.
+            if not any(set(sources) <= set(paths) for paths in shared):
+                problems.append(collision_line(save_as, sources))
         if problems:
-            raise ContentValidationError(problems)
+            raise ContentValidationError(sorted(problems))
 
     def _content_claims(self):
         context = self.context
@@ -375,7 +380,8 @@ class LabContentGenerator(Generator):
             if settings.get(setting):
                 yield settings[setting], f"a feed ({setting})"
 
-    def _shared_post_slugs(self) -> list[str]:
+    def _shared_post_slugs(self) -> dict[tuple[str, ...], list[str]]:
+        """Posts that share a slug (the paths) -> their problem lines."""
         context = self.context
         by_slug: dict[str, list[str]] = {}
         for post in [
@@ -384,13 +390,17 @@ class LabContentGenerator(Generator):
             *context.get("drafts", []),
         ]:
             by_slug.setdefault(post.slug, []).append(_path(post))
-        return [
-            f"{later}: slug: {slug!r} is also the address of {first}, and a post's "
-            "comments and links find it by its slug; give one of them another slug"
+        return {
+            tuple(paths): [
+                f"{later}: slug: {slug!r} is also the address of {first}, and a "
+                "post's comments and links find it by its slug; give one of them "
+                "another slug"
+                for later in others
+            ]
             for slug, paths in sorted(by_slug.items())
+            if len(paths) > 1
             for first, *others in [sorted(paths)]
-            for later in others
-        ]
+        }
 
     # -- writing
 

@@ -232,8 +232,11 @@ def commitments(value: Any) -> list[dict[str, Any]]:
 
 def respond(value: Any) -> dict[str, Any]:
     fields = _mapping(value, required=("method", "contact"), optional=("url", "event"))
-    method = one_of(*RESPOND_METHODS)(fields["method"])
-    clean: dict[str, Any] = {"method": method, "contact": text(fields["contact"])}
+    method = _field(one_of(*RESPOND_METHODS), fields, "method")
+    clean: dict[str, Any] = {
+        "method": method,
+        "contact": _field(text, fields, "contact"),
+    }
     if method == "email" and not EMAIL_RE.match(clean["contact"]):
         raise Invalid(f".contact: {clean['contact']!r} is not an email address")
     if "url" in fields:
@@ -242,13 +245,18 @@ def respond(value: Any) -> dict[str, Any]:
         raise Invalid(".url: a form needs its link")
     if "event" in fields:
         event = _mapping(
-            fields["event"], required=("name", "starts", "location"), optional=()
+            fields["event"],
+            required=("name", "starts", "location"),
+            optional=(),
+            where=".event",
         )
-        clean["event"] = {
-            "name": text(event["name"]),
-            "starts": aware_datetime(event["starts"]),
-            "location": text(event["location"]),
-        }
+        clean["event"] = {}
+        for key, convert in (
+            ("name", text),
+            ("starts", aware_datetime),
+            ("location", text),
+        ):
+            clean["event"][key] = _field(convert, event, key, ".event")
     elif method == "event":
         raise Invalid(".event: an event needs its name, starts and location")
     return clean
@@ -400,6 +408,15 @@ def _sub(convert: Callable[[Any], Any], fields: dict, key: str, index: int) -> A
         return convert(fields[key])
     except Invalid as exc:
         raise Invalid(f"[{index}].{key}: {exc}") from None
+
+
+def _field(
+    convert: Callable[[Any], Any], fields: dict, key: str, where: str = ""
+) -> Any:
+    try:
+        return convert(fields[key])
+    except Invalid as exc:
+        raise Invalid(f"{where}.{key}: {exc}") from None
 
 
 def _item(convert: Callable[[Any], Any], value: Any, index: int) -> Any:
