@@ -156,6 +156,19 @@ BROKEN = {
         "respond: {method: email, contact: lab@example.org}\n---\nBody\n",
         ["get-involved/fixture-call.md: closes: must be after opens"],
     ),
+    # PyYAML raised a bare ValueError for this date: a traceback naming no
+    # file, hiding the other mistakes of the file.
+    "posts/2025-11-20-impossible.md": (
+        "---\ntitle: T\ntitle: U\ndate: 2026-02-30T10:00:00+00:00\n"
+        "authors: [ada-lane]\ncategory: Research\nsummary:\n---\nText\n",
+        [
+            "posts/2025-11-20-impossible.md: title: given twice (lines 2 and 3)",
+            "posts/2025-11-20-impossible.md: date: '2026-02-30T10:00:00+00:00' is "
+            "not a real date-time: day is out of range for month",
+            "posts/2025-11-20-impossible.md: summary: is empty: give it a value or "
+            "remove the line",
+        ],
+    ),
     "authors.yaml": (
         "ada-lane: {name: Ada Lane, role: Lead, bio: B, twitter: Ada Lane}\n"
         "ben-cole: {name: Ben Cole, role: R, bio: B}\n",
@@ -207,6 +220,7 @@ def test_make_keeps_the_last_good_site_when_a_build_fails(make_repo, target):
         path.write_text(text, encoding="utf-8")
     bad = make(target)
     assert bad.returncode != 0
+    assert "Traceback" not in bad.stdout + bad.stderr
     said = " ".join((bad.stdout + bad.stderr).split())
     for _, expected in BROKEN.values():
         for line in expected:

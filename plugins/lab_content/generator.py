@@ -306,7 +306,8 @@ class LabContentGenerator(Generator):
     def _point_at_broken_files(self) -> None:
         for broken, referrers in sorted(self._referrers.items()):
             first, *others = sorted(referrers)
-            more = f"; nor are {len(others)} more that name it" if others else ""
+            verb = "is" if len(others) == 1 else "are"
+            more = f"; nor {verb} {len(others)} more that name it" if others else ""
             self.problems.append(f"{first}: not checked until {broken} is fixed{more}")
 
     # -- before writing: no two sources write one file
