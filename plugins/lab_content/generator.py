@@ -172,6 +172,9 @@ class LabContentGenerator(Generator):
         # and listings, feeds and links ask for it tens of thousands of times;
         # once statuses are settled it can no longer change, so work it out once
         # (and where it is written, which the writer asks for as often).
+        # override_save_as also lets a write replace another file without a
+        # word from Pelican's writer; check_outputs refuses any two sources on
+        # one file before anything is written, so nothing is replaced.
         for item in items:
             item.override_url = item.url
             item.override_save_as = item.save_as
