@@ -607,3 +607,15 @@ def test_links_that_resolve_are_not_problems(tmp_path):
         encoding="utf-8",
     )
     assert build("pelicanconf.py", tmp_path / "output", path=content).messages() == []
+
+
+def test_a_site_saved_with_byte_order_marks_and_windows_line_ends_builds(tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(FIXTURE_SITE, content)
+    for name in ("authors.yaml", "posts/2025-05-01-published.md"):
+        path = content / name
+        text = path.read_text(encoding="utf-8").replace("\n", "\r\n")
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    output = tmp_path / "output"
+    assert build("pelicanconf.py", output, path=content).messages() == []
+    assert (output / "updates/2025/a-published-post/index.html").is_file()

@@ -154,7 +154,8 @@ class LabMarkdownReader(MarkdownReader):
         path = os.path.join(self.settings["PATH"], self.lab["LAB_AUTHORS_FILE"])
         if not os.path.exists(path):
             return {}
-        with open(path, encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark reads as if absent, as in every file.
+        with open(path, encoding="utf-8-sig") as handle:
             profiles, _ = parse_authors(handle.read())
         # Problems in the authors file are reported once, by the generator.
         return {key: p["name"] or key for key, p in profiles.items()}
