@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import html5lib
 from conftest import html_files, parse_html
 
 # Elements and attributes whose URL a browser fetches or follows.
@@ -158,4 +159,60 @@ def broken_css_references(output: Path) -> list[str]:
             target = (sheet.parent / unquote(parts.path)).resolve()
             if not target.is_file():
                 problems.append(f"{sheet.relative_to(output)}: {url}")
+    return problems
+
+
+def parse_errors(output: Path) -> list[str]:
+    """Every HTML5 parse error (html5lib, the algorithm browsers follow) of
+    every page: a page that parses with errors is read differently by
+    different tools."""
+    problems = []
+    for page in html_files(output):
+        parser = html5lib.HTMLParser(namespaceHTMLElements=False)
+        parser.parse(page.read_bytes())
+        problems += [
+            f"{page.relative_to(output)}: line {line}: {code}"
+            for (line, _), code, _ in parser.errors
+        ]
+    return problems
+
+
+def structure_problems(output: Path) -> list[str]:
+    """Every page has a language, one h1, one <main> with an id that the
+    first link skips to, and header, nav and footer landmarks."""
+    problems = []
+    for page in html_files(output):
+        name = page.relative_to(output)
+        tree = parse_html(page)
+        html = tree if tree.tag == "html" else tree.find(".//html")
+        if html is None or not html.get("lang"):
+            problems.append(f"{name}: no lang")
+        if len(list(tree.iter("h1"))) != 1:
+            problems.append(f"{name}: {len(list(tree.iter('h1')))} h1 elements")
+        mains = list(tree.iter("main"))
+        if len(mains) != 1 or not mains[0].get("id"):
+            problems.append(f"{name}: not one <main> with an id")
+        else:
+            links = [a for a in tree.iter("a") if a.get("href")]
+            if not links or links[0].get("href") != f"#{mains[0].get('id')}":
+                problems.append(f"{name}: the first link is not a skip link to <main>")
+        problems += [
+            f"{name}: no <{landmark}>"
+            for landmark in ("header", "nav", "footer")
+            if not list(tree.iter(landmark))
+        ]
+    return problems
+
+
+def duplicate_ids(output: Path) -> list[str]:
+    """Every id used twice on one page (fragment links and labels would go to
+    the first only)."""
+    problems = []
+    for page in html_files(output):
+        ids = [n.get("id") for n in parse_html(page).iter() if n.get("id")]
+        problems += [
+            f"{page.relative_to(output)}: id {value!r} appears {ids.count(value)} times"
+            for value in sorted(set(ids))
+            if ids.count(value) > 1
+        ]
     return problems
