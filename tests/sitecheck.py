@@ -7,6 +7,7 @@ browsers follow, never with regular expressions.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -46,8 +47,9 @@ def page_url(output: Path, page: Path, siteurl: str) -> str:
     return siteurl.rstrip("/") + "/" + page.relative_to(output).as_posix()
 
 
-def references(output: Path, page: Path) -> list[Reference]:
-    tree = parse_html(page)
+def references(output: Path, page: Path, tree=None) -> list[Reference]:
+    """Every URL `page` names; `tree` is the page already parsed, if it is."""
+    tree = parse_html(page) if tree is None else tree
     found = []
     for element, attributes in URL_ATTRIBUTES.items():
         for node in tree.iter(element):
@@ -95,8 +97,9 @@ def resolve(
 
 
 def ids_in(page: Path) -> set[str]:
-    return {node.get("id") for node in parse_html(page).iter() if node.get("id")} | {
-        node.get("name") for node in parse_html(page).iter("a") if node.get("name")
+    tree = parse_html(page)
+    return {node.get("id") for node in tree.iter() if node.get("id")} | {
+        node.get("name") for node in tree.iter("a") if node.get("name")
     }
 
 
@@ -127,12 +130,13 @@ def foreign_loads(output: Path, siteurl: str) -> list[str]:
     load from another host."""
     problems = []
     for page in html_files(output):
-        for ref in references(output, page):
+        tree = parse_html(page)
+        for ref in references(output, page, tree):
             if ref.loaded and resolve(output, page, ref.url, siteurl)[0] == "external":
                 problems.append(
                     f"{page.relative_to(output)}: <{ref.element}> {ref.url}"
                 )
-        for node in parse_html(page).iter("style"):
+        for node in tree.iter("style"):
             for url in css_urls(node.text or ""):
                 if urlsplit(url).netloc:
                     problems.append(f"{page.relative_to(output)}: <style> {url}")
@@ -179,7 +183,8 @@ def parse_errors(output: Path) -> list[str]:
 
 def structure_problems(output: Path) -> list[str]:
     """Every page has a language, one h1, one <main> with an id that the
-    first link skips to, and header, nav and footer landmarks."""
+    first link skips to, header, nav and footer landmarks, and no id twice
+    (fragment links and labels would go to the first only)."""
     problems = []
     for page in html_files(output):
         name = page.relative_to(output)
@@ -201,18 +206,10 @@ def structure_problems(output: Path) -> list[str]:
             for landmark in ("header", "nav", "footer")
             if not list(tree.iter(landmark))
         ]
-    return problems
-
-
-def duplicate_ids(output: Path) -> list[str]:
-    """Every id used twice on one page (fragment links and labels would go to
-    the first only)."""
-    problems = []
-    for page in html_files(output):
-        ids = [n.get("id") for n in parse_html(page).iter() if n.get("id")]
+        ids = Counter(n.get("id") for n in tree.iter() if n.get("id"))
         problems += [
-            f"{page.relative_to(output)}: id {value!r} appears {ids.count(value)} times"
-            for value in sorted(set(ids))
-            if ids.count(value) > 1
+            f"{name}: id {value!r} appears {count} times"
+            for value, count in sorted(ids.items())
+            if count > 1
         ]
     return problems

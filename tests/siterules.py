@@ -20,7 +20,6 @@ from lxml import etree
 from sitecheck import (
     broken_css_references,
     broken_references,
-    duplicate_ids,
     foreign_loads,
     parse_errors,
     structure_problems,
@@ -85,7 +84,7 @@ def html_parses(site: Built) -> list[str]:
 
 
 def page_structure(site: Built) -> list[str]:
-    return structure_problems(site.output) + duplicate_ids(site.output)
+    return structure_problems(site.output)
 
 
 def links_resolve(site: Built) -> list[str]:

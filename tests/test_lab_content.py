@@ -155,6 +155,17 @@ def lab_edited(tmp_path_factory) -> tuple[Path, dict[str, str], dt.datetime]:
     return content, lab_edit(content, now), now
 
 
+@pytest.fixture(scope="session")
+def clean_slate(tmp_path_factory) -> Path:
+    """A Lab's first day after deleting the sample: its pages and authors, no
+    post, challenge, call or comment (README: "Replacing the sample")."""
+    content = tmp_path_factory.mktemp("clean-slate") / "content"
+    content.mkdir()
+    shutil.copytree(OTHER_LAB / "pages", content / "pages")
+    shutil.copy2(OTHER_LAB / "authors.yaml", content)
+    return content
+
+
 # name: (content folder or fixture giving it, day, prod SITEURL); None days
 # are the real one, as for the Lab's content.
 SiteSpec = tuple[Callable[[pytest.FixtureRequest], Path], dt.datetime | None, str]
@@ -166,6 +177,8 @@ SITES: dict[str, SiteSpec] = {
     "lab-edited": (lambda request: request.getfixturevalue("lab_edited")[0],
                    "now", SAMPLE_SITEURL_PROD),
     "other-lab": (lambda request: OTHER_LAB, OTHER_TODAY, OTHER_SITEURL_PROD),
+    "clean-slate": (lambda request: request.getfixturevalue("clean_slate"), None,
+                    OTHER_SITEURL_PROD),
 }  # fmt: skip
 
 
@@ -233,6 +246,22 @@ def test_the_lab_edits_show_on_the_edited_copy(built_sites, lab_edited):
     assert f"comment-{facts['reply']}" in {n.get("id") for n in thread.iter()}
     retitled = output / "updates/2026/testing-with-a-commissioner/index.html"
     assert text_of(next(parse_html(retitled).iter("h1"))) == facts["title_post"]
+
+
+def test_a_deleted_post_still_linked_to_is_named(tmp_path):
+    """The edit the Lab-edited copy makes by hand: without it, the rules name
+    the link to the deleted post (Pelican only warns, and writes the link as
+    it was)."""
+    content = tmp_path / "content"
+    shutil.copytree(SAMPLE, content)
+    (content / "posts/2025-08-28-ideas-workshop.md").unlink()
+    log = build("pelicanconf.py", tmp_path / "out", path=content)
+    site = Built(tmp_path / "out", SAMPLE_SITEURL_DEV, content, tuple(log.messages()))
+    assert any("2025-08-28-ideas-workshop.md" in p for p in RULES["no-warnings"](site))
+    assert any(
+        p.startswith("updates/2025/three-ideas-to-test/index.html:")
+        for p in RULES["links-resolve"](site)
+    )
 
 
 # -- the rules fail when they should (on a copy of one built site)
