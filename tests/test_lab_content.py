@@ -166,38 +166,44 @@ def clean_slate(tmp_path_factory) -> Path:
     return content
 
 
-# name: (content folder or fixture giving it, day, prod SITEURL); None days
-# are the real one, as for the Lab's content.
-SiteSpec = tuple[Callable[[pytest.FixtureRequest], Path], dt.datetime | None, str]
-SITES: dict[str, SiteSpec] = {
-    "content": (lambda request: LAB_CONTENT, None, SAMPLE_SITEURL_PROD),
-    "sample": (lambda request: SAMPLE, SAMPLE_TODAY, SAMPLE_SITEURL_PROD),
-    "fixture-site": (lambda request: FIXTURES / "site", SAMPLE_TODAY,
+def lab_edited_site(request) -> tuple[Path, dt.datetime]:
+    content, _, now = request.getfixturevalue("lab_edited")
+    return content, now
+
+
+# name: (what gives its content folder and its day, its production SITEURL).
+# A day of None is the build's own (the real one), as for the Lab's content.
+Where = Callable[[pytest.FixtureRequest], tuple[Path, dt.datetime | None]]
+SITES: dict[str, tuple[Where, str]] = {
+    "content": (lambda request: (LAB_CONTENT, None), SAMPLE_SITEURL_PROD),
+    "sample": (lambda request: (SAMPLE, SAMPLE_TODAY), SAMPLE_SITEURL_PROD),
+    "fixture-site": (lambda request: (FIXTURES / "site", SAMPLE_TODAY),
                      SAMPLE_SITEURL_PROD),
-    "lab-edited": (lambda request: request.getfixturevalue("lab_edited")[0],
-                   "now", SAMPLE_SITEURL_PROD),
-    "other-lab": (lambda request: OTHER_LAB, OTHER_TODAY, OTHER_SITEURL_PROD),
-    "clean-slate": (lambda request: request.getfixturevalue("clean_slate"), None,
+    "lab-edited": (lab_edited_site, SAMPLE_SITEURL_PROD),
+    "other-lab": (lambda request: (OTHER_LAB, OTHER_TODAY), OTHER_SITEURL_PROD),
+    "clean-slate": (lambda request: (request.getfixturevalue("clean_slate"), None),
                     OTHER_SITEURL_PROD),
 }  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def built_sites(request, tmp_path_factory) -> Callable[[str, str], Built]:
-    """Builds each (site, config) the first time a test asks, then keeps it."""
+    """Builds each (site, config) the first time a test asks, then keeps it.
+    The sample's builds are conftest's dev_site and prod_site."""
     cache: dict[tuple[str, str], Built] = {}
 
     def get(name: str, config: str) -> Built:
         if (name, config) not in cache:
-            content_of, today, prod_url = SITES[name]
-            content = content_of(request)
-            if today == "now":
-                today = request.getfixturevalue("lab_edited")[2]
+            where, prod_url = SITES[name]
+            content, today = where(request)
             conffile, siteurl = CONFIGS[config]
-            if config == "prod":
-                siteurl = prod_url
-            output = tmp_path_factory.mktemp(f"{name}-{config}")
-            log = build(conffile, output, path=content, today=today, SITEURL=siteurl)
+            siteurl = prod_url if config == "prod" else siteurl
+            if name == "sample":
+                output, log = request.getfixturevalue(f"{config}_site")
+            else:
+                output = tmp_path_factory.mktemp(f"{name}-{config}")
+                log = build(conffile, output, path=content, today=today,
+                            SITEURL=siteurl)  # fmt: skip
             cache[name, config] = Built(output, siteurl, content, tuple(log.messages()))
         return cache[name, config]
 
