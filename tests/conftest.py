@@ -48,15 +48,18 @@ def build(
     output: Path,
     *,
     path: Path | None = None,
+    today: dt.datetime | None = SAMPLE_TODAY,
     **overrides,
 ) -> RecordingHandler:
     """Build a site with Pelican, in-process, and return what it logged.
 
     `config` is pelicanconf.py or publishconf.py of the repository; `path` is
-    the content folder (the sample fixture site unless given); `overrides`
-    replace settings. Raises whatever the build raises.
+    the content folder (the sample fixture site unless given); `today` pins
+    LAB_TODAY (None leaves it unset: the build's own day, as `make` has it);
+    `overrides` replace settings. Raises whatever the build raises.
     """
-    override = {"OUTPUT_PATH": str(output), "LAB_TODAY": SAMPLE_TODAY, **overrides}
+    pinned = {"LAB_TODAY": today} if today is not None else {}
+    override = {"OUTPUT_PATH": str(output), **pinned, **overrides}
     override["PATH"] = str(path if path is not None else SAMPLE)
     handler = RecordingHandler()
     root = logging.getLogger()
@@ -130,13 +133,19 @@ def make_repo(tmp_path):
         shutil.copytree(ROOT / "theme", repo / "theme")
         shutil.copytree(content, repo / "content")
 
-        def make(target: str, *args: str, timeout: float = 120, **popen):
+        def make(target: str, *args: str, timeout: float = 120, env=None, **popen):
             command = [
                 "make", "-C", str(repo), target, *args,
                 f"BIN={Path(sys.executable).parent}",
                 "-o", ".venv/.installed-from-requirements",
             ]  # fmt: skip
-            env = {"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1764244800"}
+            # A fixed day unless `env` says otherwise (SOURCE_DATE_EPOCH=""
+            # is the real one).
+            env = {
+                "PATH": "/usr/bin:/bin",
+                "SOURCE_DATE_EPOCH": "1764244800",
+                **(env or {}),
+            }
             if popen.pop("background", False):
                 return subprocess.Popen(command, env=env, **popen)
             return subprocess.run(
@@ -147,3 +156,81 @@ def make_repo(tmp_path):
         return repo, make
 
     return setup
+
+
+# -- content/ is the Lab's: only the rules of tests/test_lab_content.py read it
+
+# The Lab's own content folder. Tests marked `lab_content` build it and check
+# only rules any valid site meets; every other test reads fixtures, so that
+# adding posts, deleting the sample or approving comments never fails them.
+LAB_CONTENT = ROOT / "content"
+
+
+class ContentGuard:
+    """Notes every file opened and every folder listed under content/ by a
+    test not marked `lab_content`, through Python's audit hooks ("open",
+    "os.listdir", "os.scandir", "glob.glob", "shutil.copytree"): whatever
+    reads the Lab's content in this process, however it names the path, is
+    seen. What it notes fails the test (pytest_runtest_makereport)."""
+
+    EVENTS = frozenset(
+        {"open", "os.listdir", "os.scandir", "glob.glob", "shutil.copytree"}
+    )
+
+    def __init__(self, folder: Path):
+        self.folder = os.path.realpath(folder)
+        self.allowed = True
+        self.seen: list[str] = []
+
+    def hook(self, event: str, args: tuple) -> None:
+        if self.allowed or event not in self.EVENTS or not args:
+            return
+        name = args[0]
+        if not isinstance(name, (str, bytes, os.PathLike)):
+            return  # a file descriptor: its path was seen when it was opened
+        try:
+            path = os.path.realpath(os.fsdecode(name))
+        except (TypeError, ValueError):
+            return
+        if path == self.folder or path.startswith(self.folder + os.sep):
+            self.seen.append(f"{event} {path}")
+
+    def take(self) -> list[str]:
+        seen, self.seen = self.seen, []
+        return seen
+
+
+GUARD = ContentGuard(LAB_CONTENT)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "lab_content: reads the Lab's content/ (rules any valid site meets only)",
+    )
+    # Audit hooks cannot be removed: the guard is switched per test instead.
+    sys.addaudithook(GUARD.hook)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    GUARD.take()
+    GUARD.allowed = item.get_closest_marker("lab_content") is not None
+    try:
+        yield
+    finally:
+        GUARD.allowed = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    seen = GUARD.take()
+    if seen and not report.failed:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} read the Lab's content/ ({len(seen)} times, first: "
+            f"{seen[0]}). Tests build fixture sites (SAMPLE, tests/fixtures/); "
+            "only tests marked lab_content check content/, against rules."
+        )

@@ -7,10 +7,12 @@ browsers follow, never with regular expressions.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import html5lib
 from conftest import html_files, parse_html
 
 # Elements and attributes whose URL a browser fetches or follows.
@@ -45,8 +47,9 @@ def page_url(output: Path, page: Path, siteurl: str) -> str:
     return siteurl.rstrip("/") + "/" + page.relative_to(output).as_posix()
 
 
-def references(output: Path, page: Path) -> list[Reference]:
-    tree = parse_html(page)
+def references(output: Path, page: Path, tree=None) -> list[Reference]:
+    """Every URL `page` names; `tree` is the page already parsed, if it is."""
+    tree = parse_html(page) if tree is None else tree
     found = []
     for element, attributes in URL_ATTRIBUTES.items():
         for node in tree.iter(element):
@@ -94,8 +97,9 @@ def resolve(
 
 
 def ids_in(page: Path) -> set[str]:
-    return {node.get("id") for node in parse_html(page).iter() if node.get("id")} | {
-        node.get("name") for node in parse_html(page).iter("a") if node.get("name")
+    tree = parse_html(page)
+    return {node.get("id") for node in tree.iter() if node.get("id")} | {
+        node.get("name") for node in tree.iter("a") if node.get("name")
     }
 
 
@@ -126,12 +130,13 @@ def foreign_loads(output: Path, siteurl: str) -> list[str]:
     load from another host."""
     problems = []
     for page in html_files(output):
-        for ref in references(output, page):
+        tree = parse_html(page)
+        for ref in references(output, page, tree):
             if ref.loaded and resolve(output, page, ref.url, siteurl)[0] == "external":
                 problems.append(
                     f"{page.relative_to(output)}: <{ref.element}> {ref.url}"
                 )
-        for node in parse_html(page).iter("style"):
+        for node in tree.iter("style"):
             for url in css_urls(node.text or ""):
                 if urlsplit(url).netloc:
                     problems.append(f"{page.relative_to(output)}: <style> {url}")
@@ -158,4 +163,53 @@ def broken_css_references(output: Path) -> list[str]:
             target = (sheet.parent / unquote(parts.path)).resolve()
             if not target.is_file():
                 problems.append(f"{sheet.relative_to(output)}: {url}")
+    return problems
+
+
+def parse_errors(output: Path) -> list[str]:
+    """Every HTML5 parse error (html5lib, the algorithm browsers follow) of
+    every page: a page that parses with errors is read differently by
+    different tools."""
+    problems = []
+    for page in html_files(output):
+        parser = html5lib.HTMLParser(namespaceHTMLElements=False)
+        parser.parse(page.read_bytes())
+        problems += [
+            f"{page.relative_to(output)}: line {line}: {code}"
+            for (line, _), code, _ in parser.errors
+        ]
+    return problems
+
+
+def structure_problems(output: Path) -> list[str]:
+    """Every page has a language, one h1, one <main> with an id that the
+    first link skips to, header, nav and footer landmarks, and no id twice
+    (fragment links and labels would go to the first only)."""
+    problems = []
+    for page in html_files(output):
+        name = page.relative_to(output)
+        tree = parse_html(page)
+        html = tree if tree.tag == "html" else tree.find(".//html")
+        if html is None or not html.get("lang"):
+            problems.append(f"{name}: no lang")
+        if len(list(tree.iter("h1"))) != 1:
+            problems.append(f"{name}: {len(list(tree.iter('h1')))} h1 elements")
+        mains = list(tree.iter("main"))
+        if len(mains) != 1 or not mains[0].get("id"):
+            problems.append(f"{name}: not one <main> with an id")
+        else:
+            links = [a for a in tree.iter("a") if a.get("href")]
+            if not links or links[0].get("href") != f"#{mains[0].get('id')}":
+                problems.append(f"{name}: the first link is not a skip link to <main>")
+        problems += [
+            f"{name}: no <{landmark}>"
+            for landmark in ("header", "nav", "footer")
+            if not list(tree.iter(landmark))
+        ]
+        ids = Counter(n.get("id") for n in tree.iter() if n.get("id"))
+        problems += [
+            f"{name}: id {value!r} appears {count} times"
+            for value, count in sorted(ids.items())
+            if count > 1
+        ]
     return problems

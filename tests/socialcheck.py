@@ -2,8 +2,8 @@
 network's card checker or a search engine would read it: every page's <head>
 with an HTML5 parser (html5lib), JSON-LD with strict JSON, images with Pillow.
 
-`check_site_social(site, siteurl)` returns readable problems, one per line,
-each naming the page and the tag; an empty list means every page passes. Used
+`check_site_social(site, siteurl, profiles)` returns readable problems, one per
+line, each naming the page and the tag; an empty list means every page passes. Used
 by tests/test_social_site.py and by the `social` gate of tests/check_site.py.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from conftest import SAMPLE, html_files, parse_html
+from conftest import html_files, parse_html
 from PIL import Image
 
 from lab_content.authors import parse_authors
@@ -194,7 +194,9 @@ def image_objects(data: Any) -> list[dict]:
     return []
 
 
-def load_profiles(content: Path = SAMPLE) -> dict[str, dict]:
+def load_profiles(content: Path) -> dict[str, dict]:
+    """The authors of the content folder the site was built from: a post's
+    twitter:creator and fediverse:creator must be its authors' own handles."""
     path = content / "authors.yaml"
     if not path.is_file():
         return {}
@@ -467,12 +469,10 @@ def breadcrumb_problems(head: Head, url: str) -> list[str]:
     return []
 
 
-def check_site_social(
-    site: Path, siteurl: str, profiles: dict[str, dict] | None = None
-) -> list[str]:
-    """Every problem of every page's social metadata, one line each."""
-    if profiles is None:
-        profiles = load_profiles()
+def check_site_social(site: Path, siteurl: str, profiles: dict[str, dict]) -> list[str]:
+    """Every problem of every page's social metadata, one line each.
+    `profiles` are the authors of the content the site was built from
+    (load_profiles)."""
     return [
         problem
         for page in html_files(site)

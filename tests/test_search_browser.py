@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 from check_site import CHROMIUM, CHROMIUM_ARGS, serve_site_offline
-from conftest import ROOT, SAMPLE_SITEURL_PROD, html_files, parse_html
+from conftest import SAMPLE, SAMPLE_SITEURL_PROD, html_files, parse_html
 
 pytestmark = pytest.mark.gates
 
@@ -110,7 +110,7 @@ def test_a_word_from_a_comment_finds_its_post(indexed_site):
     pages = indexed_pages(indexed_site)
     comments = [
         yaml.safe_load(p.read_text(encoding="utf-8"))
-        for p in sorted((ROOT / "content/comments").rglob("*.yaml"))
+        for p in sorted((SAMPLE / "comments").rglob("*.yaml"))
     ]
     assert comments
     post_page = indexed_site / "updates/2025/first-challenge/index.html"

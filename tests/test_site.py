@@ -1,5 +1,7 @@
-"""The real content/ built with the real configs, read back as a browser and a
-crawler would."""
+"""The sample story (tests/fixtures/sample) built with the real configs, read
+back as a browser and a crawler would: what the sample must show. The rules
+every site keeps (no warnings, links, structure, sitemap, feeds...) are run on
+the sample, the Lab's content/ and other sites by tests/test_lab_content.py."""
 
 from __future__ import annotations
 
@@ -17,11 +19,7 @@ from conftest import (
     html_files,
     parse_html,
 )
-from lxml import etree
 from sitecheck import (
-    broken_css_references,
-    broken_references,
-    foreign_loads,
     references,
     resolve,
 )
@@ -41,60 +39,20 @@ def text_of(node) -> str:
     return " ".join("".join(node.itertext()).split())
 
 
-def test_build_logs_no_warning_or_error(site):
-    _, log, _ = site
-    assert log.messages() == []
-
-
-def test_site_has_the_pages_readers_expect(site):
+def test_the_sample_has_its_challenge_and_a_second_page_of_updates(site):
+    # Every site's own pages are a rule (siterules.EXPECTED_FILES); these are
+    # the sample's: its challenge, and more updates than one page holds.
     output, _, _ = site
-    for path in (
-        "index.html",
-        "404.html",
-        "updates/index.html",
-        "updates/page/2/index.html",
-        "updates/archives/index.html",
-        "updates/tags/index.html",
-        "updates/categories/index.html",
-        "authors/index.html",
-        "challenges/index.html",
-        "challenges/peer-support/index.html",
-        "get-involved/index.html",
-        "about/index.html",
-        "comments-policy/index.html",
-        "privacy/index.html",
-        "accessibility/index.html",
-        "sitemap.xml",
-        "robots.txt",
-        "feeds/all.atom.xml",
-        "feeds/all.rss.xml",
-    ):
+    for path in ("updates/page/2/index.html", "challenges/peer-support/index.html"):
         assert (output / path).is_file(), path
+    assert len(html_files(output)) > 30
 
 
-def test_every_page_has_one_h1_one_main_a_skip_link_and_a_language(site):
-    output, _, _ = site
-    pages = html_files(output)
-    assert len(pages) > 30
-    for page in pages:
-        name = page.relative_to(output)
-        tree = parse_html(page)
-        html = tree if tree.tag == "html" else tree.find(".//html")
-        assert html.get("lang"), f"{name}: no lang"
-        assert len(list(tree.iter("h1"))) == 1, f"{name}: h1 count"
-        mains = list(tree.iter("main"))
-        assert len(mains) == 1, f"{name}: main count"
-        main_id = mains[0].get("id")
-        assert main_id, f"{name}: main has no id"
-        links = [a for a in tree.iter("a") if a.get("href")]
-        assert links and links[0].get("href") == f"#{main_id}", (
-            f"{name}: the first link is not a skip link to <main>"
-        )
-        for landmark in ("header", "nav", "footer"):
-            assert list(tree.iter(landmark)), f"{name}: no <{landmark}>"
-
-
-def test_every_page_title_is_unique(site):
+def test_every_page_title_of_the_sample_is_unique(site):
+    """Not a rule for every site: a Lab may well run two calls with one title
+    years apart, and Pelican allows it. The sample's titles are all distinct,
+    so two pages sharing one here means a template titled them the same (page 2
+    of a listing as page 1, say)."""
     output, _, _ = site
     titles: dict[str, Path] = {}
     for page in html_files(output):
@@ -104,17 +62,6 @@ def test_every_page_title_is_unique(site):
         assert title, page
         assert title not in titles, f"{page} has the title of {titles.get(title)}"
         titles[title] = page
-
-
-def test_every_internal_link_and_image_resolves(site):
-    output, _, siteurl = site
-    assert broken_references(output, siteurl) == []
-    assert broken_css_references(output) == []
-
-
-def test_no_page_loads_anything_from_another_host(site):
-    output, _, siteurl = site
-    assert foreign_loads(output, siteurl) == []
 
 
 def test_production_links_are_absolute_and_local_ones_relative(prod_site, dev_site):
@@ -169,34 +116,6 @@ def test_drafts_are_never_published(dev_site):
     for draft in drafts:
         assert draft["title"] not in every_text
     assert not (output / "drafts").exists()
-
-
-def test_sitemap_lists_every_published_page_and_nothing_else(site):
-    output, _, siteurl = site
-    tree = etree.parse(str(output / "sitemap.xml"))
-    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-    locs = tree.xpath("//s:url/s:loc/text()", namespaces=ns)
-    assert locs == sorted(locs) and len(locs) == len(set(locs))
-    files = set()
-    for loc in locs:
-        assert loc.startswith(siteurl + "/"), loc
-        path = loc[len(siteurl) + 1 :]
-        target = (
-            output / path / "index.html"
-            if path.endswith("/") or not path
-            else output / path
-        )
-        assert target.is_file(), loc
-        files.add(target)
-    pages = set(html_files(output))
-    assert files == pages - {output / "404.html"}
-
-
-def test_robots_txt_names_the_sitemap(site):
-    output, _, siteurl = site
-    lines = (output / "robots.txt").read_text().splitlines()
-    assert "User-agent: *" in lines
-    assert f"Sitemap: {siteurl}/sitemap.xml" in lines
 
 
 def test_two_builds_of_unchanged_content_are_byte_identical(tmp_path):
@@ -324,19 +243,6 @@ def test_a_call_closing_within_seven_days_says_so(tmp_path):
           LAB_TODAY=dt.datetime(2026, 11, 28, 9, tzinfo=dt.UTC))  # fmt: skip
     page = parse_html(tmp_path / "get-involved/sharing-event/index.html")
     assert "Closing soon" in text_of(next(page.iter("main")))
-
-
-def test_every_call_links_its_calendar_file(dev_site):
-    output, _ = dev_site
-    for page in sorted((output / "get-involved").glob("*/index.html")):
-        tree = parse_html(page)
-        ics = [
-            a.get("href") for a in tree.iter("a") if a.get("href", "").endswith(".ics")
-        ]
-        assert len(ics) == 1, page
-        target = page.parent / ics[0].split("/")[-1]
-        text = target.read_text(encoding="utf-8")
-        assert text.startswith("BEGIN:VCALENDAR") and "DTEND:" in text
 
 
 def test_challenge_page_lists_its_updates_newest_first_and_its_team(dev_site):

@@ -96,12 +96,12 @@ def test_every_page_of_the_sample_site_passes_the_social_checks(site):
     output, siteurl = site
     pages = html_files(output)
     assert len(pages) > 40
-    assert check_site_social(output, siteurl) == []
+    assert check_site_social(output, siteurl, load_profiles(SAMPLE)) == []
 
 
 def test_twitter_site_and_creator_are_handles_from_the_settings_and_authors(site):
     output, _ = site
-    handles = {p["twitter"] for p in load_profiles().values() if p["twitter"]}
+    handles = {p["twitter"] for p in load_profiles(SAMPLE).values() if p["twitter"]}
     creators = []
     for page in html_files(output):
         head = read_head(page)
@@ -126,7 +126,7 @@ def test_json_ld_breadcrumbs_match_the_visible_ones_on_every_page(site):
 
 def test_each_post_shares_its_title_description_authors_and_dates(prod_site):
     output, _ = prod_site
-    profiles = load_profiles()
+    profiles = load_profiles(SAMPLE)
     posts = published_posts()
     assert len(posts) >= 10
     for post in posts:
@@ -176,7 +176,7 @@ def test_challenges_calls_pages_and_home_have_their_structured_data(prod_site):
         (project,) = head.blocks("Project")
         assert project["name"] == " ".join(challenge["title"].split())
         assert [m["name"] for m in project["member"]] == [
-            load_profiles()[k]["name"] for k in challenge["team"]
+            load_profiles(SAMPLE)[k]["name"] for k in challenge["team"]
         ]
         assert head.value("og:title") == challenge.get("social", {}).get(
             "title", challenge["title"]
@@ -436,7 +436,7 @@ def test_the_checker_names_each_broken_tag(prod_site, tmp_path):
     edit(about, '"@type":"WebPage"', '"@type":"WebPage","rating":NaN')
     home = site / "index.html"
     edit(home, '<meta name="twitter:site" content="@improvementlab">', "")
-    problems = check_site_social(site, siteurl)
+    problems = check_site_social(site, siteurl, load_profiles(SAMPLE))
     expected = [
         "updates/2025/first-challenge/index.html: og:image: ",
         "declared 1201x630, the file is 1200x630",

@@ -4,7 +4,7 @@ archives without JavaScript. Read with html5lib."""
 
 from __future__ import annotations
 
-from conftest import ROOT, html_files, parse_html
+from conftest import SAMPLE, html_files, parse_html
 
 from lab_content.frontmatter import split_front_matter
 from lab_content.navigation import reading_minutes
@@ -43,7 +43,7 @@ def related_nav(output, page):
 
 def challenge_posts_oldest_first() -> list[str]:
     posts = []
-    for path in sorted((ROOT / "content/posts").glob("*.md")):
+    for path in sorted((SAMPLE / "posts").glob("*.md")):
         data, _ = split_front_matter(path.read_text(encoding="utf-8"))
         if data.get("challenge") == "peer-support" and data.get("status") != "draft":
             posts.append((str(data["date"]), data["slug"], path.name[:4]))
