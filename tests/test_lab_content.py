@@ -255,19 +255,25 @@ def test_the_lab_edits_show_on_the_edited_copy(built_sites, lab_edited):
 
 
 def test_a_deleted_post_still_linked_to_is_named(tmp_path):
-    """The edit the Lab-edited copy makes by hand: without it, the rules name
-    the link to the deleted post (Pelican only warns, and writes the link as
-    it was)."""
+    """The edit the Lab-edited copy makes by hand: without it, the build
+    refuses, naming the file that links to the deleted post and the post, and
+    writes nothing."""
+    from lab_content.generator import ContentValidationError
+
     content = tmp_path / "content"
     shutil.copytree(SAMPLE, content)
     (content / "posts/2025-08-28-ideas-workshop.md").unlink()
-    log = build("pelicanconf.py", tmp_path / "out", path=content)
-    site = Built(tmp_path / "out", SAMPLE_SITEURL_DEV, content, tuple(log.messages()))
-    assert any("2025-08-28-ideas-workshop.md" in p for p in RULES["no-warnings"](site))
-    assert any(
-        p.startswith("updates/2025/three-ideas-to-test/index.html:")
-        for p in RULES["links-resolve"](site)
-    )
+    with pytest.raises(ContentValidationError) as failure:
+        build("pelicanconf.py", tmp_path / "out", path=content)
+    assert [p for p in failure.value.problems if "ideas-workshop" in p] == [
+        "posts/2025-10-16-three-ideas-to-test.md: link: "
+        "{filename}/posts/2025-08-28-ideas-workshop.md names "
+        "posts/2025-08-28-ideas-workshop.md, which does not exist; if it was "
+        "renamed, link to its new name, and give the renamed file "
+        "'slug: ideas-workshop' to keep its old address (and 'id:' to keep its "
+        "feed id, as the README says)"
+    ]
+    assert not list((tmp_path / "out").rglob("*.html"))
 
 
 # -- the rules fail when they should (on a copy of one built site)
