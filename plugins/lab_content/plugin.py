@@ -24,15 +24,26 @@ import os
 from jinja2 import FileSystemBytecodeCache
 from pelican import signals
 
+from lab_common.dates import build_now
+from lab_common.errors import ContentValidationError
 from lab_common.files import atomic_write
 from lab_common.fingerprint import digest
-from lab_common.processes import default_workers
+from lab_common.plugin_order import require_position
+from lab_common.processes import default_workers, guard_build
 
-from .generator import ContentValidationError, LabContentGenerator
-from .model import build_now
+from .generator import LabContentGenerator
 from .prefetch import Prefetch
 from .reader import LabMarkdownReader, to_datetime
 from .settings import lab_settings
+
+
+def check_plugin_order(pelican) -> None:
+    require_position(
+        pelican.settings,
+        "lab_content",
+        "first",
+        "the other plugins read the challenges, calls and authors it derives",
+    )
 
 
 def merge_settings(pelican) -> None:
@@ -143,6 +154,8 @@ def end_prefetch(generator) -> None:
     reader = generator.readers.readers.get("md")
     if getattr(reader, "prefetch", None) is not None:
         reader.prefetch.close()
+        # What the workers did, for the tests: none may read for nothing.
+        generator.lab_prefetch_stats = reader.prefetch.stats()
         reader.prefetch = None
 
 
@@ -166,7 +179,11 @@ def get_generators(pelican):
 
 
 def register() -> None:
+    signals.initialized.connect(check_plugin_order)
     signals.initialized.connect(merge_settings)
+    # Worker processes (ours, lab_comments', lab_writer's) never outlive a
+    # build that fails: lab_content is the first plugin, so it sets this up.
+    signals.initialized.connect(guard_build)
     signals.initialized.connect(drop_stale_reader_cache)
     signals.readers_init.connect(add_reader)
     signals.article_generator_context.connect(hold_future_posts)
