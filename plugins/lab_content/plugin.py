@@ -8,6 +8,9 @@ Signals:
   get_generators            adds LabContentGenerator (challenges and calls)
   article_generator_preread starts workers that read posts ahead (prefetch.py)
   generator_init            one Jinja environment for every generator
+  content_object_init       posts and pages get the subclass of their class
+                            whose `content` and `summary` are Markup
+                            (contents.trust_content)
 
 Settings: see settings.DEFAULTS.
 Template variables: lab_authors, lab_today, challenges, calls, open_calls; on
@@ -21,6 +24,7 @@ import importlib.metadata
 import logging
 import os
 
+import jinja2
 from jinja2 import FileSystemBytecodeCache
 from pelican import signals
 
@@ -31,6 +35,7 @@ from lab_common.fingerprint import digest
 from lab_common.plugin_order import require_position
 from lab_common.processes import default_workers, guard_build
 
+from .contents import trust_content
 from .generator import LabContentGenerator
 from .prefetch import Prefetch
 from .reader import LabMarkdownReader, to_datetime
@@ -169,8 +174,18 @@ def share_template_environment(generator) -> None:
     if shared is generator.env and cache:
         # Compiled templates kept between builds (Jinja checks each against
         # its source): compiling the theme is a fixed cost of every build.
-        os.makedirs(cache, exist_ok=True)
-        shared.bytecode_cache = FileSystemBytecodeCache(cache)
+        # The code Jinja compiles also depends on the environment's options
+        # (autoescape above all), which its check does not see: each set of
+        # options keeps its own folder.
+        options = digest(
+            sorted(
+                (k, repr(v)) for k, v in generator.settings["JINJA_ENVIRONMENT"].items()
+            ),
+            jinja2.__version__,
+        )
+        folder = os.path.join(cache, options[:16])
+        os.makedirs(folder, exist_ok=True)
+        shared.bytecode_cache = FileSystemBytecodeCache(folder)
     generator.env = shared
 
 
@@ -191,3 +206,4 @@ def register() -> None:
     signals.article_generator_pretaxonomy.connect(end_prefetch)
     signals.get_generators.connect(get_generators)
     signals.generator_init.connect(share_template_environment)
+    signals.content_object_init.connect(trust_content)
