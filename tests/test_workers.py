@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import threading
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, build
-from pelican import signals
-from pelican.generators import ArticlesGenerator
+from conftest import ROOT, SAMPLE, SAMPLE_TODAY, build
+from pelican import Pelican, signals
+from pelican.generators import ArticlesGenerator, PagesGenerator
+from pelican.settings import read_settings
 
 from lab_comments.plugin import CommentsGenerator
 from lab_common import processes
@@ -244,3 +246,53 @@ def test_why_not_fork_names_the_threads():
     finally:
         release.set()
         thread.join()
+
+
+@pytest.mark.usefixtures("no_other_threads")
+def test_setting_up_the_generators_forks_nothing(tmp_path):
+    """Workers start once the build reads (a signal), never in a generator's
+    __init__: a build that fails before reading leaves nothing to stop."""
+    settings = read_settings(
+        str(ROOT / "pelicanconf.py"),
+        override={
+            "PATH": str(SAMPLE), "OUTPUT_PATH": str(tmp_path / "out"),
+            "LAB_TODAY": SAMPLE_TODAY, **WORKERS,
+        },
+    )  # fmt: skip
+    site = Pelican(settings)  # sends initialized: the plugins' settings merged
+    classes = [ArticlesGenerator, PagesGenerator]
+    classes += [value for _, value in signals.get_generators.send(site)]
+    assert CommentsGenerator in classes
+    first = len(processes.forked)
+    context = settings.copy()
+    for generator_class in classes:
+        generator_class(
+            context=context, settings=settings, path=settings["PATH"],
+            theme=settings["THEME"], output_path=settings["OUTPUT_PATH"],
+        )  # fmt: skip
+    assert processes.forked[first:] == []
+
+
+def test_a_worker_interrupted_while_its_result_is_read_is_stopped(monkeypatch):
+    """Ctrl-C while the build reads a worker's result: the worker (blocked
+    writing more than a pipe holds) is stopped and reaped, not waited for."""
+    first = len(processes.forked)
+    worker = processes.fork_worker(lambda: b"x" * (4 << 20))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def too_long(*args):
+        raise TimeoutError("the build waited for a worker that cannot end")
+
+    monkeypatch.setattr(os, "fdopen", interrupted)
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(30)  # bounded: waiting for the worker would never end
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            worker.wait()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        monkeypatch.undo()
+    assert_none_left(first)

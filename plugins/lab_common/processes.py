@@ -83,9 +83,13 @@ class Worker:
         try:
             with os.fdopen(self.fd, "rb") as pipe:
                 data = pipe.read()
-        finally:
-            _, status = os.waitpid(self.pid, 0)
-            _live.pop(self.pid, None)
+        except BaseException:
+            # Ctrl-C while reading: a worker still writing would wait for a
+            # reader for ever, so it is ended rather than waited for.
+            self.stop()
+            raise
+        _, status = os.waitpid(self.pid, 0)
+        _live.pop(self.pid, None)
         code = os.waitstatus_to_exitcode(status)
         if code != 0 and not data:  # killed before it could say why
             reason = f"signal {-code}" if code < 0 else f"exit status {code}"
