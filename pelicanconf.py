@@ -185,9 +185,13 @@ LAB_COMMENTS_ENDPOINT = "http://127.0.0.1:8001/comments"
 LAB_COMMENTS_MAX_DEPTH = 3
 LAB_COMMENTS_CLOSE_AFTER_DAYS = 0
 
-# Templates are read once per build: Jinja's default re-checks every included
-# template's file on every page (a stat call each), which a build never needs.
-JINJA_ENVIRONMENT = {"auto_reload": False}
+# Every value a template prints is escaped unless it is marked trusted
+# (Markup): content and summaries (lab_content), comment bodies (sanitised by
+# lab_comments), JSON-LD (serialised for a <script> by lab_social); Pelican's
+# default leaves escaping to each template. Templates are read once per build:
+# Jinja's default re-checks every included template's file on every page (a
+# stat call each), which a build never needs.
+JINJA_ENVIRONMENT = {"autoescape": True, "auto_reload": False}
 # ... and compiled once for many builds (lab_content keeps them here).
 LAB_TEMPLATE_CACHE_PATH = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), ".cache", "jinja"

@@ -16,9 +16,9 @@ from conftest import FIXTURES, SAMPLE_SITEURL_DEV, build, parse_html
 from feedcheck import ATOM, check_feed, feed_files
 from lxml import etree
 
+from lab_common import SettingsError
 from lab_feeds.build import FeedMeta, feed_generator
 from lab_feeds.items import FeedItem, Person, xml_safe
-from lab_feeds.plugin import FeedSettingsError
 
 FIXTURE_SITE = FIXTURES / "site"
 UTC = dt.UTC
@@ -276,7 +276,7 @@ def test_summary_only_and_the_item_limit(tmp_path):
 
 
 def test_pelicans_own_feeds_must_stay_off(tmp_path):
-    with pytest.raises(FeedSettingsError, match="FEED_ALL_ATOM"):
+    with pytest.raises(SettingsError, match="FEED_ALL_ATOM"):
         build("pelicanconf.py", tmp_path, path=FIXTURE_SITE,
               FEED_ALL_ATOM="feeds/pelican.atom.xml")  # fmt: skip
 

@@ -8,6 +8,9 @@ Signals:
                   comments and attaches them; then writes each post's comment
                   feed and the endpoint's manifest. It writes no HTML page:
                   each comment's reply form is on its post's page.
+  article_generator_preread  (connected by each CommentsGenerator to its
+                  own build) starts the read-ahead worker as the first post
+                  is read
 Settings: see settings.DEFAULTS (plugins/README.md); a retired setting that a
 site still sets (settings.RETIRED) is named in a warning. Pelican's content
 cache settings govern the comments' cache too: with CACHE_CONTENT the build
@@ -46,11 +49,11 @@ from pelican import signals
 from pelican.generators import Generator
 
 from lab_common import absolute_url, plain_text
+from lab_common.dates import build_now
+from lab_common.errors import ContentValidationError
 from lab_common.fingerprint import digest_plain
 from lab_common.output import item_key, write_output
 from lab_common.processes import Worker, can_fork, fork_worker
-from lab_content.generator import ContentValidationError
-from lab_content.model import build_now
 
 from . import schema, store
 from .cache import (
@@ -133,28 +136,39 @@ class CommentsGenerator(Generator):
             "files": 0, "cached": 0, "read": 0, "rendered": 0,
             "cache": "off", "cache_written": False,
             "feeds_written": 0, "feeds_skipped": 0, "read_ahead": 0,
+            "ahead_taken": 0,
         }  # fmt: skip
-        self._ahead = self._read_ahead()
+        self._ahead: Worker | None = None
+        # The read-ahead starts when Pelican starts reading posts, never here:
+        # a failure in any generator's set-up would leave a worker behind.
+        # (A weak reference to the method: the receiver goes with the
+        # generator.)
+        signals.article_generator_preread.connect(self._read_ahead)
 
-    def _read_ahead(self) -> Worker | None:
+    def _read_ahead(self, articles) -> None:
         """In a full build of a site with many comments, a worker process
         reads, checks and renders them while the build reads the posts
-        (lab_content's LAB_READ_PROCESSES = 1 keeps it all in this process)."""
+        (lab_content's LAB_READ_PROCESSES = 1 keeps it all in this process).
+        Sent before each post is read; the first post of this build starts it."""
+        if articles.context is not self.context:
+            return  # another build's posts (a generator kept after its build)
+        signals.article_generator_preread.disconnect(self._read_ahead)
         if (
             self.settings.get("CACHE_CONTENT")
             or self.settings.get("LAB_READ_PROCESSES", 0) == 1
-            or not can_fork()
         ):
-            return None
+            return
         root = Path(self.path) / self.options["LAB_COMMENTS_PATH"]
         found, _ = store.published_files(root)
         if len(found) < self.options["LAB_COMMENTS_READ_AHEAD_MIN_FILES"]:
-            return None
-        return fork_worker(lambda: entries_ahead(found, self._render))
+            return
+        if can_fork():  # else it says why, and the build reads them itself
+            self._ahead = fork_worker(lambda: entries_ahead(found, self._render))
 
     def _take_ahead(self) -> dict[str, CachedFile]:
         """The worker's entries (files changed since it read them, or that it
         could not read, are read by the build as if they were not cached)."""
+        signals.article_generator_preread.disconnect(self._read_ahead)
         worker, self._ahead = self._ahead, None
         if worker is None:
             return {}
@@ -180,6 +194,7 @@ class CommentsGenerator(Generator):
             root, {**ahead, **cached}, {p.slug for p in every_post}, self._render
         )
         from_worker = sum(1 for k, v in reading.files.items() if ahead.get(k) is v)
+        self.stats["ahead_taken"] = from_worker
         self.stats.update(
             files=reading.cached + reading.read,
             # What the worker read this build counts as read, not cached.

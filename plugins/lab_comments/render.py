@@ -5,7 +5,9 @@ The body of a comment is untrusted. It goes through Python-Markdown with raw
 HTML, images and headings switched off, then through nh3 (an allow-list
 sanitiser) that keeps a few tags, only `href` on links, only http, https and
 mailto URLs, and sets `rel="nofollow ugc noopener"` on every link. Names and
-websites are never HTML: templates escape them.
+websites are never HTML: the theme escapes every value it prints, and a
+`Comment`'s `body_html`, sanitised so, is marked trusted (Markup) where the
+comment is made (`build_comments`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo
 import markdown
 import nh3
 from lxml import etree
+from markupsafe import Markup
 
 from lab_common import absolutise_html
 
@@ -113,7 +116,7 @@ class Comment:
     post: str
     name: str
     date: dt.datetime  # aware, in the site's zone
-    body_html: str
+    body_html: Markup  # sanitised (BodyRenderer): trusted by the theme
     website: str | None = None
     reply_to: str | None = None
     staff: bool = False
@@ -164,7 +167,9 @@ def build_comments(
                 post=record["post"],
                 name=record["name"],
                 date=record["date"].astimezone(zone),
-                body_html=body_html,
+                # Sanitised by the renderer (nh3's allow-list), now or
+                # before it was cached: the theme prints it as it is.
+                body_html=Markup(body_html),  # noqa: S704 - sanitised by nh3
                 website=record.get("website"),
                 reply_to=record.get("reply_to"),
                 staff=bool(record.get("staff", False)),
@@ -301,7 +306,7 @@ def comments_feed(
                 name=comment.name,
                 website=comment.website,
                 date=comment.date,
-                body_html=comment.body_html,
+                body_html=str(comment.body_html),  # plain: the feed is XML
             )
         )
     return CommentFeed(

@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# The one settings error of every plugin (a ValueError naming the key).
+from lab_common.settings import SettingsError
+
 DEFAULTS: dict[str, Any] = {
     # Folder under PATH with the approved comments: <folder>/<post-slug>/<id>.yaml.
     "LAB_COMMENTS_PATH": "comments",
@@ -40,10 +43,6 @@ RETIRED = {
     "LAB_COMMENTS_REPLY_PATH": "each comment's reply form is now on its post's "
     "page (#reply-<id>); there are no reply pages",
 }
-
-
-class SettingsError(ValueError):
-    """A LAB_COMMENTS_* setting is wrong; the message names the key."""
 
 
 def comment_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,9 @@ and a naive date must mean the site's TIMEZONE, never the build machine's."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -24,3 +27,25 @@ def aware(value: dt.date | dt.datetime, timezone: str) -> dt.datetime:
         value.year, value.month, value.day, value.hour, value.minute,
         value.second, value.microsecond, tzinfo=value.tzinfo,
     )  # fmt: skip
+
+
+def build_now(
+    settings: Mapping[str, Any], environ: Mapping[str, str] = os.environ
+) -> dt.datetime:
+    """The one "today" every derived status uses, as an aware datetime in the
+    site's zone: LAB_TODAY if set, else SOURCE_DATE_EPOCH, else the clock."""
+    zone = ZoneInfo(settings.get("TIMEZONE") or "UTC")
+    pinned = settings.get("LAB_TODAY")
+    if pinned is not None:
+        if pinned.tzinfo is None:
+            raise ValueError("LAB_TODAY: needs a time zone")
+        return pinned.astimezone(zone)
+    epoch = environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), tz=zone)
+        except ValueError:
+            raise ValueError(
+                f"SOURCE_DATE_EPOCH: {epoch!r} is not a whole number of seconds"
+            ) from None
+    return dt.datetime.now(tz=zone)

@@ -1,21 +1,40 @@
-"""Forked worker processes, shared by lab_content (reading posts) and
-lab_writer (rendering pages). A forked worker starts with the whole build in
-memory, so nothing needs pickling on the way in; it sends back bytes through
-a pipe and ends without running the parent's exit handlers.
+"""Forked worker processes, shared by lab_content (reading posts),
+lab_comments (reading comments ahead) and lab_writer (rendering pages). A
+forked worker starts with the whole build in memory, so nothing needs
+pickling on the way in; it sends back bytes through a pipe and ends without
+running the parent's exit handlers.
+
+Two rules keep workers from outliving or endangering a build:
+- a worker is forked only from a process that runs one thread (`can_fork`):
+  a fork copies the locks other threads hold, held, into the worker, and
+  Python 3.12+ warns at every such fork;
+- every worker not yet waited for is known here (`live_workers`), and
+  `guard_build`, connected to `initialized` by lab_content, ends them when a
+  build ends for any reason: a content error, a template error, Ctrl-C. A
+  build that ends normally has waited for each of its workers already.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Rich's screen refresher, which Pelican's "Generating..." status runs.
-_HARMLESS_THREADS = ("_RefreshThread",)
+logger = logging.getLogger(__name__)
+
+# The workers of this process that nobody has waited for yet, by pid. A
+# module global on purpose: child processes belong to the process, whatever
+# build forked them, and must be found after that build's objects are gone.
+_live: dict[int, Worker] = {}
+# Every pid this process has forked (for tests: each must have been reaped).
+forked: list[int] = []
 
 
 def default_workers() -> int:
@@ -25,14 +44,32 @@ def default_workers() -> int:
     return min(os.cpu_count() or 1, 4)
 
 
+def why_not_fork() -> str | None:
+    """Why this process must not fork a worker now, or None when it may."""
+    if not hasattr(os, "fork"):
+        return "this system does not fork"
+    python_threads = threading.active_count()
+    if python_threads != 1:
+        names = ", ".join(sorted(t.name for t in threading.enumerate()))
+        return f"{python_threads} threads are running ({names})"
+    # Threads started by native code (a file watcher's, say) are not in
+    # `threading`'s list; Linux lists every one of them.
+    try:
+        native = len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+    if native != 1:
+        return f"{native} threads are running (some not started by Python)"
+    return None
+
+
 def can_fork() -> bool:
-    """True when this system forks (not Windows) and no thread but the main
-    one (and Rich's refresher) runs: a fork copies the locks other threads
-    hold, held, into the worker."""
-    return hasattr(os, "fork") and all(
-        thread is threading.main_thread() or type(thread).__name__ in _HARMLESS_THREADS
-        for thread in threading.enumerate()
-    )
+    """True when this system forks and this process runs one thread only
+    (else the reason is logged at DEBUG)."""
+    reason = why_not_fork()
+    if reason is not None:
+        logger.debug("no worker processes: %s", reason)
+    return reason is None
 
 
 @dataclass
@@ -43,22 +80,45 @@ class Worker:
     def wait(self) -> tuple[bool, bytes]:
         """(whether the work succeeded, what it sent: its result, or a
         description of its error)."""
-        with os.fdopen(self.fd, "rb") as pipe:
-            data = pipe.read()
+        try:
+            with os.fdopen(self.fd, "rb") as pipe:
+                data = pipe.read()
+        except BaseException:
+            # Ctrl-C while reading: a worker still writing would wait for a
+            # reader for ever, so it is ended rather than waited for.
+            self.stop()
+            raise
         _, status = os.waitpid(self.pid, 0)
+        _live.pop(self.pid, None)
         code = os.waitstatus_to_exitcode(status)
         if code != 0 and not data:  # killed before it could say why
             reason = f"signal {-code}" if code < 0 else f"exit status {code}"
             data = f"worker process {self.pid} ended with {reason}".encode()
         return code == 0, data
 
+    def stop(self) -> None:
+        """End the worker now and reap it; what it was doing is dropped."""
+        if _live.pop(self.pid, None) is None:
+            return
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        # SIGKILL: a worker holds nothing worth finishing once its build is
+        # over; one that had ended already is reaped all the same.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
 
 def fork_worker(work: Callable[[], bytes]) -> Worker:
-    """Run `work` in a forked process; its bytes come back through `wait`."""
+    """Run `work` in a forked process; its bytes come back through `wait`.
+    Call only when `can_fork()` says so."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker: it never returns from here
         os.close(read)
+        # The parent's workers are not this one's to wait for or stop.
+        _live.clear()
+        forked.clear()
         code = 0
         try:
             _log_plainly()
@@ -73,7 +133,52 @@ def fork_worker(work: Callable[[], bytes]) -> Worker:
         finally:
             os._exit(code)
     os.close(write)
-    return Worker(pid, read)
+    worker = Worker(pid, read)
+    _live[pid] = worker
+    forked.append(pid)
+    return worker
+
+
+def live_workers() -> list[int]:
+    """The pids of this process's workers that nobody has waited for."""
+    return sorted(_live)
+
+
+def stop_workers() -> list[int]:
+    """End and reap every worker nobody has waited for; their pids."""
+    pids = live_workers()
+    for pid in pids:
+        worker = _live.get(pid)
+        if worker is not None:
+            worker.stop()
+    return pids
+
+
+def guard_build(pelican) -> None:
+    """An `initialized` receiver: the workers a build leaves behind when it
+    fails (or is interrupted) are stopped as the failure leaves the build.
+    Pelican sends no signal when a build fails, and its `run()` (which the
+    command line, autoreload and our tests call on the instance) is the one
+    frame around the whole build, so it is wrapped here, once per instance."""
+    run = pelican.run
+    if getattr(run, "lab_guarded", False):
+        return
+
+    @functools.wraps(run)
+    def guarded(*args, **kwargs):
+        try:
+            return run(*args, **kwargs)
+        finally:
+            stopped = stop_workers()
+            if stopped:
+                logger.debug(
+                    "stopped %d worker process(es) the build left: %s",
+                    len(stopped),
+                    stopped,
+                )
+
+    guarded.lab_guarded = True
+    pelican.run = guarded
 
 
 def describe(exc: BaseException) -> str:
@@ -81,8 +186,8 @@ def describe(exc: BaseException) -> str:
 
 
 def _log_plainly() -> None:
-    # Rich's handler writes through a console whose lock the refresher
-    # thread may have held at the fork; a worker logs straight to stderr.
+    # The parent's log handlers (Rich's console among them) may hold state
+    # meant for one process; a worker logs straight to stderr.
     root = logging.getLogger()
     handlers = root.handlers[:]
     for handler in handlers:

@@ -8,7 +8,9 @@ from typing import Any
 
 
 class SettingsError(ValueError):
-    """A LAB_* setting has the wrong type; the message names the key."""
+    """A setting is wrong (a LAB_* value of the wrong type or out of range, a
+    Pelican setting at odds with a plugin, PLUGINS in the wrong order); the
+    message names the setting. The one settings error of every plugin."""
 
 
 def merged_settings(

@@ -13,6 +13,7 @@ from pelican.generators import Generator
 from pelican.utils import posixize_path
 
 from lab_common import plain_text
+from lab_common.errors import ContentValidationError
 from lab_common.output import write_output
 
 from .addresses import collision_line, collisions, link_target, missing_link_line
@@ -34,18 +35,6 @@ from .settings import lab_settings
 from .urlwrappers import Author
 
 logger = logging.getLogger(__name__)
-
-
-class ContentValidationError(Exception):
-    """Content does not match its schema. The message lists every problem, one
-    `path: field: reason` per line, and the build stops before writing."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__(
-            f"{len(problems)} problem(s) in the content; nothing was written:\n"
-            + "\n".join(problems)
-        )
 
 
 class LabContentGenerator(Generator):

@@ -4,11 +4,11 @@ the words of a commitment, listing order. Pure functions over plain values."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from lab_common.dates import build_now  # noqa: F401 - re-exported
 
 CALL_STATUS_LABELS = {
     "open": "Open",
@@ -18,28 +18,6 @@ CALL_STATUS_LABELS = {
 }
 # Listings lead with what a reader can act on now; "closing soon" is still open.
 CALL_STATUS_RANK = {"open": 0, "closing-soon": 0, "upcoming": 1, "closed": 2}
-
-
-def build_now(
-    settings: Mapping[str, Any], environ: Mapping[str, str] = os.environ
-) -> dt.datetime:
-    """The one "today" every derived status uses, as an aware datetime in the
-    site's zone: LAB_TODAY if set, else SOURCE_DATE_EPOCH, else the clock."""
-    zone = ZoneInfo(settings.get("TIMEZONE") or "UTC")
-    pinned = settings.get("LAB_TODAY")
-    if pinned is not None:
-        if pinned.tzinfo is None:
-            raise ValueError("LAB_TODAY: needs a time zone")
-        return pinned.astimezone(zone)
-    epoch = environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            return dt.datetime.fromtimestamp(int(epoch), tz=zone)
-        except ValueError:
-            raise ValueError(
-                f"SOURCE_DATE_EPOCH: {epoch!r} is not a whole number of seconds"
-            ) from None
-    return dt.datetime.now(tz=zone)
 
 
 @dataclass(frozen=True)

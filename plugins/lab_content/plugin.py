@@ -10,6 +10,9 @@ Signals:
   generator_init            one Jinja environment for every generator
   all_generators_finalized  refuses the build, before anything is written,
                             when two sources would write one file
+  content_object_init       posts and pages get the subclass of their class
+                            whose `content` and `summary` are Markup
+                            (contents.trust_content)
 
 Settings: see settings.DEFAULTS.
 Template variables: lab_authors, lab_today, challenges, calls, open_calls; on
@@ -23,18 +26,31 @@ import importlib.metadata
 import logging
 import os
 
+import jinja2
 from jinja2 import FileSystemBytecodeCache
 from pelican import signals
 
+from lab_common.dates import build_now
+from lab_common.errors import ContentValidationError
 from lab_common.files import atomic_write
 from lab_common.fingerprint import digest
-from lab_common.processes import default_workers
+from lab_common.plugin_order import require_position
+from lab_common.processes import default_workers, guard_build
 
-from .generator import ContentValidationError, LabContentGenerator
-from .model import build_now
+from .contents import trust_content
+from .generator import LabContentGenerator
 from .prefetch import Prefetch
 from .reader import LabMarkdownReader, to_datetime
 from .settings import lab_settings
+
+
+def check_plugin_order(pelican) -> None:
+    require_position(
+        pelican.settings,
+        "lab_content",
+        "first",
+        "the other plugins read the challenges, calls and authors it derives",
+    )
 
 
 def merge_settings(pelican) -> None:
@@ -145,6 +161,8 @@ def end_prefetch(generator) -> None:
     reader = generator.readers.readers.get("md")
     if getattr(reader, "prefetch", None) is not None:
         reader.prefetch.close()
+        # What the workers did, for the tests: none may read for nothing.
+        generator.lab_prefetch_stats = reader.prefetch.stats()
         reader.prefetch = None
 
 
@@ -158,8 +176,18 @@ def share_template_environment(generator) -> None:
     if shared is generator.env and cache:
         # Compiled templates kept between builds (Jinja checks each against
         # its source): compiling the theme is a fixed cost of every build.
-        os.makedirs(cache, exist_ok=True)
-        shared.bytecode_cache = FileSystemBytecodeCache(cache)
+        # The code Jinja compiles also depends on the environment's options
+        # (autoescape above all), which its check does not see: each set of
+        # options keeps its own folder.
+        options = digest(
+            sorted(
+                (k, repr(v)) for k, v in generator.settings["JINJA_ENVIRONMENT"].items()
+            ),
+            jinja2.__version__,
+        )
+        folder = os.path.join(cache, options[:16])
+        os.makedirs(folder, exist_ok=True)
+        shared.bytecode_cache = FileSystemBytecodeCache(folder)
     generator.env = shared
 
 
@@ -174,7 +202,11 @@ def check_outputs(generators) -> None:
 
 
 def register() -> None:
+    signals.initialized.connect(check_plugin_order)
     signals.initialized.connect(merge_settings)
+    # Worker processes (ours, lab_comments', lab_writer's) never outlive a
+    # build that fails: lab_content is the first plugin, so it sets this up.
+    signals.initialized.connect(guard_build)
     signals.initialized.connect(drop_stale_reader_cache)
     signals.readers_init.connect(add_reader)
     signals.article_generator_context.connect(hold_future_posts)
@@ -183,3 +215,4 @@ def register() -> None:
     signals.get_generators.connect(get_generators)
     signals.generator_init.connect(share_template_environment)
     signals.all_generators_finalized.connect(check_outputs)
+    signals.content_object_init.connect(trust_content)

@@ -8,7 +8,9 @@ when Pelican reaches those files. What a worker returns is what the reader
 itself returns, (HTML, metadata), the same values Pelican's content cache
 keeps; a file a worker could not read is read again in the build, so that
 its problem is reported as usual. Workers write their results to a temporary
-file, a batch at a time, which the build unpickles as it needs them.
+file, a batch at a time, which the build unpickles as it needs them, and
+each says how many posts it read: `stats()` compares that with what the
+build took, so a worker that read nothing is seen (tests/test_workers.py).
 """
 
 from __future__ import annotations
@@ -34,15 +36,18 @@ class _Share:
     worker: Worker
     spool: IO[bytes]  # the worker's results, a pickle per batch
     done: bool = False
+    read: int = 0  # posts the worker says it read
 
 
 class Prefetch:
     def __init__(self, reader, paths: list[str], processes: int):
         self.taken = 0
+        self.workers = 0
+        self.read = 0  # posts the workers read, as they say
         self.results: dict[str, tuple] = {}
         self.owner: dict[str, int] = {}  # path -> its share
         self.shares: dict[int, _Share] = {}
-        if processes < 2 or not can_fork():
+        if processes < 2 or not can_fork():  # can_fork logs why not
             return
         # The build reads the first share itself while the workers read the
         # rest, one contiguous share each, in Pelican's order.
@@ -54,6 +59,7 @@ class Prefetch:
                 lambda chunk=chunk, spool=spool: _read(reader, chunk, spool)
             )
             self.shares[start] = _Share(worker, spool)
+            self.workers += 1
             for path in chunk:
                 self.owner[path] = start
 
@@ -70,21 +76,36 @@ class Prefetch:
         """Wait for every worker (results nobody took are dropped)."""
         for share in self.shares.values():
             if not share.done:
-                share.worker.wait()
+                self._finish(share)
             share.spool.close()
-        logger.debug("lab_content: %d post(s) read by worker processes", self.taken)
+        logger.debug(
+            "lab_content: %d worker process(es) read %d post(s); the build took %d",
+            self.workers,
+            self.read,
+            self.taken,
+        )
         self.shares.clear()
         self.results.clear()
         self.owner.clear()
 
+    def stats(self) -> dict[str, int]:
+        """Worker processes forked, posts they read, posts the build took."""
+        return {"workers": self.workers, "read": self.read, "taken": self.taken}
+
+    def _finish(self, share: _Share) -> None:
+        ok, message = share.worker.wait()
+        share.done = True
+        share.spool.seek(0)
+        if ok:
+            share.read = int(message)
+            self.read += share.read
+        else:
+            logger.debug("lab_content: a reading worker failed: %s", message)
+            share.spool.truncate(0)
+
     def _load_until(self, share: _Share, path: str) -> None:
         if not share.done:
-            ok, message = share.worker.wait()
-            share.done = True
-            share.spool.seek(0)
-            if not ok:
-                logger.debug("lab_content: a reading worker failed: %s", message)
-                share.spool.truncate(0)
+            self._finish(share)
         while path not in self.results:
             try:
                 # The bytes come from our own forked worker, never from outside.
@@ -94,16 +115,19 @@ class Prefetch:
 
 
 def _read(reader, paths: list[str], spool) -> bytes:
+    """Read `paths` into `spool`; how many were read, as ASCII digits."""
     batch = {}
+    read = 0
     for path in paths:
         try:
             batch[path] = reader.read(path)
         except Exception:  # noqa: S112 - read again by the build, which reports it
             continue
+        read += 1
         if len(batch) == BATCH:
             pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
             batch = {}
     if batch:
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
     spool.flush()
-    return b""
+    return str(read).encode("ascii")

@@ -15,17 +15,19 @@ from pelican import urlwrappers
 
 
 class _Once:
+    # Pelican's own public properties, asked once: the next class in the
+    # method order is Pelican's wrapper.
     @functools.cached_property
     def url(self):
-        return self._from_settings("URL")
+        return super().url
 
     @functools.cached_property
     def save_as(self):
-        return self._from_settings("SAVE_AS")
+        return super().save_as
 
     @functools.cached_property
     def page_name(self):
-        return self._from_settings("URL", get_page_name=True)
+        return super().page_name
 
 
 class Author(_Once, urlwrappers.Author):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pelican import signals
 
+from lab_common import SettingsError
+
 from .generator import LabFeedsGenerator
 
 PELICAN_FEED_SETTINGS = (
@@ -24,16 +26,12 @@ PELICAN_FEED_SETTINGS = (
 )  # fmt: skip
 
 
-class FeedSettingsError(ValueError):
-    """Pelican's own feeds are on beside ours; the message names the settings."""
-
-
 def check_pelican_feeds_off(pelican) -> None:
     # Two writers of feeds would give subscribers two sets of ids for the same
     # posts; ours is the one that keeps them stable.
     on = [key for key in PELICAN_FEED_SETTINGS if pelican.settings.get(key)]
     if on:
-        raise FeedSettingsError(
+        raise SettingsError(
             "lab_feeds writes every feed; set these to None: " + ", ".join(on)
         )
 

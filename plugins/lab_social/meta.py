@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
+
 from lab_common import plain_text, truncate_words
 
 SCHEMA_ORG = "https://schema.org"
@@ -109,13 +111,15 @@ def describe(override: str | None, summary_html: str | None, limit: int) -> str:
     return truncate_words(text, limit)
 
 
-def script_json(data: Any) -> str:
+def script_json(data: Any) -> Markup:
     """`data` as strict JSON that is safe as the text of a <script> element:
-    no `<`, `>` or `&` (so no `</script>` or `<!--`), no NaN."""
+    no `<`, `>` or `&` (so no `</script>` or `<!--`), no NaN. Marked Markup:
+    the theme prints it as it is, since HTML-escaping a script's text would
+    break the JSON (a script's text is not decoded)."""
     text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     for character, escape in _SCRIPT_ESCAPES.items():
         text = text.replace(character, escape)
-    return text
+    return Markup(text)  # noqa: S704 - JSON with no <, > or &
 
 
 def iso(value: dt.datetime | None) -> str | None:
