@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-requirements
 PELICAN := $(BIN)/pelican
+# One-off builds: the pelican command without its spinner thread, so that the
+# plugins may fork worker processes (plugins/lab_common/build.py says why).
+BUILD := PYTHONPATH=plugins $(BIN)/python -m lab_common.build
 
 INPUTDIR := content
 OUTPUTDIR := output
@@ -52,7 +55,7 @@ install: $(STAMP) ## Create or refresh the virtual environment in .venv/
 # are printed; make check's link gate catches broken internal links.
 define build
 	@rm -rf $(STAGEDIR) $(STAGEDIR)-old
-	@$(1) $(PELICAN) $(INPUTDIR) -o $(STAGEDIR) -s $(2) $(PELICANOPTS) || \
+	@$(1) $(BUILD) $(INPUTDIR) -o $(STAGEDIR) -s $(2) $(PELICANOPTS) || \
 		{ rm -rf $(STAGEDIR); echo "Build failed: output/ is unchanged."; exit 1; }
 	@$(BIN)/python -m pagefind --site $(STAGEDIR) --silent || \
 		{ rm -rf $(STAGEDIR); echo "Search index failed: output/ is unchanged."; exit 1; }

@@ -53,7 +53,7 @@ def build(command: list[str], cwd: Path, output: Path, env_extra=None) -> Run:
     """One build in its own process: wall clock, CPU and peak memory of that
     process alone (os.wait4), and how many pages it wrote."""
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "SITEURL": SITEURL,
-           **(env_extra or {})}  # fmt: skip
+           "PYTHONPATH": str(ROOT / "plugins"), **(env_extra or {})}  # fmt: skip
     start = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -71,7 +71,9 @@ def build(command: list[str], cwd: Path, output: Path, env_extra=None) -> Run:
 def ours(
     site: Path, output: Path, *extra: str, config: str = "publishconf.py"
 ) -> list[str]:
-    return [PELICAN, str(site / "ours" / "content"), "-o", str(output), "-s",
+    # As make html and make publish build (lab_common.build: no spinner thread).
+    return [sys.executable, "-m", "lab_common.build",
+            str(site / "ours" / "content"), "-o", str(output), "-s",
             str(ROOT / config), "--log-handler", "plain", "-q", *extra]  # fmt: skip
 
 
