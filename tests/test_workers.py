@@ -296,3 +296,35 @@ def test_a_worker_interrupted_while_its_result_is_read_is_stopped(monkeypatch):
         signal.signal(signal.SIGALRM, previous)
         monkeypatch.undo()
     assert_none_left(first)
+
+
+def _command_line_build(main, tmp_path: Path, name: str) -> list[int]:
+    """A build of the sample through a command-line entry point, in this
+    process; the workers it forked."""
+    first = len(processes.forked)
+    overrides = [f"{key}={value}" for key, value in WORKERS.items()]
+    argv = [str(SAMPLE), "-o", str(tmp_path / name), "-s", str(ROOT / "pelicanconf.py"),
+            "-q", "-e", *overrides]  # fmt: skip
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        status = main(argv)
+    finally:
+        os.chdir(cwd)
+    assert not status, f"{name}: the build failed"
+    return assert_none_left(first)
+
+
+def test_make_builds_through_an_entry_point_that_lets_workers_fork(
+    tmp_path, no_other_threads
+):
+    """`pelican` draws its spinner from a thread for the whole build, so no
+    worker may fork under it; make html and make publish build through
+    lab_common.build, which takes the same arguments without the spinner."""
+    import pelican
+
+    from lab_common.build import main
+
+    assert _command_line_build(pelican.main, tmp_path, "pelican") == []
+    assert len(_command_line_build(main, tmp_path, "ours")) == 4
+    assert tree(tmp_path / "ours") == tree(tmp_path / "pelican")
