@@ -148,6 +148,22 @@ def check_no_generator_cache_path(tmp_path):
     assert "_cache_path" not in generator_init
 
 
+def check_command_line(tmp_path):
+    # lab_common.build: the command line's own argument parser, logging set-up
+    # and instance maker (module functions, undocumented), and the argument
+    # names it reads; one-off builds still run under a spinner thread.
+    args = pelican.parse_arguments(["content", "-s", "pelicanconf.py"])
+    for name in ("autoreload", "listen", "verbosity", "fatal", "log_handler",
+                 "logs_dedup_min_level", "settings"):  # fmt: skip
+        assert hasattr(args, name), f"the arguments have no {name!r}"
+    assert args.log_handler in pelican.LOG_HANDLERS
+    params = list(inspect.signature(pelican.get_instance).parameters)
+    assert params == ["args"], params
+    assert 'console.status("Generating...")' in inspect.getsource(pelican.main), (
+        "pelican no longer runs a spinner: lab_common.build may not be needed"
+    )
+
+
 CONTRACT = [
     ("Content._expand_settings(key, klass)", "lab_content (contents.py)",
      check_expand_settings),
@@ -170,6 +186,8 @@ CONTRACT = [
      check_no_generator_cache_path),
     ("Pelican.run() called on the instance", "lab_common (processes.py: guard_build)",
      check_pelican_run),
+    ("parse_arguments(), LOG_HANDLERS, get_instance(args), main()'s spinner",
+     "lab_common (build.py: make html and make publish)", check_command_line),
 ]  # fmt: skip
 
 
