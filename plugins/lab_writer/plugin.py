@@ -2,12 +2,16 @@
 that leave unchanged pages alone.
 
 Signals:
-  initialized     merges the LAB_WRITER_* defaults into the settings
+  initialized     checks that lab_writer is listed last in PLUGINS; merges
+                  the LAB_WRITER_* defaults into the settings
   get_writer      LabWriter (writer.py): notes each page Pelican asks for
   get_generators  RenderGenerator, which renders the noted pages once every
                   other plugin's generator has asked for its pages (so list
-                  lab_writer last in PLUGINS)
+                  lab_writer last in PLUGINS), then (in-place rebuilds)
+                  removes the files the last build wrote and this one does not
 Settings: see settings.DEFAULTS (plugins/README.md).
+What other plugins tell the writer comes through lab_common.output; the
+writer imports no other plugin.
 """
 
 from __future__ import annotations
@@ -15,8 +19,13 @@ from __future__ import annotations
 from pelican import signals
 from pelican.generators import Generator
 
+from lab_common import SettingsError
+from lab_common.fingerprint import loaded_code_digest
+
 from .settings import DEFAULTS, writer_settings
-from .writer import LabWriter
+from .writer import LabWriter, static_outputs
+
+NAME = "lab_writer"
 
 
 class RenderGenerator(Generator):
@@ -24,12 +33,28 @@ class RenderGenerator(Generator):
     before it has asked for its pages, and the writer renders them."""
 
     def generate_output(self, writer):
-        flush = getattr(writer, "flush", None)
-        if flush is not None:
-            flush()
+        if not isinstance(writer, LabWriter):
+            return
+        writer.flush()
+        # Pelican's static generator copies these after this generator.
+        statics = self.context.get("staticfiles", [])
+        writer.finish(static_outputs(self.settings, self.theme, statics))
+
+
+def check_order(plugins) -> None:
+    """lab_writer renders the pages every plugin before it asked for: listed
+    anywhere but last, the pages of the plugins after it are never noted."""
+    names = [str(getattr(p, "__name__", p)).rsplit(".", 1)[-1] for p in plugins]
+    if NAME in names and names[-1] != NAME:
+        after = ", ".join(names[names.index(NAME) + 1 :])
+        raise SettingsError(
+            f"PLUGINS: {NAME!r} must be listed last (it renders the pages the "
+            f"plugins before it ask for), but {after} come(s) after it"
+        )
 
 
 def merge_settings(pelican) -> None:
+    check_order(pelican.settings.get("PLUGINS") or [])
     writer_settings(pelican.settings)  # a bad value stops the build here
     for key, value in DEFAULTS.items():
         pelican.settings.setdefault(key, value)
@@ -44,6 +69,10 @@ def get_generators(pelican):
 
 
 def register() -> None:
+    # Pelican has imported every plugin by now: take the digest of our code
+    # as it was loaded (lab_common.fingerprint.module_digest), before anyone
+    # can edit a file under a running server.
+    loaded_code_digest()
     signals.initialized.connect(merge_settings)
     signals.get_writer.connect(get_writer)
     signals.get_generators.connect(get_generators)
