@@ -105,9 +105,13 @@ class Site:
             LAB_TODAY=self.today,
             LAB_SOCIAL_CACHE_PATH=str(ROOT / ".cache" / "lab_social"),
             THEME_TEMPLATES_OVERRIDES=[str(self.overrides)],
-            LAB_WRITER_PROCESSES=1,
-            LAB_READ_PROCESSES=1,
-            **{**self.settings, **extra},
+            **{
+                # One process: forking costs more than a site this small.
+                "LAB_WRITER_PROCESSES": 1,
+                "LAB_READ_PROCESSES": 1,
+                **self.settings,
+                **extra,
+            },
         )
 
     def rebuild(self) -> None:
