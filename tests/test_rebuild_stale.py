@@ -212,3 +212,24 @@ def test_lab_writer_must_be_listed_last(plugins):
 def test_lab_writer_listed_last_passes():
     check_order(["lab_content", "lab_feeds", "lab_writer"])
     check_order(["lab_content", "lab_feeds"])  # a build without it
+
+
+def test_lab_writer_knows_no_other_plugin():
+    # What other plugins tell it comes through lab_common.output (item 9).
+    import ast
+
+    for path in sorted((ROOT / "plugins" / "lab_writer").glob("*.py")):
+        tree_ = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree_):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("lab_") or name.startswith("lab_common"), (
+                    f"{path.name} imports {name}"
+                )
+        text = path.read_text(encoding="utf-8")
+        assert "LAB_COMMENTS" not in text and "comments_key" not in text, path.name
