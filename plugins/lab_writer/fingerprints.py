@@ -128,28 +128,35 @@ def summary_digest(item) -> str:
     return digest(str(item.summary) if item.summary is not None else None)
 
 
-def files_digest(paths: Iterable[str], skip=None) -> str:
+def file_stats(paths: Iterable[str], suffixes: tuple[str, ...] = ()) -> list[tuple]:
     """Name, size and modification time of every file under the given
-    folders or files (theme, plugin code, data files), but those `skip`
-    (given a path) says to leave out and Python's bytecode caches."""
+    folders or files (theme, data files), but those whose names end with
+    `suffixes` and Python's bytecode caches."""
     entries = []
     for top in paths:
+        top = os.path.abspath(top)
         if os.path.isfile(top):
             walked = [(os.path.dirname(top), [], [os.path.basename(top)])]
         else:
             walked = os.walk(top)
         for folder, dirs, files in walked:
-            dirs[:] = sorted(
-                d for d in dirs
-                if d != "__pycache__" and not (skip and skip(os.path.join(folder, d)))
-            )  # fmt: skip
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in sorted(files):
-                path = os.path.join(folder, name)
-                if skip is not None and skip(path):
+                if suffixes and name.endswith(suffixes):
                     continue
-                stat = os.stat(path)
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                except FileNotFoundError:  # gone since the folder was listed
+                    continue
                 entries.append((path, stat.st_size, stat.st_mtime_ns))
-    return digest(entries)
+    return entries
+
+
+def files_digest(stats: Iterable[tuple], skip_under: Iterable[str] = ()) -> str:
+    """A digest of `file_stats`, but the files under the folders `skip_under`."""
+    prefixes = tuple(os.path.join(folder, "") for folder in skip_under)
+    return digest([entry for entry in stats if not entry[0].startswith(prefixes)])
 
 
 def build_digest(settings: Mapping, files: str) -> str:

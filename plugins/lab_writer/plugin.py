@@ -23,7 +23,7 @@ from lab_common import SettingsError
 from lab_common.fingerprint import loaded_code_digest
 
 from .settings import DEFAULTS, writer_settings
-from .writer import LabWriter, static_outputs
+from .writer import FILE_STATS, LabWriter, file_stats, static_outputs
 
 NAME = "lab_writer"
 
@@ -31,6 +31,13 @@ NAME = "lab_writer"
 class RenderGenerator(Generator):
     """Reads nothing; when its turn to write comes, every page generator
     before it has asked for its pages, and the writer renders them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.settings.get("LAB_WRITER_SKIP_UNCHANGED"):
+            # Generators are made before any reads: what the theme and the
+            # content folder's files are now is what this build uses.
+            self.context[FILE_STATS] = file_stats(self.settings)
 
     def generate_output(self, writer):
         if not isinstance(writer, LabWriter):

@@ -46,6 +46,8 @@ _MISSING = object()
 # More entries of a page's context than this differing from the last copy of
 # the shared context means that the shared context itself has changed.
 _MAX_OWN = 48
+# The context entry with the files' stats as the build started (file_stats).
+FILE_STATS = "lab_writer_file_stats"
 # Sources whose text is in the item digests rather than the file digest.
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mkd", ".mdown")
 
@@ -550,20 +552,25 @@ class _Inputs:
         return self.full[id(value)]
 
 
+def file_stats(settings) -> list[tuple]:
+    """The theme's and the content folder's files as they are now (posts and
+    pages are in the item digests): RenderGenerator takes them when the
+    build starts, before anything is read, so that a file saved during the
+    build counts as changed in the next."""
+    return fingerprints.file_stats(
+        [settings["THEME"], *settings.get("THEME_TEMPLATES_OVERRIDES", []),
+         settings["PATH"]],
+        MARKDOWN_SUFFIXES,
+    )  # fmt: skip
+
+
 def _files(settings, context) -> str:
-    content = os.path.abspath(settings["PATH"])
+    stats = context.get(FILE_STATS)
+    if stats is None:  # a build without RenderGenerator
+        stats = file_stats(settings)
     # Files that reach pages through item inputs (comments: see
     # lab_common.output.add_input_folder) are in the item digests.
-    folders = input_folders(context)
-
-    def skip(path: str) -> bool:
-        # Posts and pages are in the item digests too.
-        return path in folders or path.endswith(MARKDOWN_SUFFIXES)
-
-    return fingerprints.files_digest(
-        [settings["THEME"], *settings.get("THEME_TEMPLATES_OVERRIDES", []), content],
-        skip=skip,
-    )
+    return fingerprints.files_digest(stats, input_folders(context))
 
 
 def _day(today):
