@@ -209,6 +209,16 @@ def test_lab_writer_must_be_listed_last(plugins):
         check_order(plugins)
 
 
+def test_a_build_with_lab_writer_not_last_stops_naming_the_setting(tmp_path):
+    site = Site.copy(tmp_path)
+    site.settings["PLUGINS"] = ["lab_content", "lab_writer", "lab_comments"]
+    with pytest.raises(
+        SettingsError, match="PLUGINS: 'lab_writer' must be listed last"
+    ):
+        site.rebuild()
+    assert not site.output.exists()
+
+
 def test_lab_writer_listed_last_passes():
     check_order(["lab_content", "lab_feeds", "lab_writer"])
     check_order(["lab_content", "lab_feeds"])  # a build without it
