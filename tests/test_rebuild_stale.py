@@ -70,6 +70,16 @@ def test_a_deleted_post_takes_its_page_and_card_images_with_it(site):
     assert site.differences() == SAME
 
 
+def test_the_record_names_every_file_a_build_writes(site):
+    # Pages, plugin files, cards, static and theme files: a file missing from
+    # the record could never be removed when it is no longer written.
+    outputs = record(site)["outputs"]
+    named = set(outputs) | {name for placed in outputs.values() for name in placed}
+    written = set(tree(site.output))
+    assert {n for n in written if n.startswith("theme/")}, "theme files are copied"
+    assert named == written
+
+
 def test_files_no_build_wrote_are_left_alone(site):
     # The search index and a file put there by hand are not in any record.
     (site.output / "pagefind").mkdir()
