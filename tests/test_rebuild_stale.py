@@ -17,6 +17,7 @@ from rebuildkit import COMMENT, SAME, Site, tree
 from lab_common import SettingsError
 from lab_writer.autoreload import Watcher, rebuild_forever, watch_paths
 from lab_writer.plugin import check_order
+from lab_writer.writer import RenderError
 
 POST_PAGE = "updates/2025/with-comments/index.html"
 POST_FEED = "updates/2025/with-comments/comments.atom.xml"
@@ -78,6 +79,30 @@ def test_the_record_names_every_file_a_build_writes(site):
     written = set(tree(site.output))
     assert {n for n in written if n.startswith("theme/")}, "theme files are copied"
     assert named == written
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_after_a_failed_rebuild_the_next_equals_a_fresh_build(site, processes):
+    # A page that fails to render stops the build with pages half written;
+    # the record then keeps what either build placed (worker processes tell
+    # what they placed before failing), and the next renders everything.
+    site.settings.update(
+        LAB_WRITER_PROCESSES=processes, LAB_WRITER_PARALLEL_MIN_PAGES=0
+    )
+    footer = site.overrides / "partials" / "footer.html"
+    good = footer.read_text(encoding="utf-8")
+    footer.write_text(good + "{{ no_such_thing.boom }}", encoding="utf-8")
+    site.delete_post(0)
+    site.add_post(3)
+    with pytest.raises(RenderError):
+        site.rebuild()
+    # The new post's tag feed was written before the pages failed.
+    assert (site.output / "feeds" / "tag" / "new.atom.xml").is_file()
+    (new_post,) = (site.content / "posts").glob("*-new-*.md")
+    new_post.unlink()
+    footer.write_text(good + "<p>mended</p>", encoding="utf-8")
+    site.rebuild()
+    assert site.differences() == SAME
 
 
 def test_files_no_build_wrote_are_left_alone(site):

@@ -585,7 +585,7 @@ def render_jobs(jobs: list[Job], processes: int) -> None:
     failed, after every worker has ended."""
     shares = [jobs[i::processes] for i in range(processes)]
     workers = [
-        (share, fork_worker(lambda share=share: _placed_json(_render_share(share))))
+        (share, fork_worker(lambda share=share: _worker_share(share)))
         for share in shares[1:]
         if share
     ]
@@ -600,23 +600,37 @@ def render_jobs(jobs: list[Job], processes: int) -> None:
             if failure is None:
                 failure = RenderError(message.decode("utf-8", "replace"))
             continue
-        # What the worker placed for each page, told back in the same order.
-        for job, placed in zip(share, json.loads(message), strict=True):
+        # What the worker placed for each page, told back in the same order
+        # (a page that failed too: its files are there).
+        told = json.loads(message)
+        for job, placed in zip(share, told["placed"], strict=True):
             job.placed = placed
+        if failure is None and told["error"] is not None:
+            failure = RenderError(told["error"])
     if failure is not None:
         raise failure
 
 
-def _placed_json(jobs: list[Job]) -> bytes:
-    return json.dumps([job.placed or [] for job in jobs]).encode("utf-8")
+def _worker_share(jobs: list[Job]) -> bytes:
+    """A worker's share rendered; what it placed for each page, and the
+    error that stopped it, for the build's process."""
+    error = None
+    try:
+        _render_share(jobs)
+    except RenderError as exc:
+        error = str(exc)
+    told = {"placed": [job.placed or [] for job in jobs], "error": error}
+    return json.dumps(told).encode("utf-8")
 
 
 def _render_share(jobs: list[Job]) -> list[Job]:
     for job in jobs:
         try:
             with collect_placed() as placed:
-                render_job(job)
-            job.placed = placed
+                try:
+                    render_job(job)
+                finally:
+                    job.placed = placed
         except Exception as exc:
             raise RenderError(f"{job.path}: {type(exc).__name__}: {exc}") from exc
     # Work a page started in the background (lab_social drawing a card) must
