@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import FIXTURES, ROOT, SAMPLE_SITEURL_DEV, build
+from pelican import signals
 
 SITE = FIXTURES / "rebuild"
 # The day the site is first built on: the call is open, the challenge's phase
@@ -74,6 +76,9 @@ class Site:
     today: dt.datetime = FIRST_DAY
     settings: dict = field(default_factory=dict)
     counter: int = 0  # for new names
+    # An edit to make while the next rebuild runs (after every generator has
+    # read its content), as an editor or the comments CLI might.
+    during: Callable[[], None] | None = None
 
     @property
     def content(self) -> Path:
@@ -115,8 +120,22 @@ class Site:
         )
 
     def rebuild(self) -> None:
-        """In place, as `make regenerate` does."""
-        self.build(self.output, self.root / "cache", **INPLACE)
+        """In place, as `make regenerate` does; with an edit made during it,
+        once more, as its watcher (lab_writer.autoreload) does."""
+        edit, self.during = self.during, None
+
+        def make_edit(generators) -> None:
+            edit()
+
+        if edit is not None:
+            signals.all_generators_finalized.connect(make_edit)
+        try:
+            self.build(self.output, self.root / "cache", **INPLACE)
+        finally:
+            if edit is not None:
+                signals.all_generators_finalized.disconnect(make_edit)
+        if edit is not None:
+            self.rebuild()
 
     def fresh(self, name: str = "fresh") -> dict[str, bytes]:
         """A fresh build of the same sources and settings, into a new folder."""
@@ -206,6 +225,9 @@ class Site:
         if comments:
             comments[n % len(comments)].unlink()
 
+    def approve_comment_during_rebuild(self, n: int) -> None:
+        self.during = lambda: self.approve_comment(n)
+
     def next_day(self, n: int) -> None:
         self.today += dt.timedelta(days=1 + n % 20)
 
@@ -220,6 +242,7 @@ EDITS = (
     "edit_template",
     "change_setting",
     "approve_comment",
+    "approve_comment_during_rebuild",
     "erase_comment",
     "next_day",
 )

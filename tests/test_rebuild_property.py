@@ -2,10 +2,12 @@
 
 Hypothesis draws sequences of edits a Lab makes (posts added, deleted,
 renamed, retitled; the challenge and the call deleted; a template edited; a
-setting changed; comments approved and erased; the day moving on). Each step
-is applied and the site rebuilt in place, as `make regenerate` does; after
-the sequence the output folder must hold exactly the files of a fresh build
-of the same sources, byte for byte: none missing, none extra, none different.
+setting changed; comments approved and erased, or approved while a rebuild
+runs; the day moving on). Each step is applied and the site rebuilt in
+place, as `make regenerate` does (once more after an edit made during a
+rebuild, as its watcher does); after the sequence the output folder must
+hold exactly the files of a fresh build of the same sources, byte for byte:
+none missing, none extra, none different.
 A third of the sequences are also compared after their first step.
 
 Every sequence starts from one built copy of tests/fixtures/rebuild, copied
