@@ -278,3 +278,16 @@ def test_lab_writer_knows_no_other_plugin():
                 )
         text = path.read_text(encoding="utf-8")
         assert "LAB_COMMENTS" not in text and "comments_key" not in text, path.name
+
+
+def test_a_record_naming_files_outside_the_output_folder_removes_none(site):
+    outside = site.root / "outside.txt"
+    outside.write_text("keep", encoding="utf-8")
+    path = site.root / "cache" / "lab_writer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["outputs"]["../outside.txt"] = []
+    data["outputs"]["about/index.html"] = ["../outside.txt"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    site.rebuild()
+    assert outside.read_text(encoding="utf-8") == "keep"
+    assert site.differences() == SAME

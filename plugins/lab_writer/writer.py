@@ -385,8 +385,7 @@ class LabWriter(Writer):
         if data.get("output") != os.path.abspath(self.output_path):
             return {}
         self.previous_summaries = data.get("summaries") or {}
-        outputs = data.get("outputs")
-        self.previous_outputs = outputs if isinstance(outputs, dict) else {}
+        self.previous_outputs = _outputs(data.get("outputs"))
         files = data.get("files")
         return files if isinstance(files, dict) else {}
 
@@ -417,6 +416,18 @@ class LabWriter(Writer):
         atomic_write(path, text.encode("utf-8"), mode=0o644)
 
 
+def _outputs(value) -> dict[str, list[str]]:
+    """A record's outputs, or none when they are not what a build writes."""
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str)
+        and isinstance(placed, list)
+        and all(isinstance(p, str) for p in placed)
+        for name, placed in value.items()
+    ):
+        return {}
+    return value
+
+
 def owned(outputs: dict[str, list[str]]) -> set[str]:
     """Every file a record's build placed: its outputs and what was placed
     for each."""
@@ -431,7 +442,11 @@ def remove_outputs(output_path: str, names: set[str]) -> list[str]:
     there, and the folders that leaves empty; the names removed."""
     removed = []
     for name in sorted(names):
-        path = sanitised_join(output_path, name)
+        try:
+            path = sanitised_join(output_path, name)
+        except RuntimeError:  # outside the output folder: never ours
+            logger.warning("lab_writer: the record names %s: not removed", name)
+            continue
         try:
             os.remove(path)
         except FileNotFoundError:
@@ -623,7 +638,7 @@ def _worker_share(jobs: list[Job]) -> bytes:
     return json.dumps(told).encode("utf-8")
 
 
-def _render_share(jobs: list[Job]) -> list[Job]:
+def _render_share(jobs: list[Job]) -> None:
     for job in jobs:
         try:
             with collect_placed() as placed:
@@ -642,7 +657,6 @@ def _render_share(jobs: list[Job]) -> list[Job]:
             if callable(hook) and id(value) not in finished:
                 finished.add(id(value))
                 hook()
-    return jobs
 
 
 def render_job(job: Job) -> None:
