@@ -111,6 +111,10 @@ class Site:
             LAB_SOCIAL_CACHE_PATH=str(ROOT / ".cache" / "lab_social"),
             THEME_TEMPLATES_OVERRIDES=[str(self.overrides)],
             **{
+                # Two items a listing page: adding and deleting posts adds
+                # and drops listing pages (updates/page/2/...).
+                "DEFAULT_PAGINATION": 2,
+                "PAGINATED_TEMPLATES": {"index": 2, "tag": 2, "category": 2},
                 # One process: forking costs more than a site this small.
                 "LAB_WRITER_PROCESSES": 1,
                 "LAB_READ_PROCESSES": 1,
