@@ -141,7 +141,13 @@ class LabWriter(Writer):
         if self.context is None:
             self.context = context
         if not name or self.flushed:
-            return super().write_file(name, template, context, *args, **kwargs)
+            # Rendered at once (a generator after RenderGenerator): the files
+            # placed while it renders are this page's too.
+            with collect_placed() as placed:
+                result = super().write_file(name, template, context, *args, **kwargs)
+            if name:
+                self._output(name, placed)
+            return result
         key = self._call_key(name, template, context, args, kwargs)
         return super().write_file(
             name, Deferred(self, template, context, key), context, *args, **kwargs
