@@ -75,8 +75,13 @@ clean: ## Remove output/, build leftovers and build caches (keeps .venv/ and car
 INPLACEOPTS := -e CACHE_CONTENT=true LOAD_CONTENT_CACHE=true GZIP_CACHE=false \
 	LAB_WRITER_SKIP_UNCHANGED=true
 
+# Pelican's own -r starts a new watcher after each build, so a file written
+# during a build (a comment approved while the last one rebuilds) would wait
+# for another change; lab_writer.autoreload keeps one watcher for the session.
+AUTORELOAD := PYTHONPATH=plugins $(BIN)/python -m lab_writer.autoreload
+
 regenerate: $(STAMP) ## Rebuild output/ whenever a file changes
-	SITEURL="$(DEV_SITEURL)" $(PELICAN) -r $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) $(PELICANOPTS) $(INPLACEOPTS)
+	SITEURL="$(DEV_SITEURL)" $(AUTORELOAD) $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) $(PELICANOPTS) $(INPLACEOPTS)
 
 serve: html ## Build, then serve output/ (http://127.0.0.1:8000; PORT=, BIND=)
 	@echo "Serving the site at $(DEV_SITEURL)/ (Ctrl-C stops)"
@@ -92,11 +97,11 @@ COMMENTS := LAB_COMMENTS_QUEUE="$(LAB_COMMENTS_QUEUE)" \
 	PYTHONPATH=plugins $(BIN)/python -m lab_comments.cli
 
 # A full build first (with the search index, which the watcher's rebuilds keep),
-# then Pelican's watcher; approving a comment (a .yaml file) rebuilds too.
+# then the watcher (see regenerate); approving a comment (a .yaml file) rebuilds too.
 devserver: html ## Serve output/, rebuild it on every change, run the comments endpoint (PORT=, BIND=)
 	@$(COMMENTS) serve --host $(BIND) --port $(COMMENTS_PORT) & comments=$$!; \
 	trap 'kill $$comments 2>/dev/null' EXIT INT TERM; \
-	SITEURL="$(DEV_SITEURL)" $(PELICAN) -lr $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS) $(INPLACEOPTS)
+	SITEURL="$(DEV_SITEURL)" $(AUTORELOAD) -l $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS) $(INPLACEOPTS)
 
 publish: $(STAMP) ## Build the production site into output/ (absolute URLs from SITEURL)
 	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF) --fatal errors)

@@ -162,6 +162,13 @@ def check_command_line(tmp_path):
     assert 'console.status("Generating...")' in inspect.getsource(pelican.main), (
         "pelican no longer runs a spinner: lab_common.build may not be needed"
     )
+    # lab_writer.autoreload: serves with listen(server, port, output) and
+    # watches with Pelican's filter of ignored files.
+    params = list(inspect.signature(pelican.listen).parameters)
+    assert params[:3] == ["server", "port", "output"], params
+    from pelican.utils import FileChangeFilter
+
+    assert "ignore_file_patterns" in inspect.signature(FileChangeFilter).parameters
 
 
 CONTRACT = [
@@ -186,8 +193,11 @@ CONTRACT = [
      check_no_generator_cache_path),
     ("Pelican.run() called on the instance", "lab_common (processes.py: guard_build)",
      check_pelican_run),
-    ("parse_arguments(), LOG_HANDLERS, get_instance(args), main()'s spinner",
-     "lab_common (build.py: make html and make publish)", check_command_line),
+    ("parse_arguments(), LOG_HANDLERS, get_instance(args), main()'s spinner, "
+     "listen(), utils.FileChangeFilter",
+     "lab_common (build.py: make html, make publish), "
+     "lab_writer (autoreload.py: make regenerate, make devserver)",
+     check_command_line),
 ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_SITEURL_DEV, SAMPLE_TODAY, build
+from rebuildkit import SAME, compare, tree
 
 from lab_common import SettingsError
 from lab_content.generator import ContentValidationError
@@ -24,19 +25,6 @@ PLUGINS_WITHOUT_WRITER = [
     "lab_comments",
     "lab_sitemap",
 ]
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
-
-
-def differences(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[str]:
-    """Files of a full build missing from, or different in, another build."""
-    return [name for name, data in expected.items() if actual.get(name) != data]
 
 
 def last_build(cache: Path) -> dict:
@@ -81,9 +69,8 @@ def test_worker_processes_write_what_pelicans_writer_writes(tmp_path, site_copy)
     assert len(rendered(tmp_path / "c3")[0]) > 40
     expected = tree(stock)
     assert len([n for n in expected if n.endswith(".html")]) > 40
-    assert differences(expected, tree(one)) == []
-    assert differences(expected, tree(three)) == []
-    assert set(tree(three)) == set(expected)
+    assert compare(expected, tree(one)) == SAME
+    assert compare(expected, tree(three)) == SAME
 
 
 def test_production_build_with_workers_matches_one_process(tmp_path, site_copy):
@@ -220,13 +207,15 @@ def test_in_place_rebuild_equals_full_build(tmp_path, workspace, change):
     assert total > 40
     dev_build(output, content, cache, **options)
     assert last_build(cache)["written"] == [], "an unchanged rebuild writes nothing"
+    # ... but the files written on every build (no key), and removes nothing.
+    assert last_build(cache)["removed"] == []
     assert last_build(cache)["unchanged"] == total
 
     EDITS[change](content, theme)
     dev_build(output, content, cache, **options)
     fresh = tmp_path / "fresh"
     dev_build(fresh, content, tmp_path / "fresh-cache", **options)
-    assert differences(tree(fresh), tree(output)) == []
+    assert compare(tree(fresh), tree(output)) == SAME
 
     pages, _ = rendered(cache)
     if change == "body":
@@ -257,7 +246,7 @@ def test_a_new_day_rebuilds_what_it_changes(tmp_path, site_copy):
     dev_build(output, content, cache, LAB_WRITER_SKIP_UNCHANGED=True, LAB_TODAY=later)
     fresh = tmp_path / "fresh"
     dev_build(fresh, content, tmp_path / "c2", LAB_TODAY=later)
-    assert differences(tree(fresh), tree(output)) == []
+    assert compare(tree(fresh), tree(output)) == SAME
     assert rendered(cache)[0]
 
 

@@ -40,7 +40,7 @@ import markdown
 import nh3
 import yaml
 
-from lab_common.fingerprint import digest
+from lab_common.fingerprint import digest, module_digest
 
 from . import render, schema, store
 
@@ -204,8 +204,10 @@ def cache_identity(root: Path) -> str:
     file's format, the code of the modules that read, check and render a
     comment, the versions of the libraries they use (and of Unicode, which
     NFC normalisation follows), and the folder the paths are relative to."""
+    # The code as loaded, not as the files now say: a file edited while a
+    # server runs is not the code that server runs.
     sources = [
-        Path(module.__file__).read_bytes()
+        module_digest(module)
         for module in (schema, store, render, sys.modules[__name__])
     ]
     return digest(

@@ -52,7 +52,13 @@ from lab_common import absolute_url, plain_text
 from lab_common.dates import build_now
 from lab_common.errors import ContentValidationError
 from lab_common.fingerprint import digest_plain
-from lab_common.output import item_key, write_output
+from lab_common.output import (
+    add_input_folder,
+    item_key,
+    note_output,
+    set_item_input,
+    write_output,
+)
 from lab_common.processes import Worker, can_fork, fork_worker
 
 from . import schema, store
@@ -214,13 +220,19 @@ class CommentsGenerator(Generator):
             by_post.setdefault(file.record["post"], []).append(file.record)
         max_depth = self.options["LAB_COMMENTS_MAX_DEPTH"]
         folder = posixpath.basename(root.as_posix())
+        # The comment files reach pages only through each post's thread.
+        add_input_folder(context, root)
         for post in every_post:
             records = by_post.get(post.slug, [])
-            # What the post's thread is made from, for lab_writer's keys: the
+            # What the post's thread is made from, for the writer's keys: the
             # records (and the settings) decide it, and a digest of them costs
             # far less than one of the thread of objects.
-            post.comments_key = digest_plain(
-                [sorted(r.items()) for r in sorted(records, key=lambda r: r["id"])]
+            set_item_input(
+                post,
+                "comments",
+                digest_plain(
+                    [sorted(r.items()) for r in sorted(records, key=lambda r: r["id"])]
+                ),
             )
             comments = build_comments(records, self.settings["TIMEZONE"], self._render)
             top, thread_problems = thread(comments, max_depth)
@@ -350,9 +362,11 @@ class CommentsGenerator(Generator):
             if post.comments_feed_url:
                 self._write_feed(writer, post, siteurl)
         # Replaced in one step: a running endpoint never reads half a manifest.
-        path = Path(self.output_path) / self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
+        save_as = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
+        path = Path(self.output_path) / save_as
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, manifest_json(siteurl, self.manifest), mode=0o644)
+        note_output(writer, save_as)
 
     def lab_output_claims(self) -> list[tuple[str, str]]:
         """What generate_output will write, as (save_as, source) pairs, for

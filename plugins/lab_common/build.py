@@ -24,11 +24,9 @@ from pelican.log import init as init_logging
 logger = logging.getLogger("pelican")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = pelican.parse_arguments(argv)
-    if args.autoreload or args.listen:
-        pelican.main(argv)
-        return 0
+def start_logging(args) -> None:
+    """Logging as `pelican` sets it up from its arguments (verbosity,
+    --fatal, --log-handler, --logs-dedup-min-level)."""
     init_logging(
         level=args.verbosity,
         fatal=args.fatal,
@@ -36,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         handler=pelican.LOG_HANDLERS[args.log_handler],
         logs_dedup_min_level=getattr(logging, args.logs_dedup_min_level),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = pelican.parse_arguments(argv)
+    if args.autoreload or args.listen:
+        pelican.main(argv)
+        return 0
+    start_logging(args)
     try:
         instance, _ = pelican.get_instance(args)
         instance.run()

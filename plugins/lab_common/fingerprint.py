@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
+from types import ModuleType
 
 
 def digest_plain(*values) -> str:
@@ -79,3 +81,42 @@ def _feed_container(hasher, value) -> None:
             _feed(hasher, getattr(value, field.name))
     else:
         raise TypeError(f"cannot take a digest of {type(value).__qualname__}")
+
+
+# -- the code a build runs
+
+# What each module was loaded from: name -> (the module, a digest of its
+# source as read when the module was first asked about).
+_SOURCES: dict[str, tuple[ModuleType, str]] = {}
+
+
+def module_digest(module: ModuleType) -> str:
+    """A digest of the source `module` was loaded from. The file is read the
+    first time a module is asked about (lab_writer asks about every module
+    of ours when it registers, right after Pelican imported them) and never
+    again: a file edited while a server runs must not count as the code the
+    server runs, which stays the code it imported."""
+    known = _SOURCES.get(module.__name__)
+    if known is not None and known[0] is module:
+        return known[1]
+    path = getattr(module, "__file__", None)
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+    except (OSError, TypeError):
+        source = None  # a namespace package or a module made in memory
+    value = digest(module.__name__, source)
+    _SOURCES[module.__name__] = (module, value)
+    return value
+
+
+def loaded_code_digest(prefixes: Iterable[str] = ("lab_",)) -> str:
+    """A digest of the code of every loaded module whose name starts with one
+    of `prefixes`, as it was when loaded (see module_digest)."""
+    prefixes = tuple(prefixes)
+    modules = sorted(
+        (name, module)
+        for name, module in list(sys.modules.items())
+        if name.startswith(prefixes) and isinstance(module, ModuleType)
+    )
+    return digest([(name, module_digest(module)) for name, module in modules])

@@ -16,7 +16,9 @@ from .settings import SettingsError
 
 def plugin_name(plugin: Any) -> str:
     """A PLUGINS entry's name: Pelican takes names and modules alike."""
-    return plugin if isinstance(plugin, str) else getattr(plugin, "__name__", "")
+    name = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", "")
+    # A plugin listed as a package path ("plugins.lab_writer") is the same one.
+    return name.rsplit(".", 1)[-1]
 
 
 def position_problem(plugins: Iterable[Any], name: str, where: str, why: str) -> str:

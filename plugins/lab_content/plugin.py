@@ -33,7 +33,7 @@ from pelican import signals
 from lab_common.dates import build_now
 from lab_common.errors import ContentValidationError
 from lab_common.files import atomic_write
-from lab_common.fingerprint import digest
+from lab_common.fingerprint import digest, loaded_code_digest
 from lab_common.plugin_order import require_position
 from lab_common.processes import default_workers, guard_build
 
@@ -90,15 +90,10 @@ def drop_stale_reader_cache(pelican) -> None:
 
 
 def reader_stamp(settings) -> str:
-    """Our code (lab_content and lab_common), the libraries the reader uses,
-    and the settings."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    sources = []
-    for folder in (here, os.path.join(os.path.dirname(here), "lab_common")):
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(".py"):
-                with open(os.path.join(folder, name), "rb") as handle:
-                    sources.append((name, handle.read()))
+    """Our code (lab_content and lab_common, as loaded: a file edited while a
+    server runs is not the code it runs), the libraries the reader uses, and
+    the settings."""
+    sources = loaded_code_digest(("lab_content", "lab_common"))
     versions = [
         (name, importlib.metadata.version(name))
         for name in ("pelican", "markdown", "pyyaml", "pygments")

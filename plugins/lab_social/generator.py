@@ -32,6 +32,7 @@ from lab_common import (
     plain_text,
     truncate_words,
 )
+from lab_common.output import placed_output
 
 from .cards import Brand, CardSpec, LogoSpec, cached_png, draw_card, draw_logo
 from .meta import Crumb, Event, Image, Page, Person, Site, describe, social_meta
@@ -95,6 +96,7 @@ class SocialGenerator(Generator):
         self._sizes: dict[str, tuple[int, int, str] | None] = {}
         self._static_by_url: dict[str, Any] | None = None
         self._site: Site | None = None
+        self._logo_as = ""  # where the site's logo is, in the output folder
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._reported = False
@@ -152,6 +154,7 @@ class SocialGenerator(Generator):
                 lambda: draw_logo(logo_spec),
                 f"{self.cards_path}/logo-{logo_spec.key()[:12]}.png",
             )
+            self._logo_as = save_as
             account = s.get("LAB_SOCIAL_ACCOUNT") or {}
             handle = self.options["LAB_TWITTER_SITE"]
             same_as = [account.get("url") if isinstance(account, dict) else None]
@@ -173,6 +176,8 @@ class SocialGenerator(Generator):
                 same_as=tuple(u for u in same_as if u),
                 email=s.get("LAB_CONTACT_EMAIL") or None,
             )
+        # Every page that shows the site needs its logo (lab_writer).
+        placed_output(self._logo_as)
         return self._site
 
     # -- pages
@@ -411,6 +416,7 @@ class SocialGenerator(Generator):
                 self._pool.submit(self._place, key, lambda: draw_card(spec), save_as)
             )
         save_as, width, height = self._image(key, lambda: draw_card(spec), save_as)
+        placed_output(save_as)  # the page being rendered needs it (lab_writer)
         return Image(
             url=absolute_url(self.siteurl, save_as), width=width, height=height,
             alt=alt,

@@ -2,13 +2,16 @@
 content objects and settings.
 
 A page is written from three kinds of input:
-- the build's constants: settings, theme files, our plugins' code, the
+- the build's constants: settings, theme files, our plugins' code (as
+  loaded, not as the files on disk now say), the
   versions of Pelican, Jinja and Markdown, "today", data files and images in
   the content folder (`build_digest`);
 - what any page may show of any item: its metadata, URL, summary, reading
   time, comment count, neighbours... (`listing_view`, joined for every item
   into one `site_digest`);
-- the full text and comments of the item(s) the page is about (`full_view`).
+- the full text of the item(s) the page is about, and what other plugins
+  said it is made from (its comments, say: lab_common.output's item inputs)
+  (`full_view`).
 So editing a post's body changes only its own page (and the feeds that carry
 it), while a new title changes every page, since any may list it.
 
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import importlib.metadata
 import os
 from collections.abc import Iterable, Mapping
@@ -29,6 +31,8 @@ from pelican.contents import Content
 from pelican.urlwrappers import URLWrapper
 
 from lab_common.fingerprint import digest_plain as digest
+from lab_common.fingerprint import loaded_code_digest
+from lab_common.output import ITEM_INPUTS, item_inputs
 
 
 class Unfingerprintable(TypeError):
@@ -37,10 +41,9 @@ class Unfingerprintable(TypeError):
 
 # Attributes of a content object that are not part of what pages show of it:
 # the build's shared context and settings (in the build digest), its body
-# (in the full view) and its comment thread (likewise).
-_NOT_LISTED = frozenset(
-    {"_context", "settings", "_content", "comments", "comments_key", "readers"}
-)
+# (in the full view) and the keys other plugins gave (likewise; see
+# lab_common.output.set_item_input), with the attributes they stand for.
+_NOT_LISTED = frozenset({"_context", "settings", "_content", "readers", ITEM_INPUTS})
 # Values whose repr is already a faithful text of them.
 _SIMPLE = (str, int, float, bool, type(None), dt.datetime, dt.date)
 _PLAIN_TYPES = frozenset(_SIMPLE) | {bytes}
@@ -98,57 +101,19 @@ def _plain_other(value, depth: int):
 
 def listing_view(item, summary_digest: str) -> str:
     """What any page may show of `item`: every attribute but its body and
-    comments, plus its summary (as a digest: see summary_key)."""
+    those that other plugins' item inputs stand for, plus its summary (as a
+    digest: see summary_key)."""
+    skip = _NOT_LISTED | item_inputs(item).keys()
     attributes = {
-        key: plain(value) for key, value in vars(item).items() if key not in _NOT_LISTED
+        key: plain(value) for key, value in vars(item).items() if key not in skip
     }
-    return digest(
-        type(item).__qualname__,
-        attributes,
-        summary_digest,
-        getattr(item, "comment_count", None),
-    )
+    return digest(type(item).__qualname__, attributes, summary_digest)
 
 
 def full_view(item, listing: str) -> str:
     """Everything about `item` that its own page shows: its listing view,
-    its body and its comment thread."""
-    # lab_comments gives each post a digest of the records its thread is made
-    # from; the thread itself (objects that point at each other) otherwise.
-    thread = getattr(item, "comments_key", None)
-    if not isinstance(thread, str):
-        thread = _thread(getattr(item, "comments", None))
-    return digest(listing, item._content, thread)
-
-
-def _thread(comments) -> list:
-    """A comment thread as plain data; a comment's parent and the comment it
-    answers are named by id (the objects point at each other)."""
-    if not isinstance(comments, list | tuple):
-        return plain(comments)
-    flat = []
-    pending = list(comments)
-    for comment in pending:  # grows as replies are met
-        if not dataclasses.is_dataclass(comment):
-            return plain(comments)
-        row = []
-        for name in _field_names(type(comment)):
-            value = getattr(comment, name)
-            if name == "replies":
-                pending.extend(value)
-                value = tuple(getattr(reply, "id", None) for reply in value)
-            elif dataclasses.is_dataclass(value):
-                value = getattr(value, "id", None)
-            elif not isinstance(value, _SIMPLE):
-                value = plain(value)
-            row.append(value)
-        flat.append(tuple(row))
-    return flat
-
-
-@functools.cache
-def _field_names(cls) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(cls))
+    its body and its item inputs (a post's comment thread, say)."""
+    return digest(listing, item._content, sorted(item_inputs(item).items()))
 
 
 def summary_key(item) -> str:
@@ -163,34 +128,41 @@ def summary_digest(item) -> str:
     return digest(str(item.summary) if item.summary is not None else None)
 
 
-def files_digest(paths: Iterable[str], skip=None) -> str:
+def file_stats(paths: Iterable[str], suffixes: tuple[str, ...] = ()) -> list[tuple]:
     """Name, size and modification time of every file under the given
-    folders or files (theme, plugin code, data files), but those `skip`
-    (given a path) says to leave out and Python's bytecode caches."""
+    folders or files (theme, data files), but those whose names end with
+    `suffixes` and Python's bytecode caches."""
     entries = []
     for top in paths:
+        top = os.path.abspath(top)
         if os.path.isfile(top):
             walked = [(os.path.dirname(top), [], [os.path.basename(top)])]
         else:
             walked = os.walk(top)
         for folder, dirs, files in walked:
-            dirs[:] = sorted(
-                d for d in dirs
-                if d != "__pycache__" and not (skip and skip(os.path.join(folder, d)))
-            )  # fmt: skip
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in sorted(files):
-                path = os.path.join(folder, name)
-                if skip is not None and skip(path):
+                if suffixes and name.endswith(suffixes):
                     continue
-                stat = os.stat(path)
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                except FileNotFoundError:  # gone since the folder was listed
+                    continue
                 entries.append((path, stat.st_size, stat.st_mtime_ns))
-    return digest(entries)
+    return entries
+
+
+def files_digest(stats: Iterable[tuple], skip_under: Iterable[str] = ()) -> str:
+    """A digest of `file_stats`, but the files under the folders `skip_under`."""
+    prefixes = tuple(os.path.join(folder, "") for folder in skip_under)
+    return digest([entry for entry in stats if not entry[0].startswith(prefixes)])
 
 
 def build_digest(settings: Mapping, files: str) -> str:
-    """The inputs every output file shares: settings, package versions and
-    the files (theme, code, the content folder's other files: see
-    files_digest)."""
+    """The inputs every output file shares: settings, package versions, our
+    code as loaded (lab_common.fingerprint.loaded_code_digest) and the files
+    (theme, the content folder's other files: see files_digest)."""
     versions = []
     for package in _PACKAGES:
         try:
@@ -200,5 +172,6 @@ def build_digest(settings: Mapping, files: str) -> str:
     return digest(
         {key: plain(value) for key, value in settings.items()},
         versions,
+        loaded_code_digest(),
         files,
     )

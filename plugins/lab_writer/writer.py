@@ -9,15 +9,23 @@ build instead of as each generator asks, so that
 Pelican's own write_file still works out every page (pagination, local
 context, which write wins when two go to one file) and sends content_written
 for it; only the rendering and the writing wait.
+
+An in-place rebuild also removes what the last build wrote and this one does
+not (a deleted post's page, the comment feed of a post whose last comment was
+erased): the record in CACHE_PATH lists every file each build placed in the
+output folder (pages, files told through lab_common.output, the files placed
+for a page while it was rendered, static and theme files), and only files
+that record names are ever removed (never the search index, or a file put
+there by hand).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass
 
 from pelican.utils import sanitised_join
@@ -25,6 +33,7 @@ from pelican.writers import FileOverwriteFailedError, Writer
 
 from lab_common.files import atomic_write
 from lab_common.fingerprint import digest_plain
+from lab_common.output import collect_placed, input_folders
 from lab_common.processes import can_fork, fork_worker
 
 from . import fingerprints
@@ -32,11 +41,13 @@ from .settings import writer_settings
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 _MISSING = object()
 # More entries of a page's context than this differing from the last copy of
 # the shared context means that the shared context itself has changed.
 _MAX_OWN = 48
+# The context entry with the files' stats as the build started (file_stats).
+FILE_STATS = "lab_writer_file_stats"
 # Sources whose text is in the item digests rather than the file digest.
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mkd", ".mdown")
 
@@ -59,6 +70,9 @@ class Job:
     path: str = ""
     save_as: str = ""  # path, relative to the output folder
     fresh: bool = False  # made from what its file was last made from
+    # Files placed in the output folder for this page while it was rendered
+    # (lab_common.output.placed_output).
+    placed: list[str] | None = None
 
     def localcontext(self) -> dict:
         page = dict(self.base)
@@ -106,6 +120,10 @@ class LabWriter(Writer):
         self.records: dict[str, list] = {}
         self.summaries: dict[str, str] = {}
         self.previous_summaries: dict[str, str] = {}
+        # Every file this build placed in the output folder (or found there as
+        # the last build left it), each with the files placed for it.
+        self.outputs: dict[str, list[str]] = {}
+        self.previous_outputs: dict[str, list[str]] = {}
         self.previous = self._load_manifest() if self.skip_unchanged else {}
         self.pending_keys: dict[str, str] = {}
         self.inputs: _Inputs | bool | None = None
@@ -113,12 +131,23 @@ class LabWriter(Writer):
         self.skipped = 0
         self.processes = 1
         self.written: list[str] = []  # what this build wrote, for the record
+        self.always: list[str] = []  # ... and what it writes on every build
+        self.removed: list[str] = []
+        self.context: dict | None = None  # the build's, from the first write
 
     # -- Pelican's entry point
 
     def write_file(self, name, template, context, *args, **kwargs):
+        if self.context is None:
+            self.context = context
         if not name or self.flushed:
-            return super().write_file(name, template, context, *args, **kwargs)
+            # Rendered at once (a generator after RenderGenerator): the files
+            # placed while it renders are this page's too.
+            with collect_placed() as placed:
+                result = super().write_file(name, template, context, *args, **kwargs)
+            if name:
+                self._output(name, placed)
+            return result
         key = self._call_key(name, template, context, args, kwargs)
         return super().write_file(
             name, Deferred(self, template, context, key), context, *args, **kwargs
@@ -155,6 +184,7 @@ class LabWriter(Writer):
     def _open_w(self, filename, encoding, override=False):
         job, self.captured = self.captured, None
         if job is None:
+            self._output(os.path.relpath(filename, self.output_path))
             return super()._open_w(filename, encoding, override)
         # Pelican's rule for two writes to one file, without opening it yet.
         if filename in self._overridden_files:
@@ -193,6 +223,7 @@ class LabWriter(Writer):
             return False
         if self._as_recorded(save_as, full_key):
             self.records[save_as] = self.previous[save_as]
+            self._output(save_as)
             self.skipped += 1
             return True
         self.pending_keys[save_as] = full_key
@@ -210,7 +241,9 @@ class LabWriter(Writer):
         return inputs.item(item) if inputs else None
 
     def lab_written(self, save_as: str, key) -> None:
-        self.written.append(save_as)
+        """`save_as` was written by a plugin (from `key`; None: always)."""
+        (self.written if key is not None else self.always).append(save_as)
+        self._output(save_as)
         full_key = self.pending_keys.pop(save_as, None)
         if full_key is not None:
             self._record(save_as, full_key)
@@ -228,6 +261,7 @@ class LabWriter(Writer):
         for job in last.values():
             if job.fresh:
                 self.records[job.save_as] = self.previous[job.save_as]
+                self._output(job.save_as, self.previous_outputs.get(job.save_as))
                 self.skipped += 1
             else:
                 render.append(job)
@@ -240,20 +274,54 @@ class LabWriter(Writer):
             # forever in the child; render here instead.
             logger.debug("lab_writer: other threads running, rendering in-process")
             processes = 1
-        render_jobs(render, processes)
+        try:
+            render_jobs(render, processes)
+        except BaseException:
+            # Pages may be half written: the next build renders every page,
+            # and removes what any of these builds wrote that it does not.
+            if self.skip_unchanged:
+                self.records = {}
+                for job in render:
+                    self._output(job.save_as, job.placed)
+                self._save_manifest(keep_previous=True)
+            raise
         self.processes = processes
         for job in render:
             self.written.append(job.save_as)
+            self._output(job.save_as, job.placed)
             if job.key is not None:
                 self._record(job.save_as, job.key)
-        if self.skip_unchanged:
-            self._save_manifest()
         logger.info(
             "lab_writer: %d page(s) rendered, %d unchanged, %d process(es)",
             len(render),
             self.skipped,
             processes,
         )
+
+    def finish(self, statics: list[str]) -> None:
+        """After the pages: `statics`, the files Pelican's static generator
+        copies after this (static and theme files), are this build's too.
+        An in-place rebuild then removes every file the last build placed
+        that this one did not, and keeps the record for the next."""
+        if not self.skip_unchanged:
+            return
+        for save_as in statics:
+            self._output(save_as)
+        self.removed = remove_outputs(
+            self.output_path, owned(self.previous_outputs) - owned(self.outputs)
+        )
+        if self.removed:
+            logger.info(
+                "lab_writer: %d file(s) the last build wrote removed", len(self.removed)
+            )
+        self._save_manifest()
+
+    def _output(self, save_as: str, placed: list[str] | None = None) -> None:
+        save_as = os.path.normpath(save_as)
+        files = self.outputs.setdefault(save_as, [])
+        for name in placed or ():
+            if name not in files:
+                files.append(name)
 
     def _record(self, save_as: str, key: str) -> None:
         stat = os.stat(sanitised_join(self.output_path, save_as))
@@ -264,6 +332,8 @@ class LabWriter(Writer):
     def _call_key(self, name, template, context, args, kwargs) -> str | None:
         if not self.skip_unchanged:
             return None
+        if self.context is None:
+            self.context = context
         inputs = self._inputs(context)
         if inputs is None:
             return None
@@ -294,9 +364,11 @@ class LabWriter(Writer):
         """Settings, package versions, theme, code and the content folder's
         other files: what every output file is made from."""
         if self.static_digest is None:
+            if self.context is None:  # no page asked for yet: none to compare
+                return None
             try:
                 self.static_digest = fingerprints.build_digest(
-                    self.settings, _files(self.settings)
+                    self.settings, _files(self.settings, self.context)
                 )
             except fingerprints.Unfingerprintable as exc:
                 logger.info("lab_writer: every file is written: %s", exc)
@@ -319,26 +391,113 @@ class LabWriter(Writer):
         if data.get("output") != os.path.abspath(self.output_path):
             return {}
         self.previous_summaries = data.get("summaries") or {}
+        self.previous_outputs = _outputs(data.get("outputs"))
         files = data.get("files")
         return files if isinstance(files, dict) else {}
 
-    def _save_manifest(self) -> None:
+    def _save_manifest(self, keep_previous: bool = False) -> None:
         path = self._manifest_path()
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        outputs = self.outputs
+        if keep_previous:  # a failed build: what either placed may be there
+            outputs = {**self.previous_outputs}
+            for save_as, placed in self.outputs.items():
+                outputs[save_as] = sorted({*outputs.get(save_as, ()), *placed})
         data = {
             "version": MANIFEST_VERSION,
             "output": os.path.abspath(self.output_path),
             "files": self.records,
+            "outputs": outputs,
             "summaries": self.summaries,
             # What the last build did, for whoever wonders why a page changed.
             "last_build": {
                 "written": sorted(self.written),
+                "always": sorted(self.always),
                 "unchanged": self.skipped,
+                "removed": sorted(self.removed),
                 "processes": self.processes,
             },
         }
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
         atomic_write(path, text.encode("utf-8"), mode=0o644)
+
+
+def _outputs(value) -> dict[str, list[str]]:
+    """A record's outputs, or none when they are not what a build writes."""
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str)
+        and isinstance(placed, list)
+        and all(isinstance(p, str) for p in placed)
+        for name, placed in value.items()
+    ):
+        return {}
+    return value
+
+
+def owned(outputs: dict[str, list[str]]) -> set[str]:
+    """Every file a record's build placed: its outputs and what was placed
+    for each."""
+    files = set(outputs)
+    for placed in outputs.values():
+        files.update(placed)
+    return files
+
+
+def remove_outputs(output_path: str, names: set[str]) -> list[str]:
+    """Remove these files (relative to the output folder) where they are
+    there, and the folders that leaves empty; the names removed."""
+    removed = []
+    for name in sorted(names):
+        try:
+            path = sanitised_join(output_path, name)
+        except RuntimeError:  # outside the output folder: never ours
+            logger.warning("lab_writer: the record names %s: not removed", name)
+            continue
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            continue
+        except IsADirectoryError:
+            continue  # a file a build placed is now a folder: not ours
+        removed.append(name)
+        folder = os.path.dirname(path)
+        root = os.path.abspath(output_path)
+        while os.path.abspath(folder) != root:
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty (or gone)
+                break
+            folder = os.path.dirname(folder)
+    return removed
+
+
+def static_outputs(settings, theme: str, staticfiles) -> list[str]:
+    """The files Pelican's static generator places: the content's static
+    files, and the theme's static folders copied as its _copy_paths does
+    (into THEME_STATIC_DIR, leaving out IGNORE_FILES)."""
+    names = [os.path.normpath(static.save_as) for static in staticfiles]
+    ignores = settings.get("IGNORE_FILES", [])
+
+    def ignored(name: str) -> bool:
+        return any(fnmatch.fnmatch(name, pattern) for pattern in ignores)
+
+    target = settings["THEME_STATIC_DIR"]
+    for path in settings["THEME_STATIC_PATHS"]:
+        source = os.path.join(theme, path)
+        if ignored(os.path.basename(path)):
+            continue
+        if os.path.isfile(source):
+            names.append(os.path.normpath(os.path.join(target, os.path.basename(path))))
+            continue
+        for folder, dirs, files in os.walk(source, followlinks=True):
+            dirs[:] = [d for d in dirs if not ignored(d)]
+            here = os.path.relpath(folder, source)
+            names.extend(
+                os.path.normpath(os.path.join(target, here, name))
+                for name in files
+                if not ignored(name)
+            )
+    return names
 
 
 def _differences(page: dict, base: dict) -> dict:
@@ -414,24 +573,25 @@ class _Inputs:
         return self.full[id(value)]
 
 
-def _files(settings) -> str:
-    content = os.path.abspath(settings["PATH"])
-    comments = os.path.join(content, settings.get("LAB_COMMENTS_PATH", "comments"))
-    code = {
-        os.path.dirname(os.path.dirname(os.path.abspath(module.__file__)))
-        for name, module in sys.modules.items()
-        if name.startswith("lab_") and getattr(module, "__file__", None)
-    }
-
-    def skip(path: str) -> bool:
-        # Posts, pages and comments are in the item digests.
-        return path == comments or path.endswith(MARKDOWN_SUFFIXES)
-
-    return fingerprints.files_digest(
+def file_stats(settings) -> list[tuple]:
+    """The theme's and the content folder's files as they are now (posts and
+    pages are in the item digests): RenderGenerator takes them when the
+    build starts, before anything is read, so that a file saved during the
+    build counts as changed in the next."""
+    return fingerprints.file_stats(
         [settings["THEME"], *settings.get("THEME_TEMPLATES_OVERRIDES", []),
-         *sorted(code), content],
-        skip=skip,
+         settings["PATH"]],
+        MARKDOWN_SUFFIXES,
     )  # fmt: skip
+
+
+def _files(settings, context) -> str:
+    stats = context.get(FILE_STATS)
+    if stats is None:  # a build without RenderGenerator
+        stats = file_stats(settings)
+    # Files that reach pages through item inputs (comments: see
+    # lab_common.output.add_input_folder) are in the item digests.
+    return fingerprints.files_digest(stats, input_folders(context))
 
 
 def _day(today):
@@ -446,7 +606,7 @@ def render_jobs(jobs: list[Job], processes: int) -> None:
     failed, after every worker has ended."""
     shares = [jobs[i::processes] for i in range(processes)]
     workers = [
-        fork_worker(lambda share=share: _render_share(share) or b"")
+        (share, fork_worker(lambda share=share: _worker_share(share)))
         for share in shares[1:]
         if share
     ]
@@ -455,18 +615,43 @@ def render_jobs(jobs: list[Job], processes: int) -> None:
         _render_share(shares[0])
     except Exception as exc:
         failure = exc
-    for worker in workers:
+    for share, worker in workers:
         ok, message = worker.wait()
-        if failure is None and not ok:
-            failure = RenderError(message.decode("utf-8", "replace"))
+        if not ok:
+            if failure is None:
+                failure = RenderError(message.decode("utf-8", "replace"))
+            continue
+        # What the worker placed for each page, told back in the same order
+        # (a page that failed too: its files are there).
+        told = json.loads(message)
+        for job, placed in zip(share, told["placed"], strict=True):
+            job.placed = placed
+        if failure is None and told["error"] is not None:
+            failure = RenderError(told["error"])
     if failure is not None:
         raise failure
+
+
+def _worker_share(jobs: list[Job]) -> bytes:
+    """A worker's share rendered; what it placed for each page, and the
+    error that stopped it, for the build's process."""
+    error = None
+    try:
+        _render_share(jobs)
+    except RenderError as exc:
+        error = str(exc)
+    told = {"placed": [job.placed or [] for job in jobs], "error": error}
+    return json.dumps(told).encode("utf-8")
 
 
 def _render_share(jobs: list[Job]) -> None:
     for job in jobs:
         try:
-            render_job(job)
+            with collect_placed() as placed:
+                try:
+                    render_job(job)
+                finally:
+                    job.placed = placed
         except Exception as exc:
             raise RenderError(f"{job.path}: {type(exc).__name__}: {exc}") from exc
     # Work a page started in the background (lab_social drawing a card) must
