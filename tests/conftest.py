@@ -188,6 +188,11 @@ class ContentGuard:
         name = args[0]
         if not isinstance(name, (str, bytes, os.PathLike)):
             return  # a file descriptor: its path was seen when it was opened
+        if event == "open" and args[1] is None and not os.path.isabs(name):
+            # os.open of a relative name may be relative to a folder's
+            # descriptor (dir_fd, as shutil.rmtree walks a tree), which the
+            # event does not carry: the name alone says nothing of where.
+            return
         try:
             path = os.path.realpath(os.fsdecode(name))
         except (TypeError, ValueError):
