@@ -154,20 +154,40 @@ comments-serve: $(STAMP) ## Run the comments endpoint on 127.0.0.1 (PORT=, defau
 comments-list: $(STAMP) ## List comments waiting for moderation, with flags
 	@$(COMMENTS) list
 
-comments-show: $(STAMP) ## Show one pending comment in full (ID=)
-	@$(COMMENTS) show "$(ID)"
+# What a moderator copies from a reader's comment (the id, the text to redact)
+# never passes through the shell: make pastes $(TEXT) into a recipe before the
+# shell reads it, so no quoting makes that safe. The targets hand the values to
+# the command in its environment, as $(value ...) (never expanded, so that
+# TEXT='$(shell ...)' stays text), and the variables themselves are not
+# exported: make expands a variable it exports, and one given on the command
+# line is exported by default.
+unexport ID TEXT TEXT_FILE AUTHOR BODY_FILE STAFF
+COMMENTS_BY_ID := comments-show comments-approve comments-reject comments-redact \
+	comments-erase comments-reply
+$(COMMENTS_BY_ID): export LAB_COMMENTS_ID = $(value ID)
+comments-redact: export LAB_COMMENTS_TEXT = $(value TEXT)
+comments-redact: export LAB_COMMENTS_TEXT_FILE = $(value TEXT_FILE)
+comments-reply: export LAB_COMMENTS_AUTHOR = $(value AUTHOR)
+comments-reply: export LAB_COMMENTS_BODY_FILE = $(value BODY_FILE)
 
-comments-approve: $(STAMP) ## Publish a pending comment into content/comments/ (ID=, STAFF=1 for Lab staff)
-	@$(COMMENTS) approve "$(ID)" $(if $(filter 1 yes true,$(STAFF)),--staff)
+comments-show: $(STAMP) ## Show one pending comment in full (ID=)
+	@$(COMMENTS) show
+
+comments-approve: $(STAMP) ## Publish a pending comment into content/comments/ (ID=)
+	$(if $(value STAFF),$(error STAFF= is gone: approving never marks a reader's comment as staff. Write a staff reply with make comments-reply ID=<comment> AUTHOR=<key> BODY_FILE=<file>))
+	@$(COMMENTS) approve
 
 comments-reject: $(STAMP) ## Delete a pending comment (ID=)
-	@$(COMMENTS) reject "$(ID)"
+	@$(COMMENTS) reject
 
-comments-redact: $(STAMP) ## Replace TEXT= in a pending or published comment (ID=, TEXT=)
-	@$(COMMENTS) redact "$(ID)" --text "$(TEXT)"
+comments-redact: $(STAMP) ## Replace TEXT= (or the text in TEXT_FILE=) in a pending or published comment (ID=)
+	@$(COMMENTS) redact
 
 comments-erase: $(STAMP) ## Delete a published comment from content/comments/ (ID=)
-	@$(COMMENTS) erase "$(ID)"
+	@$(COMMENTS) erase
+
+comments-reply: $(STAMP) ## Publish a Lab team reply to a published comment (ID=, AUTHOR= a key of authors.yaml, BODY_FILE= or standard input)
+	@$(COMMENTS) reply
 
 comments-purge: $(STAMP) ## Delete pending comments over 30 days old and old sender hashes
 	@$(COMMENTS) purge
@@ -176,6 +196,6 @@ comments-load-test: $(STAMP) ## Load the endpoint on 127.0.0.1: 1,000 comments f
 	PYTHONPATH=plugins $(BIN)/python -m lab_comments.loadtest --submissions $(LOAD_SUBMISSIONS) --clients $(LOAD_CLIENTS)
 
 .PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
-	comments-redact comments-erase comments-purge comments-load-test
+	comments-redact comments-erase comments-reply comments-purge comments-load-test
 
 .PHONY: help install html clean regenerate serve devserver publish test lint format check check-tools bench bench-profile

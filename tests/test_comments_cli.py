@@ -59,13 +59,16 @@ def test_approving_writes_only_the_public_fields_and_empties_the_queue(desk, cap
     assert "ada@example.org" not in text and "client" not in text
 
 
-def test_approving_again_is_harmless(desk, capsys):
+def test_approving_again_says_so_and_changes_nothing(desk, capsys):
+    # Exit 1 since the moderation lock (issue 15): of two commands on one
+    # comment, only the one that did something succeeds.
     app, content, run = desk
     comment_id = submit(app)
     assert run("approve", comment_id) == 0
     before = (content / "a-post" / f"{comment_id}.yaml").read_bytes()
-    assert run("approve", comment_id) == 0
-    assert "already approved" in capsys.readouterr().out
+    capsys.readouterr()
+    assert run("approve", comment_id) == 1
+    assert "already approved" in capsys.readouterr().err
     assert (content / "a-post" / f"{comment_id}.yaml").read_bytes() == before
     assert run("approve", "20990101-000000-abcdef") == 1
     assert "no pending comment" in capsys.readouterr().err
@@ -91,7 +94,10 @@ def test_an_approval_cut_short_finishes_when_run_again(desk, monkeypatch):
     assert [p.name for p in (content / "a-post").iterdir()] == [f"{comment_id}.yaml"]
 
 
-def test_staff_replies_are_marked_and_replies_wait_for_their_parent(desk, capsys):
+AUTHORS = "daniel-mensah:\n  name: Daniel Mensah\n  role: Community manager\n"
+
+
+def test_replies_wait_for_their_parent(desk, capsys):
     app, content, run = desk
     parent = submit(app, body="A question?")
     reply = submit(app, name="Daniel Mensah", body="An answer.", reply_to=EXISTING)
@@ -99,15 +105,88 @@ def test_staff_replies_are_marked_and_replies_wait_for_their_parent(desk, capsys
         {"id": EXISTING, "post": "a-post", "name": "X", "date": "2025-01-01T09:00:00Z",
          "body": "Earlier."}
     )  # fmt: skip
-    assert run("approve", reply, "--staff") == 0
+    assert run("approve", reply) == 0
     record = load_yaml((content / "a-post" / f"{reply}.yaml").read_bytes())
-    assert record["staff"] is True and record["reply_to"] == EXISTING
+    assert record["reply_to"] == EXISTING
+    # A reader who calls themselves staff is not staff: approving never marks.
+    assert "staff" not in record
     # A reply whose parent is not published cannot be approved before it.
     (content / "a-post" / f"{EXISTING}.yaml").unlink()
     orphan = submit(app, body="To the removed one.", reply_to=EXISTING)
     assert run("approve", orphan) == 1
     assert "approve 20250101-090000-aaaaaa first" in capsys.readouterr().err
     assert run("approve", parent) == 0
+
+
+def test_approve_has_no_staff_flag(desk, capsys):
+    app, _, run = desk
+    comment_id = submit(app, name="Daniel Mensah")
+    with pytest.raises(SystemExit) as usage:
+        run("approve", comment_id, "--staff")
+    assert usage.value.code == 2
+    assert "--staff" in capsys.readouterr().err
+    assert app.queue.read(comment_id)  # still waiting, untouched
+
+
+def test_a_staff_reply_is_written_as_staff_by_an_author(desk, capsys, tmp_path):
+    app, content, run = desk
+    content.mkdir(parents=True, exist_ok=True)
+    (content.parent / "authors.yaml").write_text(AUTHORS, encoding="utf-8")
+    parent = submit(app, body="A question?")
+    assert run("approve", parent) == 0
+    body = tmp_path / "reply.md"
+    body.write_text("Thank you: *see* the call.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert run("reply", parent, "--author", "daniel-mensah", "--body-file",
+               str(body)) == 0  # fmt: skip
+    assert "as Daniel Mensah" in capsys.readouterr().out
+    (path,) = [p for p in (content / "a-post").glob("*.yaml") if p.stem != parent]
+    record = load_yaml(path.read_bytes())
+    assert record == {
+        "id": path.stem,
+        "post": "a-post",
+        "name": "Daniel Mensah",
+        "date": record["date"],
+        "reply_to": parent,
+        "staff": True,
+        "body": "Thank you: *see* the call.",
+    }
+    assert schema.validate_published(record)[1] == []
+    assert path.stem != parent and schema.comment_id(path.stem)
+    assert pending_files(app) == []  # nothing went through the queue
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("nobody", "published", "AUTHOR=<key>): daniel-mensah"),
+        ("", "published", "who writes the reply?"),
+        ("daniel-mensah", "pending", "approve it first"),
+        ("daniel-mensah", "rejected", "already rejected"),
+        ("daniel-mensah", "missing", "is not published"),
+    ],
+)
+def test_a_staff_reply_is_refused_without_an_author_or_a_published_parent(
+    desk, capsys, tmp_path, case
+):
+    author, parent_state, error = case
+    app, content, run = desk
+    content.mkdir(parents=True, exist_ok=True)
+    (content.parent / "authors.yaml").write_text(AUTHORS, encoding="utf-8")
+    parent = submit(app, body="A question?")
+    if parent_state == "published":
+        assert run("approve", parent) == 0
+    elif parent_state == "rejected":
+        assert run("reject", parent) == 0
+    elif parent_state == "missing":
+        parent = "20990101-000000-abcdef"
+    body = tmp_path / "reply.md"
+    body.write_text("An answer.", encoding="utf-8")
+    capsys.readouterr()
+    assert run("reply", parent, "--author", author, "--body-file", str(body)) == 1
+    assert error in capsys.readouterr().err
+    files = list(content.rglob("*.yaml")) if content.is_dir() else []
+    assert all("staff" not in load_yaml(p.read_bytes()) for p in files)
 
 
 def test_rejecting_deletes_and_counts_against_the_sender(desk, capsys):
@@ -117,8 +196,9 @@ def test_rejecting_deletes_and_counts_against_the_sender(desk, capsys):
     assert run("reject", comment_id) == 0
     assert pending_files(app) == []
     assert app.queue.sender(sender)["rejected"] == 1
-    assert run("reject", comment_id) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    capsys.readouterr()
+    assert run("reject", comment_id) == 1
+    assert "already rejected" in capsys.readouterr().err
     submit(app, body="Another go.")
     assert run("list") == 0
     assert "sender had 1 rejected" in capsys.readouterr().out
@@ -176,8 +256,9 @@ def test_erasing_a_published_comment_keeps_its_replies_in_the_thread(desk, capsy
     assert load_yaml((content / "a-post" / "c.yaml").read_bytes())["reply_to"] == "a"
     assert run("erase", "a") == 0
     assert "reply_to" not in load_yaml((content / "a-post" / "c.yaml").read_bytes())
-    assert run("erase", "a") == 0
-    assert "nothing to do" in capsys.readouterr().out
+    capsys.readouterr()
+    assert run("erase", "a") == 1
+    assert "erased" in capsys.readouterr().err
     assert run("erase", "../../etc") == 1
 
 
@@ -205,7 +286,8 @@ def test_show_prints_the_whole_comment_for_the_moderator(desk, capsys):
 
 
 def test_the_make_targets_run_the_moderation_commands(make_repo, tmp_path):
-    """Through the Makefile, as staff would: list, approve (STAFF=1), reject."""
+    """Through the Makefile, as staff would: list, approve, reply, reject;
+    STAFF=1 on approve is refused (a reader's comment is never staff)."""
     repo, make = make_repo(SAMPLE)
     queue = repo / "comments-queue"
     app = make_app(tmp_path / "endpoint")
@@ -215,10 +297,28 @@ def test_the_make_targets_run_the_moderation_commands(make_repo, tmp_path):
     listed = make("comments-list")
     assert listed.returncode == 0, listed.stderr
     assert keep in listed.stdout and drop in listed.stdout
-    approved = make("comments-approve", f"ID={keep}", "STAFF=1")
+    staff = make("comments-approve", f"ID={keep}", "STAFF=1")
+    assert staff.returncode != 0 and "comments-reply" in staff.stderr
+    assert (queue / "pending" / f"{keep}.yaml").is_file()
+    approved = make("comments-approve", f"ID={keep}")
     assert approved.returncode == 0, approved.stderr
     record = load_yaml((repo / "content/comments/a-post" / f"{keep}.yaml").read_bytes())
-    assert record["staff"] is True
+    assert "staff" not in record
+    reply_file = tmp_path / "reply.md"
+    reply_file.write_text("Thank you, from the Lab.\n", encoding="utf-8")
+    replied = make(
+        "comments-reply", f"ID={keep}", "AUTHOR=daniel-mensah",
+        f"BODY_FILE={reply_file}",
+    )  # fmt: skip
+    assert replied.returncode == 0, replied.stderr
+    (reply,) = [
+        load_yaml(p.read_bytes())
+        for p in (repo / "content/comments/a-post").glob("*.yaml")
+        if p.stem != keep
+    ]
+    assert reply["staff"] is True and reply["reply_to"] == keep
+    assert reply["name"] == "Daniel Mensah"
+    assert reply["body"] == "Thank you, from the Lab."
     assert make("comments-reject", f"ID={drop}").returncode == 0
     assert not any((queue / "pending").glob("*.yaml"))
     missing = make("comments-approve", "ID=20990101-000000-abcdef")

@@ -3,18 +3,34 @@
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list
     python -m lab_comments.cli show ID
-    python -m lab_comments.cli approve ID [--staff]
+    python -m lab_comments.cli approve ID
     python -m lab_comments.cli reject ID
-    python -m lab_comments.cli redact ID --text TEXT [--replacement TEXT]
+    python -m lab_comments.cli redact ID (--text TEXT | --text-file PATH)
+                                  [--replacement TEXT]
     python -m lab_comments.cli erase ID
+    python -m lab_comments.cli reply ID --author KEY [--body-file PATH]
     python -m lab_comments.cli purge
 
 Pending comments are in the queue (LAB_COMMENTS_QUEUE); approving one writes
 its public fields (never the email address or a hash) to
 content/comments/<post>/<id>.yaml (LAB_COMMENTS_CONTENT), to be committed and
-published by the next build. Every write is atomic; approve can be run again
-after a crash and finishes the job. Exit status: 0 done (or nothing to do),
-1 refused, 2 usage. Never imports Pelican.
+published by the next build. Approving never marks a comment as staff: a
+staff reply is written by `reply`, as an author of content/authors.yaml.
+
+Approve, reject, redact, erase and reply each run under the queue's
+moderation lock (lab_comments.moderation), so that two of them on the same
+comment happen one after the other; the second says what the first did
+("already approved", "already rejected", "erased") and exits with 1. Every
+write is atomic; approve can be run again after a crash and finishes the job.
+
+The make targets pass what a moderator copies from a reader's comment (the
+id, the text to redact) in the environment, never on a shell command line:
+when ID, the text or the file is not given as an argument it is read from
+LAB_COMMENTS_ID, LAB_COMMENTS_TEXT / LAB_COMMENTS_TEXT_FILE,
+LAB_COMMENTS_AUTHOR and LAB_COMMENTS_BODY_FILE.
+
+Exit status: 0 done, 1 refused (or already done by another command), 2
+usage. Never imports Pelican.
 """
 
 from __future__ import annotations
@@ -25,16 +41,26 @@ import logging
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import schema
 from .endpoint import REPO_ROOT, ConfigError, config_from_env
-from .store import Published, Queue, StoreError
+from .moderation import Decisions, moderation_lock
+from .store import Published, Queue, StoreError, load_yaml, new_id, remove_file
 
 CONTENT_VARIABLE = "LAB_COMMENTS_CONTENT"
 DEFAULT_CONTENT = REPO_ROOT / "content" / "comments"
 MANY_LINKS = 3
+# What the make targets pass in the environment (see the module docstring).
+ID_VARIABLE = "LAB_COMMENTS_ID"
+TEXT_VARIABLE = "LAB_COMMENTS_TEXT"
+TEXT_FILE_VARIABLE = "LAB_COMMENTS_TEXT_FILE"
+AUTHOR_VARIABLE = "LAB_COMMENTS_AUTHOR"
+BODY_FILE_VARIABLE = "LAB_COMMENTS_BODY_FILE"
+AUTHORS_VARIABLE = "LAB_COMMENTS_AUTHORS"
+REDACTED = "[removed by a moderator]"
 
 
 class Refused(Exception):
@@ -50,7 +76,10 @@ def main(argv: Sequence[str] | None = None, environ=os.environ) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     content = Path(args.content or environ.get(CONTENT_VARIABLE) or DEFAULT_CONTENT)
+    args.environ = environ
     try:
+        if hasattr(args, "id"):
+            args.id = _comment_id(args.id, environ)
         return args.run(args, config, content)
     except (Refused, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -84,31 +113,56 @@ def _parser() -> argparse.ArgumentParser:
         run=list_command
     )
     show = commands.add_parser("show", help="show one pending comment in full")
-    show.add_argument("id")
+    _id_argument(show)
     show.set_defaults(run=show_command)
 
     approve = commands.add_parser("approve", help="publish a pending comment")
-    approve.add_argument("id")
-    approve.add_argument(
-        "--staff", action="store_true", help="mark it as written by Lab staff"
-    )
+    _id_argument(approve)
     approve.set_defaults(run=approve_command)
 
     reject = commands.add_parser("reject", help="delete a pending comment")
-    reject.add_argument("id")
+    _id_argument(reject)
     reject.set_defaults(run=reject_command)
 
     redact = commands.add_parser(
         "redact", help="replace text in a pending (or published) comment"
     )
-    redact.add_argument("id")
-    redact.add_argument("--text", required=True, help="the exact text to remove")
-    redact.add_argument("--replacement", default="[removed by a moderator]")
+    _id_argument(redact)
+    text = redact.add_mutually_exclusive_group()
+    text.add_argument(
+        "--text", help=f"the exact text to remove (default: ${TEXT_VARIABLE})"
+    )
+    text.add_argument(
+        "--text-file",
+        help="a UTF-8 file holding the exact text to remove (one final line "
+        f"break is ignored; default: ${TEXT_FILE_VARIABLE})",
+    )
+    redact.add_argument("--replacement", default=REDACTED)
     redact.set_defaults(run=redact_command)
 
     erase = commands.add_parser("erase", help="delete a published comment")
-    erase.add_argument("id")
+    _id_argument(erase)
     erase.set_defaults(run=erase_command)
+
+    reply = commands.add_parser(
+        "reply", help="publish a staff reply to a published comment"
+    )
+    _id_argument(reply, "the comment answered")
+    reply.add_argument(
+        "--author",
+        help=f"who writes it: a key of authors.yaml (default: ${AUTHOR_VARIABLE})",
+    )
+    reply.add_argument(
+        "--body-file",
+        help="a UTF-8 file holding the reply, in Markdown (default: "
+        f"${BODY_FILE_VARIABLE}, else standard input)",
+    )
+    reply.add_argument(
+        "--authors",
+        help=f"the authors file (default: ${AUTHORS_VARIABLE} or authors.yaml "
+        "beside the comments folder)",
+    )
+    reply.set_defaults(run=reply_command)
 
     commands.add_parser(
         "purge", help="delete pending comments and sender hashes past their time"
@@ -121,7 +175,55 @@ def _now() -> dt.datetime:
 
 
 def _queue(config) -> Queue:
-    return Queue(config.queue, config.secret).open()
+    # Not cleaned: the endpoint may be writing into the queue right now.
+    return Queue(config.queue, config.secret).open(clean=False)
+
+
+def _id_argument(parser: argparse.ArgumentParser, what: str = "the comment") -> None:
+    parser.add_argument("id", nargs="?", help=f"{what}'s id (default: ${ID_VARIABLE})")
+
+
+def _comment_id(given: str | None, environ) -> str:
+    """The id from the command line, else from the environment (where the
+    make targets put it); Refused unless it has the shape of an id."""
+    value = given if given is not None else environ.get(ID_VARIABLE, "")
+    if not value:
+        raise Refused("which comment? Give its id (make: ID=<id>)")
+    try:
+        return schema.comment_id(value)
+    except schema.Invalid:
+        raise Refused(
+            f"{_shown(value[:80])!r} is not a comment id (ids look like "
+            "20250411-081412-3fa9c2; `make comments-list` shows them)"
+        ) from None
+
+
+@contextmanager
+def _desk(config, content: Path) -> Iterator[tuple[Queue, Published, Decisions]]:
+    """The stores, opened under the moderation lock and held for one command:
+    two commands on one comment happen one after the other, never
+    interleaved (and one opening never removes the other's temporary file)."""
+    with moderation_lock(config.queue):
+        yield _queue(config), Published(content).open(), Decisions(config.queue)
+
+
+def _what_became_of(
+    comment_id: str, published: Published, decisions: Decisions
+) -> str | None:
+    """Why a comment is no longer pending, for the command that finds it
+    gone; None if nothing is known of it."""
+    path = published.find(comment_id)
+    if path is not None:
+        return f"{comment_id} is already approved ({_relative(path)})"
+    decided = decisions.get(comment_id)
+    if decided is None:
+        return None
+    decision, date = decided
+    if decision == "rejected":
+        return f"{comment_id} was already rejected ({date})"
+    if decision == "erased":
+        return f"{comment_id} was not found: it was erased ({date})"
+    return f"{comment_id} was approved ({date}) but its file is gone"
 
 
 # -- commands
@@ -164,6 +266,8 @@ def serve_command(args, config, content) -> int:
 def purge_command(args, config, content) -> int:
     queue = _queue(config)
     pending, senders = queue.purge(_now(), config.pending_days, config.sender_days)
+    # What became of each comment is kept as long as a pending one would be.
+    Decisions(config.queue).purge(_now(), config.pending_days)
     print(
         f"Deleted {pending} pending comment(s) older than {config.pending_days} days "
         f"and {senders} sender hash(es) not seen for {config.sender_days} days."
@@ -243,29 +347,33 @@ def show_command(args, config, content) -> int:
 
 
 def approve_command(args, config, content) -> int:
-    queue = _queue(config)
-    published = Published(content).open()
-    try:
-        record = queue.read(args.id)
-    except StoreError:
-        if published.find(args.id):
-            print(f"{args.id} is already approved: nothing to do.")
-            return 0
-        raise Refused(f"no pending comment {args.id}") from None
-    public = schema.published_record(record, staff=args.staff)
-    _, problems = schema.validate_published(public)
-    if problems:
-        raise Refused("; ".join(f"{field}: {reason}" for field, reason in problems))
-    parent = public.get("reply_to")
-    if parent and parent not in published.ids(public["post"]):
-        raise Refused(
-            f"{args.id} replies to {parent}, which is not published: approve "
-            f"{parent} first (or reject this one)"
-        )
-    # Written before the pending file is removed: after a crash in between,
-    # running approve again rewrites the same file and finishes.
-    path = published.write(public)
-    queue.remove(args.id)
+    with _desk(config, content) as (queue, published, decisions):
+        try:
+            record = queue.read(args.id)
+        except StoreError:
+            if not queue.path(args.id).exists():
+                known = _what_became_of(args.id, published, decisions)
+                raise Refused(
+                    f"{known}: nothing done"
+                    if known
+                    else f"no pending comment {args.id}"
+                ) from None
+            raise
+        public = schema.published_record(record)
+        _, problems = schema.validate_published(public)
+        if problems:
+            raise Refused("; ".join(f"{field}: {reason}" for field, reason in problems))
+        parent = public.get("reply_to")
+        if parent and parent not in published.ids(public["post"]):
+            raise Refused(
+                f"{args.id} replies to {parent}, which is not published: approve "
+                f"{parent} first (or reject this one)"
+            )
+        # Written before the pending file is removed: after a crash in between,
+        # running approve again rewrites the same file and finishes.
+        path = published.write(public)
+        queue.remove(args.id)
+        decisions.record(args.id, "approved", _now())
     print(
         f"Approved {args.id}: {_relative(path)}. Commit it; the next build "
         "publishes it."
@@ -274,43 +382,92 @@ def approve_command(args, config, content) -> int:
 
 
 def reject_command(args, config, content) -> int:
-    queue = _queue(config)
-    try:
-        record = queue.read(args.id)
-    except StoreError:
-        if queue.path(args.id).exists():
-            # Unreadable: still delete it (it is only in the queue).
-            queue.remove(args.id)
-            print(f"Rejected {args.id} (it could not be read).")
-            return 0
-        print(f"No pending comment {args.id}: nothing to do.")
-        return 0
-    queue.remove(args.id)
-    queue.note_sender(record["sender"], _now(), rejected=True)
-    print(f"Rejected {args.id}: deleted from the queue.")
+    with _desk(config, content) as (queue, published, decisions):
+        if not queue.path(args.id).exists():
+            known = _what_became_of(args.id, published, decisions)
+            if known and published.find(args.id):
+                known += "; to take it down, use comments-erase"
+            raise Refused(
+                f"{known}: nothing done" if known else f"no pending comment {args.id}"
+            )
+        if published.find(args.id):
+            # An approval that was cut short: the comment is public already.
+            raise Refused(
+                f"{args.id} is already published ({_relative(published.find(args.id))}"
+                "): run comments-approve again to finish it, then comments-erase"
+            )
+        try:
+            record = queue.read(args.id)
+        except StoreError:
+            record = None  # unreadable: still deleted (it is only in the queue)
+        queue.remove(args.id)
+        decisions.record(args.id, "rejected", _now())
+        if record is not None:
+            queue.note_sender(record["sender"], _now(), rejected=True)
+    if record is None:
+        print(f"Rejected {args.id} (it could not be read).")
+    else:
+        print(f"Rejected {args.id}: deleted from the queue.")
     return 0
 
 
 def redact_command(args, config, content) -> int:
-    if not args.text:
-        raise Refused("--text must not be empty")
-    queue = _queue(config)
-    published = Published(content).open()
-    if queue.path(args.id).exists():
-        record = queue.read(args.id)
-        count = _redact(record, args.text, args.replacement)
-        queue.write(record)
-        where = "pending comment"
-    else:
+    text = _redaction_text(args)
+    with _desk(config, content) as (queue, published, decisions):
+        # Every copy that exists: the pending one, and the published one that
+        # an approval cut short may have left beside it.
+        copies = []
+        if queue.path(args.id).exists():
+            copies.append(("pending comment", queue.read(args.id), queue.write))
         path = published.find(args.id)
-        if path is None:
-            raise Refused(f"no pending or published comment {args.id}")
-        record = published.read(path)
-        count = _redact(record, args.text, args.replacement)
-        published.write(record)
-        where = f"published comment ({_relative(path)}; commit it)"
-    print(f"Redacted {count} occurrence(s) in {where} {args.id}.")
+        if path is not None:
+            where = f"published comment ({_relative(path)}; commit it)"
+            copies.append((where, published.read(path), published.write))
+        if not copies:
+            known = _what_became_of(args.id, published, decisions)
+            raise Refused(
+                f"{known}: nothing to redact"
+                if known
+                else f"no pending or published comment {args.id}"
+            )
+        counts = [_redact(record, text, args.replacement) for _, record, _ in copies]
+        if not any(counts):
+            raise Refused(f"the text was not found in {args.id}")
+        for (_, record, write), count in zip(copies, counts, strict=True):
+            if count:
+                write(record)
+    where = " and ".join(where for where, _, _ in copies)
+    print(f"Redacted {max(counts)} occurrence(s) in {where} {args.id}.")
     return 0
+
+
+def _redaction_text(args) -> str:
+    """The exact text to remove: --text, --text-file, else the environment."""
+    environ = args.environ
+    text, text_file = args.text, args.text_file
+    if text is None and text_file is None:
+        text = environ.get(TEXT_VARIABLE) or None
+        text_file = environ.get(TEXT_FILE_VARIABLE) or None
+        if text is not None and text_file is not None:
+            raise Refused("give the text (TEXT=) or a file (TEXT_FILE=), not both")
+    if text_file is not None:
+        text = _read_text_file(text_file, "text")
+        if text.endswith("\n"):
+            text = text[:-1]  # the line break an editor adds at the end
+    if not text:
+        raise Refused(
+            "which text? Give the exact text to remove (make: TEXT='...' or "
+            "TEXT_FILE=<file>)"
+        )
+    return text
+
+
+def _read_text_file(name: str, what: str) -> str:
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise Refused(f"the {what} file {name} cannot be read: {reason}") from None
 
 
 def _redact(record: dict, text: str, replacement: str) -> int:
@@ -324,7 +481,7 @@ def _redact(record: dict, text: str, replacement: str) -> int:
             else:
                 record[key] = value.replace(text, replacement)
     if not count:
-        raise Refused(f"the text was not found in {record.get('id')}")
+        return 0
     check = schema.validate_pending if "email" in record else schema.validate_published
     _, problems = check(record)
     if problems:
@@ -336,33 +493,120 @@ def _redact(record: dict, text: str, replacement: str) -> int:
 
 
 def erase_command(args, config, content) -> int:
-    published = Published(content).open()
-    path = published.find(args.id)
-    if path is None:
-        print(f"No published comment {args.id}: nothing to do.")
-        return 0
-    record = published.read(path)
-    # Replies to it move up to its parent (or the top level) first, so that
-    # the build never meets a reply to a comment that is gone.
-    for sibling in sorted(path.parent.glob("*.yaml")):
-        if sibling == path or sibling.name.startswith("."):
-            continue
-        other = published.read(sibling)
-        if other.get("reply_to") == args.id:
-            if record.get("reply_to"):
-                other["reply_to"] = record["reply_to"]
-            else:
-                other.pop("reply_to")
-            published.write(other)
-    from .store import remove_file
-
-    remove_file(path)
+    with _desk(config, content) as (queue, published, decisions):
+        path = published.find(args.id)
+        if path is None:
+            if queue.path(args.id).exists():
+                raise Refused(
+                    f"{args.id} is not published, it is waiting for moderation: "
+                    "use comments-reject"
+                )
+            known = _what_became_of(args.id, published, decisions)
+            raise Refused(
+                f"{known}: nothing done" if known else f"no published comment {args.id}"
+            )
+        record = published.read(path)
+        # Replies to it move up to its parent (or the top level) first, so that
+        # the build never meets a reply to a comment that is gone.
+        for sibling in sorted(path.parent.glob("*.yaml")):
+            if sibling == path or sibling.name.startswith("."):
+                continue
+            other = published.read(sibling)
+            if other.get("reply_to") == args.id:
+                if record.get("reply_to"):
+                    other["reply_to"] = record["reply_to"]
+                else:
+                    other.pop("reply_to")
+                published.write(other)
+        remove_file(path)
+        # An approval cut short leaves the pending copy: it goes too.
+        queue.remove(args.id)
+        decisions.record(args.id, "erased", _now())
     print(
         f"Erased {args.id} ({_relative(path)}). Commit the change; the next build "
         "removes it from the site. It stays in the git history until that is "
         "rewritten (see README: Comments and moderation)."
     )
     return 0
+
+
+def reply_command(args, config, content) -> int:
+    """A staff reply: written here as an approved comment by an author of
+    authors.yaml, never taken from the queue (a reader cannot make one)."""
+    author_key = args.author or args.environ.get(AUTHOR_VARIABLE, "")
+    authors_path = Path(
+        args.authors
+        or args.environ.get(AUTHORS_VARIABLE)
+        or content.parent / "authors.yaml"
+    )
+    name = _author_name(author_key, authors_path)
+    # Read before the lock is taken: typing a reply can take minutes.
+    body_file = args.body_file or args.environ.get(BODY_FILE_VARIABLE)
+    if body_file:
+        body = _read_text_file(body_file, "reply")
+    else:
+        if sys.stdin.isatty():
+            print(
+                f"Type the reply to {args.id} as {name} (Markdown); end with "
+                "Ctrl-D on a line of its own.",
+                file=sys.stderr,
+            )
+        body = sys.stdin.read()
+    now = _now()
+    with _desk(config, content) as (_, published, decisions):
+        parent = published.find(args.id)
+        if parent is None:
+            known = _what_became_of(args.id, published, decisions)
+            raise Refused(
+                f"{known}: cannot reply"
+                if known
+                else f"{args.id} is not published: approve it first, then reply"
+            )
+        post = published.read(parent).get("post") or parent.parent.name
+        comment_id = new_id(now)
+        while published.find(comment_id):
+            comment_id = new_id(now)
+        record = {
+            "id": comment_id,
+            "post": post,
+            "name": name,
+            "date": schema.format_date(now),
+            "reply_to": args.id,
+            "staff": True,
+            "body": body,
+        }
+        clean, problems = schema.validate_published(record)
+        if problems:
+            raise Refused("; ".join(f"{field}: {reason}" for field, reason in problems))
+        record["body"] = clean["body"]
+        path = published.write(record)
+    print(
+        f"Replied to {args.id} as {name} (Lab team): {_relative(path)}. Commit "
+        "it; the next build publishes it."
+    )
+    return 0
+
+
+def _author_name(key: str, authors_path: Path) -> str:
+    """The name of the author `key` in authors.yaml; Refused, listing the
+    keys, for any other."""
+    try:
+        authors = load_yaml(authors_path.read_bytes())
+    except (OSError, StoreError) as exc:
+        raise Refused(f"{authors_path}: cannot be read ({exc})") from None
+    if not isinstance(authors, dict):
+        raise Refused(f"{authors_path}: expected a mapping of author keys")
+    entry = authors.get(key) if key else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        keys = ", ".join(sorted(str(k) for k in authors))
+        raise Refused(
+            f"who writes the reply? Give an author key of {authors_path.name} "
+            f"(make: AUTHOR=<key>): {keys}"
+        )
+    try:
+        return schema.name(entry["name"])
+    except schema.Invalid as exc:
+        raise Refused(f"{authors_path}: {key}: name {exc}") from None
 
 
 def _relative(path: Path) -> str:

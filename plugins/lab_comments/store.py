@@ -197,12 +197,17 @@ class Queue:
         self._senders_lock = threading.Lock()
         self._index: dict[str, str] | None = None
 
-    def open(self) -> Queue:
+    def open(self, clean: bool = True) -> Queue:
         """Create the folders (private to their owner), remove temporary files
-        a crash left behind, and load or create the key of the hashes."""
+        a crash left behind, and load or create the key of the hashes.
+
+        `clean=False` for a moderator's command: the endpoint may be writing
+        a comment at that moment, and a temporary file in the queue may be
+        its write in progress (the endpoint cleans up when it starts)."""
         for folder in (self.root, self.pending_dir, self.senders_dir):
             make_dir(folder)
-            clean_temp_files(folder)
+            if clean:
+                clean_temp_files(folder)
         if self._secret is None:
             self._secret = self._load_secret()
         return self
