@@ -4,6 +4,7 @@ erase, purge; in-process through `main()` and through the make targets."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from commentkit import EXISTING, GOOD, SECRET, call, make_app, pending_files
@@ -128,12 +129,18 @@ def test_approve_has_no_staff_flag(desk, capsys):
     assert app.queue.read(comment_id)  # still waiting, untouched
 
 
-def test_a_staff_reply_is_written_as_staff_by_an_author(desk, capsys, tmp_path):
-    app, content, run = desk
+def published_parent(app, content, run) -> str:
+    """A published comment to reply to, and an authors.yaml beside it."""
     content.mkdir(parents=True, exist_ok=True)
     (content.parent / "authors.yaml").write_text(AUTHORS, encoding="utf-8")
     parent = submit(app, body="A question?")
     assert run("approve", parent) == 0
+    return parent
+
+
+def test_a_staff_reply_is_written_as_staff_by_an_author(desk, capsys, tmp_path):
+    app, content, run = desk
+    parent = published_parent(app, content, run)
     body = tmp_path / "reply.md"
     body.write_text("Thank you: *see* the call.\n", encoding="utf-8")
     capsys.readouterr()
@@ -390,3 +397,12 @@ def test_make_devserver_runs_the_whole_loop(make_repo):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+def test_a_staff_reply_can_be_typed_on_standard_input(desk, capsys, monkeypatch):
+    app, content, run = desk
+    parent = published_parent(app, content, run)
+    monkeypatch.setattr("sys.stdin", io.StringIO("Typed here.\n"))
+    assert run("reply", parent, "--author", "daniel-mensah") == 0
+    (path,) = [p for p in (content / "a-post").glob("*.yaml") if p.stem != parent]
+    assert load_yaml(path.read_bytes())["body"] == "Typed here."
