@@ -207,6 +207,19 @@ def _desk(config, content: Path) -> Iterator[tuple[Queue, Published, Decisions]]
         yield _queue(config), Published(content).open(), Decisions(config.queue)
 
 
+def _gone(
+    comment_id: str,
+    published: Published,
+    decisions: Decisions,
+    unknown: str,
+    then: str = "nothing done",
+) -> Refused:
+    """The refusal for a command that finds its comment gone: what became of
+    it, if known (another command got there first), else `unknown`."""
+    known = _what_became_of(comment_id, published, decisions)
+    return Refused(f"{known}: {then}" if known else unknown)
+
+
 def _what_became_of(
     comment_id: str, published: Published, decisions: Decisions
 ) -> str | None:
@@ -352,11 +365,8 @@ def approve_command(args, config, content) -> int:
             record = queue.read(args.id)
         except StoreError:
             if not queue.path(args.id).exists():
-                known = _what_became_of(args.id, published, decisions)
-                raise Refused(
-                    f"{known}: nothing done"
-                    if known
-                    else f"no pending comment {args.id}"
+                raise _gone(
+                    args.id, published, decisions, f"no pending comment {args.id}"
                 ) from None
             raise
         public = schema.published_record(record)
@@ -384,11 +394,11 @@ def approve_command(args, config, content) -> int:
 def reject_command(args, config, content) -> int:
     with _desk(config, content) as (queue, published, decisions):
         if not queue.path(args.id).exists():
-            known = _what_became_of(args.id, published, decisions)
-            if known and published.find(args.id):
-                known += "; to take it down, use comments-erase"
-            raise Refused(
-                f"{known}: nothing done" if known else f"no pending comment {args.id}"
+            then = "nothing done"
+            if published.find(args.id):
+                then += " (to take it down, use comments-erase)"
+            raise _gone(
+                args.id, published, decisions, f"no pending comment {args.id}", then
             )
         if published.find(args.id):
             # An approval that was cut short: the comment is public already.
@@ -424,12 +434,8 @@ def redact_command(args, config, content) -> int:
             where = f"published comment ({_relative(path)}; commit it)"
             copies.append((where, published.read(path), published.write))
         if not copies:
-            known = _what_became_of(args.id, published, decisions)
-            raise Refused(
-                f"{known}: nothing to redact"
-                if known
-                else f"no pending or published comment {args.id}"
-            )
+            unknown = f"no pending or published comment {args.id}"
+            raise _gone(args.id, published, decisions, unknown, "nothing to redact")
         counts = [_redact(record, text, args.replacement) for _, record, _ in copies]
         if not any(counts):
             raise Refused(f"the text was not found in {args.id}")
@@ -501,10 +507,8 @@ def erase_command(args, config, content) -> int:
                     f"{args.id} is not published, it is waiting for moderation: "
                     "use comments-reject"
                 )
-            known = _what_became_of(args.id, published, decisions)
-            raise Refused(
-                f"{known}: nothing done" if known else f"no published comment {args.id}"
-            )
+            unknown = f"no published comment {args.id}"
+            raise _gone(args.id, published, decisions, unknown)
         record = published.read(path)
         # Replies to it move up to its parent (or the top level) first, so that
         # the build never meets a reply to a comment that is gone.
@@ -556,12 +560,8 @@ def reply_command(args, config, content) -> int:
     with _desk(config, content) as (_, published, decisions):
         parent = published.find(args.id)
         if parent is None:
-            known = _what_became_of(args.id, published, decisions)
-            raise Refused(
-                f"{known}: cannot reply"
-                if known
-                else f"{args.id} is not published: approve it first, then reply"
-            )
+            unknown = f"{args.id} is not published: approve it first, then reply"
+            raise _gone(args.id, published, decisions, unknown, "cannot reply")
         post = published.read(parent).get("post") or parent.parent.name
         comment_id = new_id(now)
         while published.find(comment_id):
