@@ -157,8 +157,8 @@ comments-list: $(STAMP) ## List comments waiting for moderation, with flags
 comments-show: $(STAMP) ## Show one pending comment in full (ID=)
 	@$(COMMENTS) show "$(ID)"
 
-comments-approve: $(STAMP) ## Publish a pending comment into content/comments/ (ID=, STAFF=1 for Lab staff)
-	@$(COMMENTS) approve "$(ID)" $(if $(filter 1 yes true,$(STAFF)),--staff)
+comments-approve: $(STAMP) ## Publish a pending comment into content/comments/ (ID=, STAFF=1 for Lab staff, OVERRIDE=1 for a name like a staff name)
+	@$(COMMENTS) approve "$(ID)" $(if $(filter 1 yes true,$(STAFF)),--staff) $(if $(filter 1 yes true,$(OVERRIDE)),--override-name)
 
 comments-reject: $(STAMP) ## Delete a pending comment (ID=)
 	@$(COMMENTS) reject "$(ID)"

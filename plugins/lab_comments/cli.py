@@ -3,7 +3,7 @@
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list
     python -m lab_comments.cli show ID
-    python -m lab_comments.cli approve ID [--staff]
+    python -m lab_comments.cli approve ID [--staff] [--override-name]
     python -m lab_comments.cli reject ID
     python -m lab_comments.cli redact ID --text TEXT [--replacement TEXT]
     python -m lab_comments.cli erase ID
@@ -15,6 +15,10 @@ content/comments/<post>/<id>.yaml (LAB_COMMENTS_CONTENT), to be committed and
 published by the next build. Every write is atomic; approve can be run again
 after a crash and finishes the job. Exit status: 0 done (or nothing to do),
 1 refused, 2 usage. Never imports Pelican.
+
+A reader's name that would pass for a staff name (lab_comments.names; the
+staff names are in the manifest the build writes) is flagged in `list`, and
+`approve` refuses it unless told `--override-name`.
 """
 
 from __future__ import annotations
@@ -28,8 +32,14 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import schema
-from .endpoint import REPO_ROOT, ConfigError, config_from_env
+from . import names, schema
+from .endpoint import (
+    REPO_ROOT,
+    ConfigError,
+    ManifestError,
+    config_from_env,
+    parse_staff,
+)
 from .store import Published, Queue, StoreError
 
 CONTENT_VARIABLE = "LAB_COMMENTS_CONTENT"
@@ -91,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("id")
     approve.add_argument(
         "--staff", action="store_true", help="mark it as written by Lab staff"
+    )
+    approve.add_argument(
+        "--override-name",
+        action="store_true",
+        help="approve it although its name looks like a staff name",
     )
     approve.set_defaults(run=approve_command)
 
@@ -183,6 +198,7 @@ def list_command(args, config, content) -> int:
         print("No comments are waiting for moderation.")
         return 0
     print(f"{len(entries)} comment(s) waiting for moderation, oldest first:\n")
+    staff_names = _staff_names(config)
     for comment_id, record, problem in entries:
         if record is None:
             print(f"{comment_id}  UNREADABLE: {problem}\n")
@@ -191,6 +207,8 @@ def list_command(args, config, content) -> int:
         date = record["date"].strftime("%Y-%m-%d %H:%M UTC")
         print(f"{comment_id}  {date}  on {record['post']}")
         print(f"    from {_shown(record['name'])}")
+        if staff := names.impersonates(record["name"], staff_names):
+            print(f"    NAME LOOKS LIKE STAFF: {staff!r} (approve needs OVERRIDE=1)")
         if flags:
             print(f"    flags: {', '.join(flags)}")
         excerpt = " ".join(record["body"].split())
@@ -252,6 +270,13 @@ def approve_command(args, config, content) -> int:
             print(f"{args.id} is already approved: nothing to do.")
             return 0
         raise Refused(f"no pending comment {args.id}") from None
+    staff = names.impersonates(record["name"], _staff_names(config))
+    if staff and not args.override_name:
+        raise Refused(
+            f"{args.id}: the name {_shown(record['name'])!r} looks like {staff!r}, "
+            "a staff name; approve it only if it is really theirs, with "
+            "--override-name (make: OVERRIDE=1)"
+        )
     public = schema.published_record(record, staff=args.staff)
     _, problems = schema.validate_published(public)
     if problems:
@@ -363,6 +388,15 @@ def erase_command(args, config, content) -> int:
         "rewritten (see README: Comments and moderation)."
     )
     return 0
+
+
+def _staff_names(config) -> tuple[str, ...]:
+    """The staff names in the manifest the build wrote (none without one:
+    names.ALWAYS_STAFF are still compared)."""
+    try:
+        return parse_staff(config.manifest.read_bytes())
+    except (OSError, ManifestError):
+        return ()
 
 
 def _relative(path: Path) -> str:

@@ -15,8 +15,10 @@ over 64 KiB (413, not read); no Content-Length (411); another content type
 submissions from one client (429, with Retry-After). A filled honeypot, a form
 sent less than LAB_COMMENTS_MIN_SECONDS after its page loaded (when the page's
 script stamped both times) and a duplicate of a pending comment are answered
-with the same 303 as a success, and store nothing. No answer carries a stack
-trace or a file path.
+with the same 303 as a success, and store nothing; they take as long to answer
+as a comment that is stored (EqualAnswers), so that a program cannot tell
+them apart by the clock either. No answer carries a stack trace or a file
+path.
 
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
@@ -31,6 +33,7 @@ import html
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections import deque
@@ -81,6 +84,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "365",
         "keyed hashes of email addresses are deleted this long after the last comment",
     ),
+    "LAB_COMMENTS_MIN_ANSWER_MS": (
+        "0",
+        "every 303 answer takes at least this long (milliseconds); a dropped or "
+        "duplicate submission always takes as long as a recent stored one",
+    ),
 }
 
 
@@ -100,6 +108,7 @@ class Config:
     pending_days: int = 30
     sender_days: int = 365
     max_body: int = schema.REQUEST_MAX
+    min_answer_ms: int = 0
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -138,6 +147,7 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         min_seconds=float(number("LAB_COMMENTS_MIN_SECONDS")),
         pending_days=number("LAB_COMMENTS_PENDING_DAYS", 1),
         sender_days=number("LAB_COMMENTS_SENDER_DAYS", 1),
+        min_answer_ms=number("LAB_COMMENTS_MIN_ANSWER_MS"),
     )
 
 
@@ -202,6 +212,19 @@ class Manifest:
                     return self
                 self._stamp = stamp
         return self
+
+
+def parse_staff(data: bytes) -> tuple[str, ...]:
+    """The staff names in a manifest (for the moderation commands' check of
+    readers' names; the endpoint itself takes any name and leaves the check
+    to the moderator)."""
+    try:
+        staff = json.loads(data.decode("utf-8")).get("staff", [])
+    except (ValueError, AttributeError):
+        raise ManifestError("the manifest is malformed (rebuild the site)") from None
+    if not isinstance(staff, list) or not all(isinstance(n, str) for n in staff):
+        raise ManifestError("the manifest's staff names are malformed")
+    return tuple(staff)
 
 
 def parse_manifest(data: bytes) -> tuple[str, dict[str, Post]]:
@@ -290,6 +313,38 @@ class AbuseControl:
         if stamped and controls.sent - controls.loaded < self.min_seconds * 1000:
             return "too fast"
         return None
+
+
+class EqualAnswers:
+    """Storing a comment costs a write (and an fsync); dropping one costs
+    nothing. So that the time of the answer does not tell a program which
+    happened, an answer that stores nothing (a drop or a duplicate) waits
+    until it has taken as long as a stored answer drawn at random from the
+    last `size`: the two kinds of answer then take time from one
+    distribution. Stored answers are never slowed (beyond `floor`), so the
+    endpoint's throughput is unchanged. Until the first comment is stored
+    there is nothing to draw from and only `floor` applies."""
+
+    def __init__(self, floor: float = 0.0, size: int = 256):
+        self.floor = floor
+        self._stored: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+        self._random = random.SystemRandom()
+
+    def settle(self, started: float, stored: bool) -> None:
+        """Wait as the answer's kind requires; `started` is the
+        time.perf_counter() when the request was taken."""
+        took = time.perf_counter() - started
+        with self._lock:
+            if stored:
+                self._stored.append(took)
+                target = self.floor
+            else:
+                drawn = self._random.choice(self._stored) if self._stored else 0.0
+                target = max(self.floor, drawn)
+        remaining = target - (time.perf_counter() - started)
+        if remaining > 0:
+            time.sleep(remaining)
 
 
 # -- responses
@@ -408,6 +463,7 @@ class CommentsApp:
         self.abuse = AbuseControl(
             config.rate_limit, config.rate_window, config.min_seconds
         )
+        self.answers = EqualAnswers(config.min_answer_ms / 1000)
         self._purge_lock = threading.Lock()
         self._last_purge: float | None = None
         self.purge()
@@ -525,6 +581,7 @@ class CommentsApp:
         )
 
     def post_comment(self, environ) -> Response:
+        started = time.perf_counter()
         manifest = self._manifest()
         origin = environ.get("HTTP_ORIGIN")
         if origin is not None and origin not in self.allowed_origins():
@@ -544,12 +601,15 @@ class CommentsApp:
                 headers=[("Retry-After", str(seconds))],
             )
         try:
-            return self._take(environ, length, manifest)
+            response, stored = self._take(environ, length, manifest)
         except Refusal:
             self.abuse.refund(client)
             raise
+        self.answers.settle(started, stored)
+        return response
 
-    def _take(self, environ, length: int, manifest: Manifest) -> Response:
+    def _take(self, environ, length: int, manifest: Manifest) -> tuple[Response, bool]:
+        """The answer, and whether a new comment was stored."""
         self.purge()
         form = self._read_form(environ, length)
         controls, problems = schema.parse_controls(form)
@@ -558,10 +618,12 @@ class CommentsApp:
         posted = form.get("post", [""])
         known = manifest.posts.get(posted[0]) if len(posted) == 1 else None
         back = known.url if known else ""
+        submission, problems = schema.parse_submission(form)
+        # Checked after the form is (the same work either way), and answered
+        # as a success whatever the form holds.
         if reason := self.abuse.looks_automated(controls):
             logger.info("dropped a submission (%s)", reason)
-            return self.see_other((back or manifest.siteurl + "/"), environ)
-        submission, problems = schema.parse_submission(form)
+            return self.see_other((back or manifest.siteurl + "/"), environ), False
         if problems:
             raise Refusal(400, problems, back)
         post = manifest.posts.get(submission.post)
@@ -594,7 +656,8 @@ class CommentsApp:
             comment_id,
             post.slug,
         )
-        return self.see_other(post.url, environ, fragment="comment-pending")
+        answer = self.see_other(post.url, environ, fragment="comment-pending")
+        return answer, new
 
     def see_other(self, url: str, environ, fragment: str = "") -> Response:
         location = f"{url}#{fragment}" if fragment else url
