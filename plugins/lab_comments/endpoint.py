@@ -33,7 +33,8 @@ import html
 import json
 import logging
 import os
-import random
+import secrets
+import statistics
 import threading
 import time
 from collections import deque
@@ -44,7 +45,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import schema
-from .store import Queue
+from .store import TEMP_PREFIX, Queue, atomic_write, dump_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -316,35 +317,44 @@ class AbuseControl:
 
 
 class EqualAnswers:
-    """Storing a comment costs a write (and an fsync); dropping one costs
-    nothing. So that the time of the answer does not tell a program which
-    happened, an answer that stores nothing (a drop or a duplicate) waits
-    until it has taken as long as a stored answer drawn at random from the
-    last `size`: the two kinds of answer then take time from one
-    distribution. Stored answers are never slowed (beyond `floor`), so the
-    endpoint's throughput is unchanged. Until the first comment is stored
-    there is nothing to draw from and only `floor` applies."""
+    """Storing a comment costs writes (each fsynced); dropping one, nothing.
+    So that the time of the answer does not tell a program which happened, a
+    drop makes the same writes to a scratch file (CommentsApp._decoy), which
+    costs the same under any load on the disk or the processor; what a store
+    still costs beyond that (hashing, the index, the sender's record) is
+    measured, as the difference of the medians of the last `size` answers
+    of each kind, and a drop or a duplicate waits that much longer. Stored
+    answers are never slowed (beyond `floor`), so throughput is unchanged."""
 
-    def __init__(self, floor: float = 0.0, size: int = 256):
+    def __init__(self, floor: float = 0.0, size: int = 101):
         self.floor = floor
-        self._stored: deque[float] = deque(maxlen=size)
+        self._took: dict[bool, deque[float]] = {
+            True: deque(maxlen=size),
+            False: deque(maxlen=size),
+        }
+        self._late: deque[float] = deque(maxlen=size)
         self._lock = threading.Lock()
-        self._random = random.SystemRandom()
 
     def settle(self, started: float, stored: bool) -> None:
         """Wait as the answer's kind requires; `started` is the
         time.perf_counter() when the request was taken."""
         took = time.perf_counter() - started
         with self._lock:
-            if stored:
-                self._stored.append(took)
-                target = self.floor
-            else:
-                drawn = self._random.choice(self._stored) if self._stored else 0.0
-                target = max(self.floor, drawn)
-        remaining = target - (time.perf_counter() - started)
+            self._took[stored].append(took)
+            gap = 0.0
+            if not stored and self._took[True]:
+                gap = statistics.median(self._took[True]) - statistics.median(
+                    self._took[False]
+                )
+            late = statistics.median(self._late) if self._late else 0.0
+        asked = max(self.floor, took + max(0.0, gap)) - late
+        remaining = asked - (time.perf_counter() - started)
         if remaining > 0:
             time.sleep(remaining)
+            # A sleep ends late by a scheduler's tick or so: the median of the
+            # last few is asked for less, so that the answers end on time.
+            with self._lock:
+                self._late.append(time.perf_counter() - started - asked)
 
 
 # -- responses
@@ -623,6 +633,7 @@ class CommentsApp:
         # as a success whatever the form holds.
         if reason := self.abuse.looks_automated(controls):
             logger.info("dropped a submission (%s)", reason)
+            self._decoy(form)
             return self.see_other((back or manifest.siteurl + "/"), environ), False
         if problems:
             raise Refusal(400, problems, back)
@@ -658,6 +669,20 @@ class CommentsApp:
         )
         answer = self.see_other(post.url, environ, fragment="comment-pending")
         return answer, new
+
+    def _decoy(self, form: Mapping[str, list[str]]) -> None:
+        """The writes that storing a comment makes (its file and its
+        sender's, each fsynced), to a scratch file removed at once: a drop
+        then costs what a store costs under any load on the disk or the
+        processor, and EqualAnswers only evens out what is left."""
+        data = dump_yaml({key: values[0] for key, values in form.items() if values})
+        path = self.queue.pending_dir / f"{TEMP_PREFIX}decoy-{secrets.token_hex(8)}"
+        try:
+            for _ in range(2):
+                atomic_write(path, data)
+            path.unlink()
+        except OSError:
+            logger.warning("comments endpoint: could not write to the queue")
 
     def see_other(self, url: str, environ, fragment: str = "") -> Response:
         location = f"{url}#{fragment}" if fragment else url
