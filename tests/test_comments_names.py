@@ -34,7 +34,7 @@ from lab_comments import cli, names, schema
 from lab_comments.endpoint import CommentsApp, Config, parse_staff
 from lab_comments.loadtest import form_body, running_server, write_manifest
 from lab_comments.plugin import CommentValidationError
-from lab_comments.store import Queue, load_yaml
+from lab_comments.store import Queue, dump_yaml, load_yaml
 
 STAFF = ["Daniel Mensah"]
 
@@ -89,6 +89,22 @@ CONFUSABLE = [
     ("DanielMensah", "Daniel Mensah"),  # no space
     ("Daniel Mensah (Lab)", "Daniel Mensah"),  # the name and more
     ("L a b team", "Lab team"),  # spaced out
+    ("1ab team", "Lab team"),  # digit one
+    ("|ab team", "Lab team"),  # vertical bar
+    ("\u2113ab team", "Lab team"),  # script small l
+    ("\u13deab team", "Lab team"),  # Cherokee letter tle
+    ("\u0406ab team", "Lab team"),  # Cyrillic capital I
+    ("\U0001d4dbab team", "Lab team"),  # mathematical bold script L
+    ("\uff4c\uff41\uff42 \uff54\uff45\uff41\uff4d", "Lab team"),  # full width
+    ("Lab\u2003team", "Lab team"),  # an em space
+    ("Lab.team", "Lab team"),  # punctuation for a space
+    ("Dan\u0131el Mensah", "Daniel Mensah"),  # dotless i
+    ("Dan\u0456el Mensah", "Daniel Mensah"),  # Cyrillic i
+    ("Dan1el Mensah", "Daniel Mensah"),  # digit one for i
+    ("Daniel Men\u0455ah", "Daniel Mensah"),  # Cyrillic dze
+    ("Daniel Mens\u0251h", "Daniel Mensah"),  # Latin alpha
+    ("Daniel Mensa\u04bb", "Daniel Mensah"),  # Cyrillic shha
+    ("Daniel Mensah\u0301", "Daniel Mensah"),  # a combining accent
 ]  # fmt: skip
 # Near but not confusable: never flagged.
 DISTINCT = ["Dan Mensah", "Daniela Mensah", "Labrador team", "Ada Lane", "Lab"]
@@ -217,6 +233,25 @@ def test_list_flags_every_confusable_name_and_approve_needs_the_override(desk, c
         assert "staff" not in record
     for name in DISTINCT:
         assert cli.main(["approve", ids[name]], environ=environ) == 0
+
+
+def test_a_queued_invisible_name_is_listed_as_unreadable_and_can_be_rejected(
+    desk, capsys
+):
+    """A comment queued before names were checked: listed with the reason,
+    never approved, and rejected like any other."""
+    app, _, environ = desk
+    assert call(app, body=GOOD).status == 303
+    (path,) = pending_files(app)
+    record = load_yaml(path.read_bytes())
+    path.write_bytes(dump_yaml({**record, "name": "\u3164"}))
+    assert cli.main(["list"], environ=environ) == 0
+    out = capsys.readouterr().out
+    assert path.stem in out and "cannot be seen (U+3164 HANGUL FILLER)" in out
+    assert cli.main(["approve", path.stem], environ=environ) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    assert cli.main(["reject", path.stem], environ=environ) == 0
+    assert pending_files(app) == []
 
 
 def test_without_a_manifest_lab_team_is_still_compared(desk, capsys):

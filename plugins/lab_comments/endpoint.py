@@ -8,8 +8,9 @@ form and puts each comment in the private moderation queue.
     OPTIONS /comments  CORS preflight, for the site's own origin only
     GET /health      200 "ok" (for a process supervisor)
 
-Refusals: unknown, repeated, missing or over-long fields, an unknown post or
-a reply to a comment not on that post (400); comments closed (403); a body
+Refusals: unknown, repeated, missing or over-long fields, a name with a
+character that cannot be seen (lab_comments.names), an unknown post (hidden
+posts are not in the manifest) or a reply to a comment not on that post (400); comments closed (403); a body
 over 64 KiB (413, not read); no Content-Length (411); another content type
 (415); another method (405, with Allow); a foreign Origin (403); too many
 submissions from one client (429, with Retry-After). A filled honeypot, a form
