@@ -10,16 +10,16 @@ form and puts each comment in the private moderation queue.
 
 Refusals: unknown, repeated, missing or over-long fields, a name with a
 character that cannot be seen (lab_comments.names), an unknown post (hidden
-posts are not in the manifest) or a reply to a comment not on that post (400); comments closed (403); a body
-over 64 KiB (413, not read); no Content-Length (411); another content type
-(415); another method (405, with Allow); a foreign Origin (403); too many
-submissions from one client (429, with Retry-After). A filled honeypot, a form
-sent less than LAB_COMMENTS_MIN_SECONDS after its page loaded (when the page's
-script stamped both times) and a duplicate of a pending comment are answered
-with the same 303 as a success, and store nothing; they take as long to answer
-as a comment that is stored (EqualAnswers), so that a program cannot tell
-them apart by the clock either. No answer carries a stack trace or a file
-path.
+posts are not in the manifest) or a reply to a comment not on that post (400);
+comments closed (403); a body over 64 KiB (413, not read); no Content-Length
+(411); another content type (415); another method (405, with Allow); a foreign
+Origin (403); too many submissions from one client (429, with Retry-After). A
+filled honeypot, a form sent less than LAB_COMMENTS_MIN_SECONDS after its page
+loaded (when the page's script stamped both times) and a duplicate of a
+pending comment are answered with the same 303 as a success, and store
+nothing; they take as long to answer as a comment that is stored
+(EqualAnswers), so that a program cannot tell them apart by the clock either.
+No answer carries a stack trace or a file path.
 
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
