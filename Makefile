@@ -161,7 +161,7 @@ comments-list: $(STAMP) ## List comments waiting for moderation, with flags
 # TEXT='$(shell ...)' stays text), and the variables themselves are not
 # exported: make expands a variable it exports, and one given on the command
 # line is exported by default.
-unexport ID TEXT TEXT_FILE AUTHOR BODY_FILE STAFF
+unexport ID TEXT TEXT_FILE AUTHOR BODY_FILE STAFF OVERRIDE
 COMMENTS_BY_ID := comments-show comments-approve comments-reject comments-redact \
 	comments-erase comments-reply
 $(COMMENTS_BY_ID): export LAB_COMMENTS_ID = $(value ID)
@@ -173,9 +173,9 @@ comments-reply: export LAB_COMMENTS_BODY_FILE = $(value BODY_FILE)
 comments-show: $(STAMP) ## Show one pending comment in full (ID=)
 	@$(COMMENTS) show
 
-comments-approve: $(STAMP) ## Publish a pending comment into content/comments/ (ID=)
+comments-approve: $(STAMP) ## Publish a pending comment into content/comments/ (ID=, OVERRIDE=1 for a name like a staff name)
 	$(if $(value STAFF),$(error STAFF= is gone: approving never marks a reader's comment as staff. Write a staff reply with make comments-reply ID=<comment> AUTHOR=<key> BODY_FILE=<file>))
-	@$(COMMENTS) approve
+	@$(COMMENTS) approve $(if $(filter 1 yes true,$(value OVERRIDE)),--override-name)
 
 comments-reject: $(STAMP) ## Delete a pending comment (ID=)
 	@$(COMMENTS) reject

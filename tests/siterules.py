@@ -9,6 +9,7 @@ reuse the checkers of sitecheck.py, feedcheck.py and socialcheck.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,18 +146,36 @@ def sitemap_lists_every_page(site: Built) -> list[str]:
     return problems
 
 
+# All that the public manifest may hold (issue 15: no titles).
+MANIFEST_KEYS = {"version", "siteurl", "posts", "staff"}
+MANIFEST_POST_KEYS = {"url", "open", "closes", "comments"}
+
+
 def comments_published(site: Built) -> list[str]:
-    """The manifest the endpoint reads is valid and names this site; every
-    post it lists has a page; every approved comment file is listed under its
-    post and shown on the post's page."""
+    """The manifest the endpoint reads is valid, names this site and holds
+    only what the endpoint needs (no titles, no hidden or draft post); every
+    post it lists has a page; every approved comment file of a published
+    post is listed under its post and shown on the post's page."""
     output = site.output
     try:
-        siteurl, posts = parse_manifest(
-            (output / "comments-manifest.json").read_bytes()
-        )
+        data = (output / "comments-manifest.json").read_bytes()
+        siteurl, posts = parse_manifest(data)
     except (OSError, ManifestError) as exc:
         return [f"comments-manifest.json: {exc}"]
     problems = []
+    raw = json.loads(data)
+    if set(raw) - MANIFEST_KEYS:
+        problems.append(f"comments-manifest.json: {sorted(set(raw) - MANIFEST_KEYS)}")
+    problems += [
+        f"comments-manifest.json: {slug}: {sorted(set(entry) - MANIFEST_POST_KEYS)}"
+        for slug, entry in raw["posts"].items()
+        if set(entry) - MANIFEST_POST_KEYS
+    ]
+    unlisted = post_statuses(site.content, ("hidden", "draft"))
+    problems += [
+        f"comments-manifest.json: lists {slug}, a {unlisted[slug]} post"
+        for slug in sorted(set(posts) & set(unlisted))
+    ]
     if siteurl != site.siteurl:
         problems.append(f"comments-manifest.json: siteurl {siteurl!r}")
     pages = {}
@@ -173,6 +192,8 @@ def comments_published(site: Built) -> list[str]:
         name = path.relative_to(site.content).as_posix()
         comment = yaml.safe_load(path.read_text(encoding="utf-8"))
         post = posts.get(path.parent.name)
+        if post is None and path.parent.name in unlisted:
+            continue
         if post is None:
             problems.append(f"{name}: its post is not in the manifest")
             continue
@@ -183,6 +204,16 @@ def comments_published(site: Built) -> list[str]:
             if anchor_for(comment["id"]) not in ids:
                 problems.append(f"{name}: not shown on {post.url}")
     return problems
+
+
+def post_statuses(content: Path, statuses: tuple[str, ...]) -> dict[str, str]:
+    """slug -> status of the posts (under content/posts/) with one of these."""
+    found = {}
+    for path in sorted((content / "posts").glob("**/*.md")):
+        data, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        if data.get("status") in statuses and data.get("slug"):
+            found[str(data["slug"])] = str(data["status"])
+    return found
 
 
 def items_have_pages(site: Built) -> list[str]:

@@ -3,7 +3,7 @@
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list
     python -m lab_comments.cli show ID
-    python -m lab_comments.cli approve ID
+    python -m lab_comments.cli approve ID [--override-name]
     python -m lab_comments.cli reject ID
     python -m lab_comments.cli redact ID (--text TEXT | --text-file PATH)
                                   [--replacement TEXT]
@@ -31,6 +31,10 @@ LAB_COMMENTS_AUTHOR and LAB_COMMENTS_BODY_FILE.
 
 Exit status: 0 done, 1 refused (or already done by another command), 2
 usage. Never imports Pelican.
+
+A reader's name that would pass for a staff name (lab_comments.names; the
+staff names are in the manifest the build writes) is flagged in `list`, and
+`approve` refuses it unless told `--override-name`.
 """
 
 from __future__ import annotations
@@ -45,8 +49,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import schema
-from .endpoint import REPO_ROOT, ConfigError, config_from_env
+from . import names, schema
+from .endpoint import (
+    REPO_ROOT,
+    ConfigError,
+    ManifestError,
+    config_from_env,
+    parse_staff,
+)
 from .moderation import Decisions, moderation_lock
 from .store import Published, Queue, StoreError, load_yaml, new_id, remove_file
 
@@ -118,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
 
     approve = commands.add_parser("approve", help="publish a pending comment")
     _id_argument(approve)
+    approve.add_argument(
+        "--override-name",
+        action="store_true",
+        help="approve it although its name looks like a staff name",
+    )
     approve.set_defaults(run=approve_command)
 
     reject = commands.add_parser("reject", help="delete a pending comment")
@@ -300,6 +315,7 @@ def list_command(args, config, content) -> int:
         print("No comments are waiting for moderation.")
         return 0
     print(f"{len(entries)} comment(s) waiting for moderation, oldest first:\n")
+    staff_names = _staff_names(config)
     for comment_id, record, problem in entries:
         if record is None:
             print(f"{comment_id}  UNREADABLE: {problem}\n")
@@ -308,6 +324,8 @@ def list_command(args, config, content) -> int:
         date = record["date"].strftime("%Y-%m-%d %H:%M UTC")
         print(f"{comment_id}  {date}  on {record['post']}")
         print(f"    from {_shown(record['name'])}")
+        if staff := names.impersonates(record["name"], staff_names):
+            print(f"    NAME LOOKS LIKE STAFF: {staff!r} (approve needs OVERRIDE=1)")
         if flags:
             print(f"    flags: {', '.join(flags)}")
         excerpt = " ".join(record["body"].split())
@@ -369,6 +387,13 @@ def approve_command(args, config, content) -> int:
                     args.id, published, decisions, f"no pending comment {args.id}"
                 ) from None
             raise
+        staff = names.impersonates(record["name"], _staff_names(config))
+        if staff and not args.override_name:
+            raise Refused(
+                f"{args.id}: the name {_shown(record['name'])!r} looks like "
+                f"{staff!r}, a staff name; approve it only if it is really theirs, "
+                "with --override-name (make: OVERRIDE=1)"
+            )
         public = schema.published_record(record)
         _, problems = schema.validate_published(public)
         if problems:
@@ -607,6 +632,15 @@ def _author_name(key: str, authors_path: Path) -> str:
         return schema.name(entry["name"])
     except schema.Invalid as exc:
         raise Refused(f"{authors_path}: {key}: name {exc}") from None
+
+
+def _staff_names(config) -> tuple[str, ...]:
+    """The staff names in the manifest the build wrote (none without one:
+    names.ALWAYS_STAFF are still compared)."""
+    try:
+        return parse_staff(config.manifest.read_bytes())
+    except (OSError, ManifestError):
+        return ()
 
 
 def _relative(path: Path) -> str:

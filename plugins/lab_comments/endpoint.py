@@ -8,15 +8,18 @@ form and puts each comment in the private moderation queue.
     OPTIONS /comments  CORS preflight, for the site's own origin only
     GET /health      200 "ok" (for a process supervisor)
 
-Refusals: unknown, repeated, missing or over-long fields, an unknown post or
-a reply to a comment not on that post (400); comments closed (403); a body
-over 64 KiB (413, not read); no Content-Length (411); another content type
-(415); another method (405, with Allow); a foreign Origin (403); too many
-submissions from one client (429, with Retry-After). A filled honeypot, a form
-sent less than LAB_COMMENTS_MIN_SECONDS after its page loaded (when the page's
-script stamped both times) and a duplicate of a pending comment are answered
-with the same 303 as a success, and store nothing. No answer carries a stack
-trace or a file path.
+Refusals: unknown, repeated, missing or over-long fields, a name with a
+character that cannot be seen (lab_comments.names), an unknown post (hidden
+posts are not in the manifest) or a reply to a comment not on that post (400);
+comments closed (403); a body over 64 KiB (413, not read); no Content-Length
+(411); another content type (415); another method (405, with Allow); a foreign
+Origin (403); too many submissions from one client (429, with Retry-After). A
+filled honeypot, a form sent less than LAB_COMMENTS_MIN_SECONDS after its page
+loaded (when the page's script stamped both times) and a duplicate of a
+pending comment are answered with the same 303 as a success, and store
+nothing; they take as long to answer as a comment that is stored
+(EqualAnswers), so that a program cannot tell them apart by the clock either.
+No answer carries a stack trace or a file path.
 
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
@@ -31,6 +34,8 @@ import html
 import json
 import logging
 import os
+import secrets
+import statistics
 import threading
 import time
 from collections import deque
@@ -41,7 +46,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import schema
-from .store import Queue
+from .store import TEMP_PREFIX, Queue, atomic_write, dump_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "365",
         "keyed hashes of email addresses are deleted this long after the last comment",
     ),
+    "LAB_COMMENTS_MIN_ANSWER_MS": (
+        "0",
+        "every 303 answer takes at least this long (milliseconds); a dropped or "
+        "duplicate submission always takes as long as a recent stored one",
+    ),
 }
 
 
@@ -100,6 +110,7 @@ class Config:
     pending_days: int = 30
     sender_days: int = 365
     max_body: int = schema.REQUEST_MAX
+    min_answer_ms: int = 0
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -138,6 +149,7 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         min_seconds=float(number("LAB_COMMENTS_MIN_SECONDS")),
         pending_days=number("LAB_COMMENTS_PENDING_DAYS", 1),
         sender_days=number("LAB_COMMENTS_SENDER_DAYS", 1),
+        min_answer_ms=number("LAB_COMMENTS_MIN_ANSWER_MS"),
     )
 
 
@@ -202,6 +214,19 @@ class Manifest:
                     return self
                 self._stamp = stamp
         return self
+
+
+def parse_staff(data: bytes) -> tuple[str, ...]:
+    """The staff names in a manifest (for the moderation commands' check of
+    readers' names; the endpoint itself takes any name and leaves the check
+    to the moderator)."""
+    try:
+        staff = json.loads(data.decode("utf-8")).get("staff", [])
+    except (ValueError, AttributeError):
+        raise ManifestError("the manifest is malformed (rebuild the site)") from None
+    if not isinstance(staff, list) or not all(isinstance(n, str) for n in staff):
+        raise ManifestError("the manifest's staff names are malformed")
+    return tuple(staff)
 
 
 def parse_manifest(data: bytes) -> tuple[str, dict[str, Post]]:
@@ -290,6 +315,47 @@ class AbuseControl:
         if stamped and controls.sent - controls.loaded < self.min_seconds * 1000:
             return "too fast"
         return None
+
+
+class EqualAnswers:
+    """Storing a comment costs writes (each fsynced); dropping one, nothing.
+    So that the time of the answer does not tell a program which happened, a
+    drop makes the same writes to a scratch file (CommentsApp._decoy), which
+    costs the same under any load on the disk or the processor; what a store
+    still costs beyond that (hashing, the index, the sender's record) is
+    measured, as the difference of the medians of the last `size` answers
+    of each kind, and a drop or a duplicate waits that much longer. Stored
+    answers are never slowed (beyond `floor`), so throughput is unchanged."""
+
+    def __init__(self, floor: float = 0.0, size: int = 101):
+        self.floor = floor
+        self._took: dict[bool, deque[float]] = {
+            True: deque(maxlen=size),
+            False: deque(maxlen=size),
+        }
+        self._late: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def settle(self, started: float, stored: bool) -> None:
+        """Wait as the answer's kind requires; `started` is the
+        time.perf_counter() when the request was taken."""
+        took = time.perf_counter() - started
+        with self._lock:
+            self._took[stored].append(took)
+            gap = 0.0
+            if not stored and self._took[True]:
+                gap = statistics.median(self._took[True]) - statistics.median(
+                    self._took[False]
+                )
+            late = statistics.median(self._late) if self._late else 0.0
+        asked = max(self.floor, took + max(0.0, gap)) - late
+        remaining = asked - (time.perf_counter() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+            # A sleep ends late by a scheduler's tick or so: the median of the
+            # last few is asked for less, so that the answers end on time.
+            with self._lock:
+                self._late.append(time.perf_counter() - started - asked)
 
 
 # -- responses
@@ -408,6 +474,7 @@ class CommentsApp:
         self.abuse = AbuseControl(
             config.rate_limit, config.rate_window, config.min_seconds
         )
+        self.answers = EqualAnswers(config.min_answer_ms / 1000)
         self._purge_lock = threading.Lock()
         self._last_purge: float | None = None
         self.purge()
@@ -525,6 +592,7 @@ class CommentsApp:
         )
 
     def post_comment(self, environ) -> Response:
+        started = time.perf_counter()
         manifest = self._manifest()
         origin = environ.get("HTTP_ORIGIN")
         if origin is not None and origin not in self.allowed_origins():
@@ -544,12 +612,15 @@ class CommentsApp:
                 headers=[("Retry-After", str(seconds))],
             )
         try:
-            return self._take(environ, length, manifest)
+            response, stored = self._take(environ, length, manifest)
         except Refusal:
             self.abuse.refund(client)
             raise
+        self.answers.settle(started, stored)
+        return response
 
-    def _take(self, environ, length: int, manifest: Manifest) -> Response:
+    def _take(self, environ, length: int, manifest: Manifest) -> tuple[Response, bool]:
+        """The answer, and whether a new comment was stored."""
         self.purge()
         form = self._read_form(environ, length)
         controls, problems = schema.parse_controls(form)
@@ -558,10 +629,13 @@ class CommentsApp:
         posted = form.get("post", [""])
         known = manifest.posts.get(posted[0]) if len(posted) == 1 else None
         back = known.url if known else ""
+        submission, problems = schema.parse_submission(form)
+        # Checked after the form is (the same work either way), and answered
+        # as a success whatever the form holds.
         if reason := self.abuse.looks_automated(controls):
             logger.info("dropped a submission (%s)", reason)
-            return self.see_other((back or manifest.siteurl + "/"), environ)
-        submission, problems = schema.parse_submission(form)
+            self._decoy(form)
+            return self.see_other((back or manifest.siteurl + "/"), environ), False
         if problems:
             raise Refusal(400, problems, back)
         post = manifest.posts.get(submission.post)
@@ -594,7 +668,22 @@ class CommentsApp:
             comment_id,
             post.slug,
         )
-        return self.see_other(post.url, environ, fragment="comment-pending")
+        answer = self.see_other(post.url, environ, fragment="comment-pending")
+        return answer, new
+
+    def _decoy(self, form: Mapping[str, list[str]]) -> None:
+        """The writes that storing a comment makes (its file and its
+        sender's, each fsynced), to a scratch file removed at once: a drop
+        then costs what a store costs under any load on the disk or the
+        processor, and EqualAnswers only evens out what is left."""
+        data = dump_yaml({key: values[0] for key, values in form.items() if values})
+        path = self.queue.pending_dir / f"{TEMP_PREFIX}decoy-{secrets.token_hex(8)}"
+        try:
+            for _ in range(2):
+                atomic_write(path, data)
+            path.unlink()
+        except OSError:
+            logger.warning("comments endpoint: could not write to the queue")
 
     def see_other(self, url: str, environ, fragment: str = "") -> Response:
         location = f"{url}#{fragment}" if fragment else url

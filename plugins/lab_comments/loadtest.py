@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -42,12 +42,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_manifest(path: Path, siteurl: str, posts: Mapping[str, dict]) -> None:
+def write_manifest(
+    path: Path, siteurl: str, posts: Mapping[str, dict], staff: Sequence[str] = ()
+) -> None:
     """A manifest like the build's, for a server without a site."""
     entries = {
         slug: {
             "url": f"{siteurl}/updates/{slug}/",
-            "title": slug,
             "open": True,
             "closes": None,
             "comments": [],
@@ -55,7 +56,7 @@ def write_manifest(path: Path, siteurl: str, posts: Mapping[str, dict]) -> None:
         }
         for slug, entry in posts.items()
     }
-    data = {"version": 1, "siteurl": siteurl, "posts": entries}
+    data = {"version": 1, "siteurl": siteurl, "posts": entries, "staff": list(staff)}
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 

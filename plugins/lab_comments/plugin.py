@@ -110,9 +110,18 @@ def comments_state(
     return True, "", closes
 
 
-def manifest_json(siteurl: str, posts: Mapping[str, Mapping[str, Any]]) -> bytes:
-    """The endpoint's view of the site, the same bytes for the same content."""
-    data = {"version": MANIFEST_VERSION, "siteurl": siteurl, "posts": dict(posts)}
+def manifest_json(
+    siteurl: str, posts: Mapping[str, Mapping[str, Any]], staff: list[str]
+) -> bytes:
+    """The endpoint's view of the site, the same bytes for the same content:
+    the published posts that take comments and the staff names that readers'
+    names are compared with (public already, on the author pages)."""
+    data = {
+        "version": MANIFEST_VERSION,
+        "siteurl": siteurl,
+        "posts": dict(posts),
+        "staff": staff,
+    }
     text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
     return (text + "\n").encode("utf-8")
 
@@ -243,10 +252,11 @@ class CommentsGenerator(Generator):
             self._attach(post, top, comments)
         if problems:
             raise CommentValidationError(sorted(set(problems)))
-        for post in sorted(self.posts, key=lambda p: p.slug):
+        # Published posts only: a hidden post's address and comments stay out
+        # of this public file (it takes no comments), as does every title.
+        for post in sorted(context.get("articles", []), key=lambda p: p.slug):
             self.manifest[post.slug] = {
                 "url": absolute_url(siteurl, post.url),
-                "title": plain_text(post.title),
                 "open": post.comments_open,
                 "closes": schema.format_date(post.comments_closes)
                 if post.comments_closes
@@ -313,6 +323,10 @@ class CommentsGenerator(Generator):
             self.now,
             self.options["LAB_COMMENTS_CLOSE_AFTER_DAYS"],
         )
+        if getattr(post, "status", "") == "hidden":
+            # Left out of the public manifest, so the endpoint takes nothing
+            # for it: its page says comments are closed and offers no form.
+            is_open, reason, closes = False, "closed", None
         base_url = post_folder_url(post.url)
         feed_name = self.options["LAB_COMMENTS_FEED_NAME"]
         # Pelican already set `post.comments` to the front-matter value
@@ -365,7 +379,14 @@ class CommentsGenerator(Generator):
         save_as = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
         path = Path(self.output_path) / save_as
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, manifest_json(siteurl, self.manifest), mode=0o644)
+        staff = sorted(
+            {
+                profile["name"]
+                for profile in (self.context.get("lab_authors") or {}).values()
+                if profile.get("name")
+            }
+        )
+        atomic_write(path, manifest_json(siteurl, self.manifest, staff), mode=0o644)
         note_output(writer, save_as)
 
     def lab_output_claims(self) -> list[tuple[str, str]]:

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 from lab_common.kinds import kind_of
 
+from . import names
+
 # -- limits (the form's maxlength attributes come from these too)
 
 NAME_MAX = 80
@@ -162,7 +164,19 @@ def single_line(maximum: int) -> Callable[[Any], str]:
     return check
 
 
-name = single_line(NAME_MAX)
+_one_line_name = single_line(NAME_MAX)
+
+
+def name(value: Any) -> str:
+    """A reader's name as lab_comments.names allows it (nothing invisible),
+    normalised (NFKC, single spaces); the same in a form and in a file."""
+    value = _one_line_name(value)
+    if reason := names.name_problem(value):
+        raise Invalid(reason)
+    value = names.normalise_name(value)
+    if len(value) > NAME_MAX:
+        raise Invalid(f"must be {NAME_MAX} characters or fewer")
+    return value
 
 
 def body(value: Any) -> str:
