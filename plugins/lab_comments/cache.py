@@ -181,7 +181,13 @@ def make_entries(
             valid.append((file, clean))
     for file, clean in valid:
         record = {k: v for k, v in clean.items() if k != "body"}
-        record["body_html"] = render_body(clean["body"])
+        try:
+            record["body_html"] = render_body(clean["body"])
+        except render.BodyRefused as exc:
+            # Beyond the bounds the endpoint also keeps (a file written by
+            # hand, or queued before the endpoint checked): named, not shown.
+            problems.append(f"{file.relative}: body: {exc}")
+            continue
         made[file.relative] = CachedFile(file.size, file.mtime_ns, record)
     return made, {file.relative for file, _ in parsed}, problems
 

@@ -25,11 +25,13 @@ import logging
 import os
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import schema
 from .endpoint import REPO_ROOT, ConfigError, config_from_env
+from .render import BodyRefused, body_problem, count_links
 from .store import Published, Queue, StoreError
 
 CONTENT_VARIABLE = "LAB_COMMENTS_CONTENT"
@@ -178,16 +180,28 @@ def list_command(args, config, content) -> int:
         print(
             f"(Deleted {purged[0]} pending comment(s) past {config.pending_days} days.)"
         )
+    # The queue is read once: every line below works from these entries (a
+    # line that read the queue again made listing quadratic).
     entries = list(queue.pending())
     if not entries:
         print("No comments are waiting for moderation.")
         return 0
     print(f"{len(entries)} comment(s) waiting for moderation, oldest first:\n")
+    context = ListingContext(queue, entries)
     for comment_id, record, problem in entries:
+        path = queue.path(comment_id)
         if record is None:
-            print(f"{comment_id}  UNREADABLE: {problem}\n")
+            print(f"{comment_id}  UNREADABLE ({path}): {_shown(problem)}")
+            print("    Skipped. Reject it (make comments-reject ID=...) or mend it.\n")
             continue
-        flags = comment_flags(record, queue)
+        try:
+            flags = comment_flags(record, context)
+        except BodyRefused as exc:
+            print(
+                f"{comment_id}  CANNOT BE PUBLISHED ({path}): body: {_shown(str(exc))}"
+            )
+            print("    Skipped. Reject it (make comments-reject ID=...).\n")
+            continue
         date = record["date"].strftime("%Y-%m-%d %H:%M UTC")
         print(f"{comment_id}  {date}  on {record['post']}")
         print(f"    from {_shown(record['name'])}")
@@ -200,10 +214,27 @@ def list_command(args, config, content) -> int:
     return 0
 
 
-def comment_flags(record: dict, queue: Queue) -> list[str]:
-    """What a moderator should look at twice."""
-    from .render import count_links
+class ListingContext:
+    """What the flags of one comment need to know of the others, worked out
+    once per listing: how many pending comments came from each address, and
+    each sender's history (read once per sender)."""
 
+    def __init__(self, queue: Queue, entries: Sequence[tuple[str, dict | None, str]]):
+        self.queue = queue
+        self.per_client = Counter(
+            record["client"] for _, record, _ in entries if record is not None
+        )
+        self._senders: dict[str, dict] = {}
+
+    def sender(self, sender: str) -> dict:
+        if sender not in self._senders:
+            self._senders[sender] = self.queue.sender(sender)
+        return self._senders[sender]
+
+
+def comment_flags(record: dict, context: ListingContext) -> list[str]:
+    """What a moderator should look at twice. BodyRefused if the body cannot
+    be published (rendered as the build renders it)."""
     flags = []
     if record.get("reply_to"):
         flags.append(f"reply to {record['reply_to']}")
@@ -216,27 +247,35 @@ def comment_flags(record: dict, queue: Queue) -> list[str]:
         flags.append(f"website {_shown(record['website'])}")
     if len(record["body"]) > 3000:
         flags.append(f"long ({len(record['body'])} characters)")
-    sender = queue.sender(record["sender"])
+    sender = context.sender(record["sender"])
     if int(sender.get("rejected", 0)):
         flags.append(f"sender had {sender['rejected']} rejected")
     if int(sender.get("comments", 0)) > 1:
         flags.append(f"sender sent {sender['comments']} in 12 months")
-    same_client = sum(
-        1
-        for _, other, _ in queue.pending()
-        if other and other["client"] == record["client"]
-    )
+    same_client = context.per_client[record["client"]]
     if same_client > 1:
         flags.append(f"{same_client} pending from the same address")
     return flags
 
 
 def show_command(args, config, content) -> int:
-    record = _queue(config).read(args.id)
+    queue = _queue(config)
+    try:
+        record = queue.read(args.id)
+    except StoreError as exc:
+        path = queue.path(args.id)
+        if not path.exists():
+            raise
+        raise Refused(
+            f"{args.id} cannot be read ({path}): {_shown(str(exc))}. "
+            "Reject it (make comments-reject ID=...) or mend it."
+        ) from None
     for key in ("id", "post", "reply_to", "name", "email", "website"):
         if record.get(key):
             print(f"{key}: {_shown(record[key])}")
     print(f"date: {schema.format_date(record['date'])}")
+    if reason := body_problem(record["body"]):
+        print(f"cannot be published: body: {_shown(reason)}")
     print("body:")
     print(textwrap.indent(_shown(record["body"]), "    "))
     return 0

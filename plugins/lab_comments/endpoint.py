@@ -18,6 +18,10 @@ script stamped both times) and a duplicate of a pending comment are answered
 with the same 303 as a success, and store nothing. No answer carries a stack
 trace or a file path.
 
+A body is rendered as the build renders it (render.py) before it is queued;
+one beyond its bounds (nested too deeply, too many parts, too much HTML) is
+refused with 400 and the reason.
+
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
 Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
@@ -41,6 +45,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import schema
+from .render import body_problem
 from .store import Queue
 
 logger = logging.getLogger(__name__)
@@ -564,6 +569,10 @@ class CommentsApp:
         submission, problems = schema.parse_submission(form)
         if problems:
             raise Refusal(400, problems, back)
+        # Rendered as the build will render it: what cannot be published is
+        # never queued (it would stop moderation and the build).
+        if reason := body_problem(submission.body):
+            raise Refusal(400, [("body", reason)], back)
         post = manifest.posts.get(submission.post)
         if post is None:
             raise Refusal(

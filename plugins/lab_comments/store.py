@@ -128,6 +128,9 @@ def load_yaml(data: bytes | str) -> Any:
         raise StoreError("is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise StoreError(f"invalid YAML: {_yaml_problem(data, exc)}") from None
+    except RecursionError:
+        # PyYAML composes nested collections by recursion: `[` * 5000.
+        raise StoreError("invalid YAML: nested too deeply to read") from None
 
 
 def _yaml_problem(text: str, exc: yaml.YAMLError) -> str:
