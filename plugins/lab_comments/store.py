@@ -127,10 +127,18 @@ def load_yaml(data: bytes | str) -> Any:
     except UnicodeDecodeError:
         raise StoreError("is not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise StoreError(f"invalid YAML: {_yaml_problem(data, exc)}") from None
+        try:
+            problem = _yaml_problem(data, exc)
+        except RecursionError:
+            problem = _TOO_DEEP
+        raise StoreError(f"invalid YAML: {problem}") from None
     except RecursionError:
-        # PyYAML composes nested collections by recursion: `[` * 5000.
-        raise StoreError("invalid YAML: nested too deeply to read") from None
+        raise StoreError(f"invalid YAML: {_TOO_DEEP}") from None
+
+
+# PyYAML's pure-Python parser composes nested collections by recursion, so
+# `[` * 5000 exhausts the stack (libyaml stops at its own limit).
+_TOO_DEEP = "nested too deeply to read"
 
 
 def _yaml_problem(text: str, exc: yaml.YAMLError) -> str:

@@ -110,7 +110,7 @@ def nesting_problem(text: str, limit: int = MAX_NESTING) -> str | None:
         if block_depth(line) > limit:
             return (
                 f"has lists, quotes or indentation nested more than {limit} "
-                f"levels deep (line {number}); please write it more simply"
+                f"levels deep (line {number} of the text); please write it more simply"
             )
     if bracket_depth(text) > limit:
         return (
