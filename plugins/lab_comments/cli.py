@@ -175,14 +175,15 @@ def purge_command(args, config, content) -> int:
 
 def list_command(args, config, content) -> int:
     queue = _queue(config)
-    purged = queue.purge(_now(), config.pending_days, config.sender_days)
+    # The queue is read once: the purge and every line below work from these
+    # entries (a line that read the queue again made listing quadratic).
+    entries = list(queue.pending())
+    purged = queue.purge(_now(), config.pending_days, config.sender_days, entries)
     if purged[0]:
         print(
             f"(Deleted {purged[0]} pending comment(s) past {config.pending_days} days.)"
         )
-    # The queue is read once: every line below works from these entries (a
-    # line that read the queue again made listing quadratic).
-    entries = list(queue.pending())
+        entries = [entry for entry in entries if queue.path(entry[0]).exists()]
     if not entries:
         print("No comments are waiting for moderation.")
         return 0
@@ -207,8 +208,10 @@ def list_command(args, config, content) -> int:
         print(f"    from {_shown(record['name'])}")
         if flags:
             print(f"    flags: {', '.join(flags)}")
-        excerpt = " ".join(record["body"].split())
-        print(textwrap.indent(textwrap.fill(_shown(excerpt[:240]), 76), "    > "))
+        excerpt = _shown(" ".join(record["body"].split())[:240])
+        if len(excerpt) > 76:  # textwrap costs more than the rest of a line
+            excerpt = textwrap.fill(excerpt, 76)
+        print(textwrap.indent(excerpt, "    > "))
         print()
     print("Approve: make comments-approve ID=...   Reject: make comments-reject ID=...")
     return 0
@@ -414,6 +417,8 @@ def _relative(path: Path) -> str:
 def _shown(text: str) -> str:
     """Text safe to print in a terminal: escape sequences and other control
     characters are shown as codes, never sent to the terminal."""
+    if text.isprintable():
+        return text
     return "".join(
         char if char in "\n" or (char.isprintable()) else f"\\u{ord(char):04x}"
         for char in text

@@ -186,12 +186,38 @@ def body_problem(text: str) -> str | None:
 
 _URL_LIKE = re.compile(r"(?i)\b(?:https?://|www\.|mailto:)")
 
+# The characters of inline markup: each link, emphasis or code span takes at
+# least one of them.
+_INLINE_MARKUP = "*_`[<"
+# Blocks (lists, quotes, paragraphs) make at most about two elements a level
+# of the source's nesting, which the schema bounds (lab_common.nesting).
+_BLOCK_DEPTH = 2 * MAX_NESTING + 2
+
+
+def surely_within_bounds(text: str) -> bool:
+    """True when a body (that passed the schema's nesting check) cannot go
+    beyond the bounds, judged without Markdown: short enough that its
+    elements cannot outnumber MAX_ELEMENTS (Markdown makes at most one
+    element a character of source; a margin of two) nor its HTML outgrow
+    MAX_HTML_BYTES, and with too few characters of inline markup to nest
+    inline elements past MAX_TREE_DEPTH. Lets `comments-list` skip Markdown
+    for most comments."""
+    if len(text) > MAX_ELEMENTS // 2:
+        return False
+    markup = sum(text.count(char) for char in _INLINE_MARKUP)
+    return _BLOCK_DEPTH + markup <= MAX_TREE_DEPTH
+
 
 def count_links(text: str) -> int:
     """How many links a body holds (for the moderator's flags): the links it
-    would show, or the addresses written out in it, whichever is more."""
-    shown = render_body(text).count("<a ")
-    return max(shown, len(_URL_LIKE.findall(text)))
+    would show, or the addresses written out in it, whichever is more.
+    BodyRefused if it cannot be shown (it is rendered as the build would,
+    unless it surely can be: then Markdown would make no link of it)."""
+    written = len(_URL_LIKE.findall(text))
+    # Every link Markdown makes starts at a `[` or a `<`.
+    if "[" not in text and "<" not in text and surely_within_bounds(text):
+        return written
+    return max(render_body(text).count("<a "), written)
 
 
 # -- threads

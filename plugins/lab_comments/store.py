@@ -28,7 +28,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -389,15 +389,23 @@ class Queue:
     # -- keeping only what the privacy notice allows
 
     def purge(
-        self, now: dt.datetime, pending_days: int, sender_days: int
+        self,
+        now: dt.datetime,
+        pending_days: int,
+        sender_days: int,
+        entries: Iterable[tuple[str, dict[str, Any] | None, str]] | None = None,
     ) -> tuple[int, int]:
         """Delete pending comments older than `pending_days` and sender
-        entries not seen for `sender_days`; return how many of each."""
+        entries not seen for `sender_days`; return how many of each.
+        `entries`, from `pending()`, spares reading each comment again (the
+        listing has read them all)."""
         pending_removed = 0
         pending_limit = now - dt.timedelta(days=pending_days)
-        for comment_id in self.ids():
+        if entries is None:
+            entries = ((i, None, "") for i in self.ids())
+        for comment_id, record, _ in entries:
             try:
-                date = self.read(comment_id)["date"]
+                date = (record or self.read(comment_id))["date"]
             except StoreError:
                 # Unreadable: judge by the time it was written.
                 stat = self.path(comment_id).stat()
