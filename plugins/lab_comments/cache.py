@@ -40,6 +40,7 @@ import markdown
 import nh3
 import yaml
 
+from lab_common import nesting
 from lab_common.fingerprint import digest, module_digest
 
 from . import render, schema, store
@@ -214,7 +215,8 @@ def cache_identity(root: Path) -> str:
     # server runs is not the code that server runs.
     sources = [
         module_digest(module)
-        for module in (schema, store, render, sys.modules[__name__])
+        # lab_common.nesting: the bounds every body is checked against.
+        for module in (schema, store, render, nesting, sys.modules[__name__])
     ]
     return digest(
         CACHE_FORMAT,
