@@ -176,7 +176,13 @@ def render_body(text: str) -> str:
 
 def body_problem(text: str) -> str | None:
     """Why a body cannot be published (BodyRefused's reason), or None: what
-    the endpoint asks of every body it takes."""
+    the endpoint asks of every body it takes. Markdown runs only when the
+    body could go beyond the bounds (`surely_within_bounds`): most comments
+    are answered without it."""
+    if problem := nesting_problem(text):
+        return problem
+    if surely_within_bounds(text):
+        return None
     try:
         render_body(text)
     except BodyRefused as exc:
