@@ -274,11 +274,21 @@ def test_the_build_names_a_comment_file_it_cannot_render(tmp_path):
 def test_staff_markdown_nested_too_deeply_is_named_with_its_path(tmp_path):
     content = tmp_path / "content"
     shutil.copytree(FIXTURES / "site", content)
-    post = next((content / "posts").glob("*.md"))
+    post, other = sorted((content / "posts").glob("*.md"))[:2]
     text = post.read_text(encoding="utf-8")
     post.write_text(text + "\n\n" + DEEP_LIST + "\n", encoding="utf-8")
-    relative = post.relative_to(content).as_posix()
+    # A summary in front matter is Markdown too.
+    text = other.read_text(encoding="utf-8")
+    front, body = text.split("\n---\n", 1)
+    front = "\n".join(
+        line for line in front.splitlines() if not line.startswith("summary:")
+    )
+    other.write_text(
+        f"{front}\nsummary: '{DEEP_ORDERED}'\n---\n{body}", encoding="utf-8"
+    )
     with pytest.raises(ContentValidationError) as caught:
         build("pelicanconf.py", tmp_path / "out", path=content)
-    (line,) = [p for p in caught.value.problems if p.startswith(relative)]
-    assert line.startswith(f"{relative}: body: has lists, quotes or indentation")
+    for path, field in ((post, "body"), (other, "summary")):
+        relative = path.relative_to(content).as_posix()
+        (line,) = [p for p in caught.value.problems if p.startswith(relative)]
+        assert line.startswith(f"{relative}: {field}: has lists, quotes or ind")

@@ -11,6 +11,7 @@ fragment of the reason the reader reads."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import shutil
 from contextlib import redirect_stderr, redirect_stdout
@@ -198,8 +199,6 @@ def test_a_real_server_answers_every_case_as_in_process(sent, tmp_path):
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_RATE_LIMIT": "100000",
     }
-    import http.client
-
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "Origin": "http://127.0.0.1:8000"}  # fmt: skip
     with running_server(environ, tmp_path / "server.log") as server:

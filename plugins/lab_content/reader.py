@@ -206,7 +206,7 @@ class LabMarkdownReader(MarkdownReader):
         if problem:
             problems.append(("body", problem))
         first_image = self._md.lab_first_image
-        metadata = self._pelican_metadata(kind, fields)
+        metadata = self._pelican_metadata(kind, fields, problems)
         metadata["lab_kind"] = kind
         # Checked by the generator once every file of the site is known.
         metadata["lab_file_links"] = list(self._md.lab_file_links)
@@ -248,14 +248,18 @@ class LabMarkdownReader(MarkdownReader):
             )
             self._md.lab_file_links = []
 
-    def _pelican_metadata(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _pelican_metadata(
+        self, kind: str, fields: dict[str, Any], problems: list[tuple[str, str]]
+    ) -> dict[str, Any]:
         settings = self.settings
         metadata: dict[str, Any] = {}
         for name, value in fields.items():
             if name in ("date", "modified"):
                 value = to_datetime(value)
             elif name == "summary":
-                value = self._md.reset().convert(value)
+                value, problem = self._convert(value)
+                if problem:
+                    problems.append(("summary", problem))
             elif name == "category":
                 value = Category(value, settings)
             elif name == "tags":
