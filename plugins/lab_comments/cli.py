@@ -190,14 +190,15 @@ def list_command(args, config, content) -> int:
     print(f"{len(entries)} comment(s) waiting for moderation, oldest first:\n")
     context = ListingContext(queue, entries)
     for comment_id, record, problem in entries:
-        path = queue.path(comment_id)
         if record is None:
+            path = queue.path(comment_id)
             print(f"{comment_id}  UNREADABLE ({path}): {_shown(problem)}")
             print("    Skipped. Reject it (make comments-reject ID=...) or mend it.\n")
             continue
         try:
             flags = comment_flags(record, context)
         except BodyRefused as exc:
+            path = queue.path(comment_id)
             print(
                 f"{comment_id}  CANNOT BE PUBLISHED ({path}): body: {_shown(str(exc))}"
             )
@@ -209,9 +210,8 @@ def list_command(args, config, content) -> int:
         if flags:
             print(f"    flags: {', '.join(flags)}")
         excerpt = _shown(" ".join(record["body"].split())[:240])
-        if len(excerpt) > 76:  # textwrap costs more than the rest of a line
-            excerpt = textwrap.fill(excerpt, 76)
-        print(textwrap.indent(excerpt, "    > "))
+        for line in _wrap(excerpt, 76):
+            print(f"    > {line}")
         print()
     print("Approve: make comments-approve ID=...   Reject: make comments-reject ID=...")
     return 0
@@ -412,6 +412,29 @@ def _relative(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Words separated by single spaces, in lines of at most `width`
+    characters (a longer word is cut): textwrap's greedy fill, at a tenth of
+    its cost, which counts when 10,000 comments are listed."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        while len(word) > width:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(line)
+    return lines
 
 
 def _shown(text: str) -> str:
