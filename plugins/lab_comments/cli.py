@@ -45,6 +45,7 @@ import logging
 import os
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,7 @@ from .endpoint import (
     parse_staff,
 )
 from .moderation import Decisions, moderation_lock
+from .render import BodyRefused, body_problem, count_links
 from .store import Published, Queue, StoreError, load_yaml, new_id, remove_file
 
 CONTENT_VARIABLE = "LAB_COMMENTS_CONTENT"
@@ -305,22 +307,36 @@ def purge_command(args, config, content) -> int:
 
 def list_command(args, config, content) -> int:
     queue = _queue(config)
-    purged = queue.purge(_now(), config.pending_days, config.sender_days)
+    # The queue is read once: the purge and every line below work from these
+    # entries (a line that read the queue again made listing quadratic).
+    entries = list(queue.pending())
+    purged = queue.purge(_now(), config.pending_days, config.sender_days, entries)
     if purged[0]:
         print(
             f"(Deleted {purged[0]} pending comment(s) past {config.pending_days} days.)"
         )
-    entries = list(queue.pending())
+        entries = [entry for entry in entries if queue.path(entry[0]).exists()]
     if not entries:
         print("No comments are waiting for moderation.")
         return 0
     print(f"{len(entries)} comment(s) waiting for moderation, oldest first:\n")
     staff_names = _staff_names(config)
+    context = ListingContext(queue, entries)
     for comment_id, record, problem in entries:
         if record is None:
-            print(f"{comment_id}  UNREADABLE: {problem}\n")
+            path = queue.path(comment_id)
+            print(f"{comment_id}  UNREADABLE ({path}): {_shown(problem)}")
+            print("    Skipped. Reject it (make comments-reject ID=...) or mend it.\n")
             continue
-        flags = comment_flags(record, queue)
+        try:
+            flags = comment_flags(record, context)
+        except BodyRefused as exc:
+            path = queue.path(comment_id)
+            print(
+                f"{comment_id}  CANNOT BE PUBLISHED ({path}): body: {_shown(str(exc))}"
+            )
+            print("    Skipped. Reject it (make comments-reject ID=...).\n")
+            continue
         date = record["date"].strftime("%Y-%m-%d %H:%M UTC")
         print(f"{comment_id}  {date}  on {record['post']}")
         print(f"    from {_shown(record['name'])}")
@@ -328,17 +344,35 @@ def list_command(args, config, content) -> int:
             print(f"    NAME LOOKS LIKE STAFF: {staff!r} (approve needs OVERRIDE=1)")
         if flags:
             print(f"    flags: {', '.join(flags)}")
-        excerpt = " ".join(record["body"].split())
-        print(textwrap.indent(textwrap.fill(_shown(excerpt[:240]), 76), "    > "))
+        excerpt = _shown(" ".join(record["body"].split())[:240])
+        for line in _wrap(excerpt, 76):
+            print(f"    > {line}")
         print()
     print("Approve: make comments-approve ID=...   Reject: make comments-reject ID=...")
     return 0
 
 
-def comment_flags(record: dict, queue: Queue) -> list[str]:
-    """What a moderator should look at twice."""
-    from .render import count_links
+class ListingContext:
+    """What the flags of one comment need to know of the others, worked out
+    once per listing: how many pending comments came from each address, and
+    each sender's history (read once per sender)."""
 
+    def __init__(self, queue: Queue, entries: Sequence[tuple[str, dict | None, str]]):
+        self.queue = queue
+        self.per_client = Counter(
+            record["client"] for _, record, _ in entries if record is not None
+        )
+        self._senders: dict[str, dict] = {}
+
+    def sender(self, sender: str) -> dict:
+        if sender not in self._senders:
+            self._senders[sender] = self.queue.sender(sender)
+        return self._senders[sender]
+
+
+def comment_flags(record: dict, context: ListingContext) -> list[str]:
+    """What a moderator should look at twice. BodyRefused if the body cannot
+    be published (rendered as the build renders it)."""
     flags = []
     if record.get("reply_to"):
         flags.append(f"reply to {record['reply_to']}")
@@ -351,27 +385,35 @@ def comment_flags(record: dict, queue: Queue) -> list[str]:
         flags.append(f"website {_shown(record['website'])}")
     if len(record["body"]) > 3000:
         flags.append(f"long ({len(record['body'])} characters)")
-    sender = queue.sender(record["sender"])
+    sender = context.sender(record["sender"])
     if int(sender.get("rejected", 0)):
         flags.append(f"sender had {sender['rejected']} rejected")
     if int(sender.get("comments", 0)) > 1:
         flags.append(f"sender sent {sender['comments']} in 12 months")
-    same_client = sum(
-        1
-        for _, other, _ in queue.pending()
-        if other and other["client"] == record["client"]
-    )
+    same_client = context.per_client[record["client"]]
     if same_client > 1:
         flags.append(f"{same_client} pending from the same address")
     return flags
 
 
 def show_command(args, config, content) -> int:
-    record = _queue(config).read(args.id)
+    queue = _queue(config)
+    try:
+        record = queue.read(args.id)
+    except StoreError as exc:
+        path = queue.path(args.id)
+        if not path.exists():
+            raise
+        raise Refused(
+            f"{args.id} cannot be read ({path}): {_shown(str(exc))}. "
+            "Reject it (make comments-reject ID=...) or mend it."
+        ) from None
     for key in ("id", "post", "reply_to", "name", "email", "website"):
         if record.get(key):
             print(f"{key}: {_shown(record[key])}")
     print(f"date: {schema.format_date(record['date'])}")
+    if reason := body_problem(record["body"]):
+        print(f"cannot be published: body: {_shown(reason)}")
     print("body:")
     print(textwrap.indent(_shown(record["body"]), "    "))
     return 0
@@ -398,6 +440,10 @@ def approve_command(args, config, content) -> int:
         _, problems = schema.validate_published(public)
         if problems:
             raise Refused("; ".join(f"{field}: {reason}" for field, reason in problems))
+        # Rendered as the build will: a body queued before the endpoint
+        # checked bodies could otherwise stop every build once approved.
+        if reason := body_problem(public["body"]):
+            raise Refused(f"{args.id} cannot be published: body: {reason}")
         parent = public.get("reply_to")
         if parent and parent not in published.ids(public["post"]):
             raise Refused(
@@ -603,6 +649,8 @@ def reply_command(args, config, content) -> int:
         clean, problems = schema.validate_published(record)
         if problems:
             raise Refused("; ".join(f"{field}: {reason}" for field, reason in problems))
+        if reason := body_problem(clean["body"]):
+            raise Refused(f"the reply cannot be published: body: {reason}")
         record["body"] = clean["body"]
         path = published.write(record)
     print(
@@ -650,9 +698,34 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """Words separated by single spaces, in lines of at most `width`
+    characters (a longer word is cut): textwrap's greedy fill, at a tenth of
+    its cost, which counts when 10,000 comments are listed."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        while len(word) > width:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(line)
+    return lines
+
+
 def _shown(text: str) -> str:
     """Text safe to print in a terminal: escape sequences and other control
     characters are shown as codes, never sent to the terminal."""
+    if text.isprintable():
+        return text
     return "".join(
         char if char in "\n" or (char.isprintable()) else f"\\u{ord(char):04x}"
         for char in text

@@ -21,6 +21,10 @@ nothing; they take as long to answer as a comment that is stored
 (EqualAnswers), so that a program cannot tell them apart by the clock either.
 No answer carries a stack trace or a file path.
 
+A body is rendered as the build renders it (render.py) before it is queued;
+one beyond its bounds (nested too deeply, too many parts, too much HTML) is
+refused with 400 and the reason.
+
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
 Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
@@ -46,6 +50,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import schema
+from .render import body_problem
 from .store import TEMP_PREFIX, Queue, atomic_write, dump_yaml
 
 logger = logging.getLogger(__name__)
@@ -638,6 +643,10 @@ class CommentsApp:
             return self.see_other((back or manifest.siteurl + "/"), environ), False
         if problems:
             raise Refusal(400, problems, back)
+        # Rendered as the build will render it: what cannot be published is
+        # never queued (it would stop moderation and the build).
+        if reason := body_problem(submission.body):
+            raise Refusal(400, [("body", reason)], back)
         post = manifest.posts.get(submission.post)
         if post is None:
             raise Refusal(

@@ -8,6 +8,14 @@ mailto URLs, and sets `rel="nofollow ugc noopener"` on every link. Names and
 websites are never HTML: the theme escapes every value it prints, and a
 `Comment`'s `body_html`, sanitised so, is marked trusted (Markup) where the
 comment is made (`build_comments`).
+
+Every body is rendered within bounds, by the endpoint when a reader sends it
+(so that the queue never holds a comment that cannot be published) and by the
+build: nesting measured on the source before Markdown runs
+(`lab_common.nesting`: Python-Markdown recurses once per level), then the
+elements and depth of the tree Markdown makes, then the size of the HTML. A
+body beyond them raises `BodyRefused`, whose message is a reason fit to show
+the writer; so does one that still exhausts the stack (RecursionError).
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ from zoneinfo import ZoneInfo
 import markdown
 import nh3
 from lxml import etree
+from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
 from lab_common import absolutise_html
+from lab_common.nesting import MAX_NESTING, nesting_problem
 
 ALLOWED_TAGS = frozenset(
     {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a",
@@ -34,6 +44,48 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {"a": {"href"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "nofollow ugc noopener"
+
+# Bounds on what one body may become. An 8,000-character body of ordinary
+# writing makes a few hundred elements and under 20 KB of HTML; a hostile one
+# (a link in every few characters, an email address Markdown writes as
+# entities) can make thousands and 60 KB or more.
+MAX_ELEMENTS = 2000  # elements in the body's HTML (paragraphs, links, ...)
+MAX_TREE_DEPTH = 4 * MAX_NESTING  # elements inside one another (ul > li > p > em)
+MAX_HTML_BYTES = 64 * 1024  # the sanitised HTML, UTF-8
+
+
+class BodyRefused(ValueError):
+    """A body that cannot be shown within the bounds. The message is the
+    reason, worded for the person who wrote it ("is ...")."""
+
+
+class _Bounds(Treeprocessor):
+    """Refuses a tree with too many elements or too deep, before Markdown
+    serialises it (its serialiser recurses once per level too). Counted
+    without recursion."""
+
+    def __init__(self, md, max_elements: int, max_depth: int):
+        super().__init__(md)
+        self.max_elements = max_elements
+        self.max_depth = max_depth
+
+    def run(self, root):
+        count = 0
+        waiting = [(child, 1) for child in root]
+        while waiting:
+            element, depth = waiting.pop()
+            count += 1
+            if count > self.max_elements:
+                raise BodyRefused(
+                    f"has more than {self.max_elements:,} separate parts (lines, "
+                    "list items, links, emphasis); please write it more simply"
+                )
+            if depth > self.max_depth:
+                raise BodyRefused(
+                    f"has parts nested more than {self.max_depth} levels deep; "
+                    "please write it more simply"
+                )
+            waiting.extend((child, depth + 1) for child in element)
 
 
 class BodyRenderer:
@@ -45,8 +97,15 @@ class BodyRenderer:
     is reset between bodies, so nothing one comment defines (a reference
     link, say) reaches the next."""
 
-    def __init__(self) -> None:
-        self._markdown = _markdown()
+    def __init__(
+        self,
+        max_elements: int = MAX_ELEMENTS,
+        max_depth: int = MAX_TREE_DEPTH,
+        max_html_bytes: int = MAX_HTML_BYTES,
+    ) -> None:
+        self._bounds = (max_elements, max_depth)
+        self.max_html_bytes = max_html_bytes
+        self._markdown = _markdown(*self._bounds)
         self._cleaner = nh3.Cleaner(
             tags=set(ALLOWED_TAGS),
             clean_content_tags={"script", "style"},
@@ -63,12 +122,29 @@ class BodyRenderer:
         )
 
     def __call__(self, text: str) -> str:
-        """The HTML of a comment body (Markdown), sanitised by the allow-list."""
-        html = self._markdown.reset().convert(text)
-        return self._cleaner.clean(html).strip()
+        """The HTML of a comment body (Markdown), sanitised by the allow-list;
+        BodyRefused if it is beyond the bounds."""
+        if problem := nesting_problem(text):
+            raise BodyRefused(problem)
+        try:
+            html = self._markdown.reset().convert(text)
+        except RecursionError:
+            # The last resort (the nesting check should have refused it);
+            # the parser may be left half-way, so it is made again.
+            self._markdown = _markdown(*self._bounds)
+            raise BodyRefused(
+                "is nested too deeply to show; please write it more simply"
+            ) from None
+        clean = self._cleaner.clean(html).strip()
+        if len(clean.encode("utf-8")) > self.max_html_bytes:
+            raise BodyRefused(
+                f"would make more than {self.max_html_bytes // 1024} KB of the "
+                "page (many links, email addresses or symbols); please shorten it"
+            )
+        return clean
 
 
-def _markdown() -> markdown.Markdown:
+def _markdown(max_elements: int, max_depth: int) -> markdown.Markdown:
     md = markdown.Markdown(
         extensions=["markdown.extensions.nl2br", "markdown.extensions.sane_lists"],
         output_format="html",
@@ -80,6 +156,9 @@ def _markdown() -> markdown.Markdown:
         md.inlinePatterns.deregister(name)
     for name in ("hashheader", "setextheader"):
         md.parser.blockprocessors.deregister(name)
+    # Last of the tree processors: after the inline patterns (20) have made
+    # links and emphasis, before the tree is serialised.
+    md.treeprocessors.register(_Bounds(md, max_elements, max_depth), "lab_bounds", 1)
     return md
 
 
@@ -88,21 +167,63 @@ _PER_THREAD = threading.local()
 
 def render_body(text: str) -> str:
     """The HTML of a comment body (Markdown), sanitised by the allow-list,
-    with this thread's renderer."""
+    with this thread's renderer; BodyRefused if it is beyond the bounds."""
     renderer = getattr(_PER_THREAD, "renderer", None)
     if renderer is None:
         renderer = _PER_THREAD.renderer = BodyRenderer()
     return renderer(text)
 
 
+def body_problem(text: str) -> str | None:
+    """Why a body cannot be published (BodyRefused's reason), or None: what
+    the endpoint asks of every body it takes. Markdown runs only when the
+    body could go beyond the bounds (`surely_within_bounds`): most comments
+    are answered without it."""
+    if problem := nesting_problem(text):
+        return problem
+    if surely_within_bounds(text):
+        return None
+    try:
+        render_body(text)
+    except BodyRefused as exc:
+        return str(exc)
+    return None
+
+
 _URL_LIKE = re.compile(r"(?i)\b(?:https?://|www\.|mailto:)")
+
+# The characters of inline markup: each link, emphasis or code span takes at
+# least one of them.
+_INLINE_MARKUP = "*_`[<"
+# Blocks (lists, quotes, paragraphs) make at most about two elements a level
+# of the source's nesting, which the schema bounds (lab_common.nesting).
+_BLOCK_DEPTH = 2 * MAX_NESTING + 2
+
+
+def surely_within_bounds(text: str) -> bool:
+    """True when a body (that passed the schema's nesting check) cannot go
+    beyond the bounds, judged without Markdown: short enough that its
+    elements cannot outnumber MAX_ELEMENTS (Markdown makes at most one
+    element a character of source; a margin of two) nor its HTML outgrow
+    MAX_HTML_BYTES, and with too few characters of inline markup to nest
+    inline elements past MAX_TREE_DEPTH. Lets `comments-list` skip Markdown
+    for most comments."""
+    if len(text) > MAX_ELEMENTS // 2:
+        return False
+    markup = sum(text.count(char) for char in _INLINE_MARKUP)
+    return _BLOCK_DEPTH + markup <= MAX_TREE_DEPTH
 
 
 def count_links(text: str) -> int:
     """How many links a body holds (for the moderator's flags): the links it
-    would show, or the addresses written out in it, whichever is more."""
-    shown = render_body(text).count("<a ")
-    return max(shown, len(_URL_LIKE.findall(text)))
+    would show, or the addresses written out in it, whichever is more.
+    BodyRefused if it cannot be shown (it is rendered as the build would,
+    unless it surely can be: then Markdown would make no link of it)."""
+    written = len(_URL_LIKE.findall(text))
+    # Every link Markdown makes starts at a `[` or a `<`.
+    if "[" not in text and "<" not in text and surely_within_bounds(text):
+        return written
+    return max(render_body(text).count("<a "), written)
 
 
 # -- threads

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lab_common.kinds import kind_of
+from lab_common.nesting import nesting_problem
 
 from . import names
 
@@ -190,6 +191,11 @@ def body(value: Any) -> str:
         raise Invalid(f"must be at least {BODY_MIN} characters")
     if len(value) > BODY_MAX:
         raise Invalid(f"must be {BODY_MAX:,} characters or fewer")
+    # Cheap and linear, so checked wherever a body is read (the form, the
+    # queue, a published file); the rest of the bounds need Markdown
+    # (render.BodyRenderer), which the endpoint and the build run.
+    if problem := nesting_problem(value):
+        raise Invalid(problem)
     return value
 
 

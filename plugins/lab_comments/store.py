@@ -28,7 +28,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -127,7 +127,18 @@ def load_yaml(data: bytes | str) -> Any:
     except UnicodeDecodeError:
         raise StoreError("is not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise StoreError(f"invalid YAML: {_yaml_problem(data, exc)}") from None
+        try:
+            problem = _yaml_problem(data, exc)
+        except RecursionError:
+            problem = _TOO_DEEP
+        raise StoreError(f"invalid YAML: {problem}") from None
+    except RecursionError:
+        raise StoreError(f"invalid YAML: {_TOO_DEEP}") from None
+
+
+# PyYAML's pure-Python parser composes nested collections by recursion, so
+# `[` * 5000 exhausts the stack (libyaml stops at its own limit).
+_TOO_DEEP = "nested too deeply to read"
 
 
 def _yaml_problem(text: str, exc: yaml.YAMLError) -> str:
@@ -383,15 +394,23 @@ class Queue:
     # -- keeping only what the privacy notice allows
 
     def purge(
-        self, now: dt.datetime, pending_days: int, sender_days: int
+        self,
+        now: dt.datetime,
+        pending_days: int,
+        sender_days: int,
+        entries: Iterable[tuple[str, dict[str, Any] | None, str]] | None = None,
     ) -> tuple[int, int]:
         """Delete pending comments older than `pending_days` and sender
-        entries not seen for `sender_days`; return how many of each."""
+        entries not seen for `sender_days`; return how many of each.
+        `entries`, from `pending()`, spares reading each comment again (the
+        listing has read them all)."""
         pending_removed = 0
         pending_limit = now - dt.timedelta(days=pending_days)
-        for comment_id in self.ids():
+        if entries is None:
+            entries = ((i, None, "") for i in self.ids())
+        for comment_id, record, _ in entries:
             try:
-                date = self.read(comment_id)["date"]
+                date = (record or self.read(comment_id))["date"]
             except StoreError:
                 # Unreadable: judge by the time it was written.
                 stat = self.path(comment_id).stat()

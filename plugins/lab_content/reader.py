@@ -20,6 +20,7 @@ from pelican.readers import MarkdownReader
 from pelican.utils import SafeDatetime, pelican_open, posixize_path
 
 from lab_common import plain_text
+from lab_common.nesting import nesting_problem
 
 from .addresses import (
     LINK_ATTRIBUTES,
@@ -199,16 +200,13 @@ class LabMarkdownReader(MarkdownReader):
 
         # One Markdown object per reader, reset between documents: building it
         # (loading every extension) costs as much as converting a short post.
-        if self._md is None:
-            self._md = Markdown(**self._markdown_options)
-            FirstImageExtension().extendMarkdown(self._md)
-            FileLinksExtension(self.settings["INTRASITE_LINK_REGEX"]).extendMarkdown(
-                self._md
-            )
+        self._make_markdown()
         self._md.lab_file_links = []
-        content = self._md.reset().convert(body)
+        content, problem = self._convert(body)
+        if problem:
+            problems.append(("body", problem))
         first_image = self._md.lab_first_image
-        metadata = self._pelican_metadata(kind, fields)
+        metadata = self._pelican_metadata(kind, fields, problems)
         metadata["lab_kind"] = kind
         # Checked by the generator once every file of the site is known.
         metadata["lab_file_links"] = list(self._md.lab_file_links)
@@ -227,14 +225,41 @@ class LabMarkdownReader(MarkdownReader):
             metadata["status"] = "draft"
         return content, metadata
 
-    def _pelican_metadata(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _convert(self, text: str) -> tuple[str, str | None]:
+        """The HTML of a Markdown text, or "" and why not: Python-Markdown
+        recurses once per level of nesting, and a text nested a few hundred
+        levels deep would stop the build with a traceback naming no file."""
+        if problem := nesting_problem(text):
+            self._md.reset()
+            return "", problem
+        try:
+            return self._md.reset().convert(text), None
+        except RecursionError:
+            self._md = None  # half-way through a document: made again
+            self._make_markdown()
+            return "", "is nested too deeply for Markdown; please simplify it"
+
+    def _make_markdown(self) -> None:
+        if self._md is None:
+            self._md = Markdown(**self._markdown_options)
+            FirstImageExtension().extendMarkdown(self._md)
+            FileLinksExtension(self.settings["INTRASITE_LINK_REGEX"]).extendMarkdown(
+                self._md
+            )
+            self._md.lab_file_links = []
+
+    def _pelican_metadata(
+        self, kind: str, fields: dict[str, Any], problems: list[tuple[str, str]]
+    ) -> dict[str, Any]:
         settings = self.settings
         metadata: dict[str, Any] = {}
         for name, value in fields.items():
             if name in ("date", "modified"):
                 value = to_datetime(value)
             elif name == "summary":
-                value = self._md.reset().convert(value)
+                value, problem = self._convert(value)
+                if problem:
+                    problems.append(("summary", problem))
             elif name == "category":
                 value = Category(value, settings)
             elif name == "tags":
