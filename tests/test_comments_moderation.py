@@ -354,3 +354,29 @@ def test_the_make_targets_never_pass_reader_text_through_the_shell(make_repo, tm
         assert "Traceback" not in refused.stderr
         assert not marker.exists(), arguments
     assert [*repo.rglob("pwned*"), *tmp_path.glob("pwned*")] == []
+
+
+def test_the_endpoint_starting_leaves_a_moderators_write_in_progress_alone(tmp_path):
+    """The endpoint removes temporary files a crash left in the queue when it
+    starts; it does so under the moderation lock, so a command writing at that
+    moment (its temporary file not yet renamed) keeps its file."""
+    import threading
+
+    from commentkit import make_app
+
+    queue = tmp_path / "endpoint" / "queue"
+    Queue(queue, SECRET).open()
+    in_progress = queue / "pending" / ".tmp-a-redaction-being-written"
+    started = []
+    with moderation_lock(queue):
+        in_progress.write_bytes(b"half of a record")
+        starting = threading.Thread(
+            target=lambda: started.append(make_app(tmp_path / "endpoint"))
+        )
+        starting.start()
+        starting.join(timeout=0.5)
+        assert starting.is_alive() and not started, "the endpoint did not wait"
+        assert in_progress.exists(), "the endpoint removed a write in progress"
+        in_progress.unlink()  # the command renames its file into place
+    starting.join(timeout=10)
+    assert started, "the endpoint did not start once the lock was free"

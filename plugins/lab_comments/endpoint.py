@@ -50,6 +50,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import schema
+from .moderation import moderation_lock
 from .render import body_problem
 from .store import TEMP_PREFIX, Queue, atomic_write, dump_yaml
 
@@ -474,7 +475,11 @@ class CommentsApp:
         self.config = config
         self.clock = clock
         self.monotonic = monotonic
-        self.queue = Queue(config.queue, config.secret).open()
+        # Opening the queue removes temporary files a crash left behind; under
+        # the moderation lock, so that a moderator's write in progress (a
+        # redaction, say) is never taken for one.
+        with moderation_lock(config.queue):
+            self.queue = Queue(config.queue, config.secret).open()
         self.manifest = Manifest(config.manifest)
         self.abuse = AbuseControl(
             config.rate_limit, config.rate_window, config.min_seconds
