@@ -158,32 +158,44 @@ def make_repo(tmp_path):
     return setup
 
 
-# -- content/ is the Lab's: only the rules of tests/test_lab_content.py read it
+# -- content/ is the Lab's, output/ a build's: only the tests marked for them
+# read them
 
 # The Lab's own content folder. Tests marked `lab_content` build it and check
 # only rules any valid site meets; every other test reads fixtures, so that
 # adding posts, deleting the sample or approving comments never fails them.
 LAB_CONTENT = ROOT / "content"
+# What `make html` or `make publish` last built: what a developer happened to
+# build last (the comments CLI, say, reads its manifest by default) must never
+# change what a test sees. The quality gates (`gates`) check it on purpose.
+LAB_OUTPUT = ROOT / "output"
 
 
 class ContentGuard:
-    """Notes every file opened and every folder listed under content/ by a
-    test not marked `lab_content`, through Python's audit hooks ("open",
-    "os.listdir", "os.scandir", "glob.glob", "shutil.copytree"): whatever
-    reads the Lab's content in this process, however it names the path, is
-    seen. What it notes fails the test (pytest_runtest_makereport)."""
+    """Notes every file opened and every folder listed under content/ or
+    output/ by a test not marked for it, through Python's audit hooks
+    ("open", "os.listdir", "os.scandir", "glob.glob", "shutil.copytree"):
+    whatever reads them in this process, however it names the path, is seen
+    (an "open" event comes before the file is opened, so reading a file that
+    is not there is seen too). What it notes fails the test
+    (pytest_runtest_makereport)."""
 
     EVENTS = frozenset(
         {"open", "os.listdir", "os.scandir", "glob.glob", "shutil.copytree"}
     )
 
-    def __init__(self, folder: Path):
-        self.folder = os.path.realpath(folder)
-        self.allowed = True
+    def __init__(self, *folders: Path):
+        self.folders = [os.path.realpath(folder) for folder in folders]
+        self.allowed: set[str] = set(self.folders)
         self.seen: list[str] = []
 
+    def allow(self, *folders: Path) -> None:
+        self.allowed = {os.path.realpath(folder) for folder in folders}
+
     def hook(self, event: str, args: tuple) -> None:
-        if self.allowed or event not in self.EVENTS or not args:
+        if event not in self.EVENTS or not args:
+            return
+        if len(self.allowed) == len(self.folders):
             return
         name = args[0]
         if not isinstance(name, (str, bytes, os.PathLike)):
@@ -197,15 +209,18 @@ class ContentGuard:
             path = os.path.realpath(os.fsdecode(name))
         except (TypeError, ValueError):
             return
-        if path == self.folder or path.startswith(self.folder + os.sep):
-            self.seen.append(f"{event} {path}")
+        for folder in self.folders:
+            if folder in self.allowed:
+                continue
+            if path == folder or path.startswith(folder + os.sep):
+                self.seen.append(f"{event} {path}")
 
     def take(self) -> list[str]:
         seen, self.seen = self.seen, []
         return seen
 
 
-GUARD = ContentGuard(LAB_CONTENT)
+GUARD = ContentGuard(LAB_CONTENT, LAB_OUTPUT)
 
 
 def pytest_configure(config):
@@ -220,11 +235,16 @@ def pytest_configure(config):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     GUARD.take()
-    GUARD.allowed = item.get_closest_marker("lab_content") is not None
+    allowed = []
+    if item.get_closest_marker("lab_content") is not None:
+        allowed.append(LAB_CONTENT)
+    if item.get_closest_marker("gates") is not None:
+        allowed += [LAB_CONTENT, LAB_OUTPUT]
+    GUARD.allow(*allowed)
     try:
         yield
     finally:
-        GUARD.allowed = True
+        GUARD.allow(LAB_CONTENT, LAB_OUTPUT)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -235,7 +255,9 @@ def pytest_runtest_makereport(item, call):
     if seen and not report.failed:
         report.outcome = "failed"
         report.longrepr = (
-            f"{item.nodeid} read the Lab's content/ ({len(seen)} times, first: "
-            f"{seen[0]}). Tests build fixture sites (SAMPLE, tests/fixtures/); "
-            "only tests marked lab_content check content/, against rules."
+            f"{item.nodeid} read the Lab's content/ or the repository's output/ "
+            f"({len(seen)} times, first: {seen[0]}). Tests build fixture sites "
+            "(SAMPLE, tests/fixtures/) into their own folders; only tests marked "
+            "lab_content check content/, against rules, and only the gates "
+            "read output/."
         )

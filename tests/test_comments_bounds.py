@@ -167,6 +167,7 @@ def desk(tmp_path):
         "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_CONTENT": str(tmp_path / "content" / "comments"),
+        "LAB_COMMENTS_MANIFEST": str(app.config.manifest),
     }
     return app, lambda *args: cli.main(list(args), environ=environ)
 

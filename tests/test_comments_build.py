@@ -513,6 +513,7 @@ def test_a_comment_sent_through_a_built_form_appears_after_approval(tmp_path):
         "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_CONTENT": str(content / "comments"),
+        "LAB_COMMENTS_MANIFEST": str(app.config.manifest),
     }
     assert cli.main(["approve", pending], environ=environ) == 0
     shutil.rmtree(output)

@@ -24,6 +24,7 @@ def desk(tmp_path):
         "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_CONTENT": str(content),
+        "LAB_COMMENTS_MANIFEST": str(app.config.manifest),
     }
 
     def run(*args):

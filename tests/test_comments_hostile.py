@@ -146,6 +146,7 @@ def attacked(tmp_path_factory):
         "LAB_COMMENTS_QUEUE": str(folder / "queue"),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_CONTENT": str(content / "comments"),
+        "LAB_COMMENTS_MANIFEST": str(app.config.manifest),
     }
     for comment_id in app.queue.ids():
         assert cli.main(["approve", comment_id], environ=environ) == 0

@@ -255,6 +255,7 @@ def test_a_queue_from_before_the_checks_is_listed_approved_and_built(sent, tmp_p
         "LAB_COMMENTS_QUEUE": str(queue.root),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_CONTENT": str(content / "comments"),
+        "LAB_COMMENTS_MANIFEST": str(template_app.config.manifest),
         "LAB_COMMENTS_PENDING_DAYS": "36500",
     }
     status, out, err = run_cli(environ, "list")
@@ -315,6 +316,7 @@ def approved(sent):
         "LAB_COMMENTS_QUEUE": str(app.queue.root),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_CONTENT": str(content / "comments"),
+        "LAB_COMMENTS_MANIFEST": str(app.config.manifest),
     }
     status, out, err = run_cli(environ, "list")
     assert status == 0 and "Skipped." not in out and "Traceback" not in out + err

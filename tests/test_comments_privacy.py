@@ -59,6 +59,7 @@ def test_no_email_address_or_hash_of_one_is_published(tmp_path):
         "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_CONTENT": str(content / "comments"),
+        "LAB_COMMENTS_MANIFEST": str(app.config.manifest),
     }
     for comment_id in app.queue.ids():
         assert cli.main(["approve", comment_id], environ=environ) == 0

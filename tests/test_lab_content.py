@@ -12,6 +12,7 @@ copy and the other Lab are also built with `make html`, as a Lab would.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -25,6 +26,7 @@ from conftest import (
     FIXTURES,
     GUARD,
     LAB_CONTENT,
+    LAB_OUTPUT,
     ROOT,
     SAMPLE,
     SAMPLE_SITEURL_DEV,
@@ -401,22 +403,28 @@ def test_make_html_builds_the_site_and_it_keeps_every_rule(request, make_repo, n
 @pytest.mark.lab_content
 def test_the_guard_sees_every_way_of_reading_content():
     """ContentGuard (conftest.py) fails any test not marked lab_content that
-    opens or lists anything under content/, however it names the path."""
-    GUARD.allowed = False
+    opens or lists anything under content/, however it names the path, and
+    any test but the gates that reads the repository's output/ (even a file
+    that is not there)."""
+    GUARD.allow()
     try:
         os.close(os.open(LAB_CONTENT, os.O_RDONLY))
         os.listdir(ROOT / "tests" / ".." / "content")
         list(os.scandir(os.path.relpath(LAB_CONTENT)))
         sorted(LAB_CONTENT.glob("*"))
         seen = GUARD.take()
+        with contextlib.suppress(FileNotFoundError):
+            (LAB_OUTPUT / "comments-manifest-of-no-build.json").read_bytes()
+        seen_output = GUARD.take()
         os.listdir(ROOT / "tests")
         unseen = GUARD.take()
     finally:
-        GUARD.allowed = True
+        GUARD.allow(LAB_CONTENT, LAB_OUTPUT)
     assert [line.split()[0] for line in seen] == [
         "open",
         "os.listdir",
         "os.scandir",
         "os.scandir",
     ], seen
+    assert [line.split()[0] for line in seen_output] == ["open"], seen_output
     assert unseen == []
