@@ -392,10 +392,9 @@ class CommentsGenerator(Generator):
     def lab_output_claims(self) -> list[tuple[str, str]]:
         """What generate_output will write, as (save_as, source) pairs, for
         lab_content's check that no two sources write one file."""
-        name = self.options["LAB_COMMENTS_FEED_NAME"]
         feeds = [
             (
-                posixpath.join(posixpath.dirname(post.save_as), name),
+                self._feed_save_as(post),
                 f"the comments feed of {post.relative_source_path}",
             )
             for post in self.posts
@@ -403,6 +402,12 @@ class CommentsGenerator(Generator):
         ]
         manifest = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
         return [*feeds, (manifest, "the comments manifest")]
+
+    def _feed_save_as(self, post) -> str:
+        """Where a post's comment feed is written: beside its page."""
+        return posixpath.join(
+            posixpath.dirname(post.save_as), self.options["LAB_COMMENTS_FEED_NAME"]
+        )
 
     def _write_feed(self, writer, post, siteurl: str) -> None:
         def feed():
@@ -415,9 +420,7 @@ class CommentsGenerator(Generator):
                 site_name=self.settings["SITENAME"],
             )
 
-        save_as = posixpath.join(
-            posixpath.dirname(post.save_as), self.options["LAB_COMMENTS_FEED_NAME"]
-        )
+        save_as = self._feed_save_as(post)
         # The key: the post in full as lab_writer knows it (title, address,
         # comments; the settings are the writer's own part), so an unchanged
         # feed costs nothing; else the feed itself, plain values only. Either

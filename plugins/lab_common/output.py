@@ -63,17 +63,19 @@ def write_output(writer, save_as: str, key, produce: Callable[[], bytes]) -> boo
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as handle:
         handle.write(data)
-    written = getattr(writer, "lab_written", None)
-    if written is not None:
-        written(save_as, key)
+    _tell_written(writer, save_as, key)
     return True
 
 
 def note_output(writer, save_as: str) -> None:
     """Tell the writer that this build wrote `save_as` itself."""
+    _tell_written(writer, save_as, None)
+
+
+def _tell_written(writer, save_as: str, key) -> None:
     written = getattr(writer, "lab_written", None)
     if written is not None:
-        written(save_as, None)
+        written(save_as, key)
 
 
 def site_key(writer) -> str | None:

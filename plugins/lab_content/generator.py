@@ -91,19 +91,8 @@ class LabContentGenerator(Generator):
         calls = self._read_all(self.lab["LAB_CALL_PATHS"], Call)
         self.readers.save_cache()
         context = self.context
-        posts = [
-            *context.get("articles", []),
-            *context.get("hidden_articles", []),
-            *context.get("drafts", []),
-        ]
-        everything = [
-            *posts,
-            *context.get("pages", []),
-            *context.get("hidden_pages", []),
-            *context.get("draft_pages", []),
-            *challenges,
-            *calls,
-        ]
+        posts = _posts(context)
+        everything = [*posts, *_pages(context), *challenges, *calls]
         for item in everything:
             self.problems += item.metadata.get("lab_errors", [])
 
@@ -328,17 +317,8 @@ class LabContentGenerator(Generator):
 
     def _content_claims(self):
         context = self.context
-        posts = [
-            *context.get("articles", []),
-            *context.get("hidden_articles", []),
-            *context.get("drafts", []),
-        ]
-        pages = [
-            *context.get("pages", []),
-            *context.get("hidden_pages", []),
-            *context.get("draft_pages", []),
-        ]
-        for item in [*posts, *pages, *self.challenges, *self.calls, *self._hidden]:
+        everything = [*_posts(context), *_pages(context)]
+        for item in [*everything, *self.challenges, *self.calls, *self._hidden]:
             for version in [item, *getattr(item, "translations", [])]:
                 yield version.save_as, _path(version)
         for call in [*self.calls, *self._hidden_of(Call)]:
@@ -363,10 +343,11 @@ class LabContentGenerator(Generator):
             yield settings.get(setting, f"{name}.html"), f"the {name} page ({setting})"
         for period in ("YEAR", "MONTH", "DAY"):
             setting = f"{period}_ARCHIVE_SAVE_AS"
+            if not settings.get(setting):
+                continue
             for post in context.get("articles", []):
-                if settings.get(setting):
-                    save_as = settings[setting].format(date=post.date)
-                    yield save_as, f"an archive page ({setting})"
+                save_as = settings[setting].format(date=post.date)
+                yield save_as, f"an archive page ({setting})"
         for listing in ("LAB_CHALLENGES_SAVE_AS", "LAB_CALLS_SAVE_AS"):
             yield self.lab[listing], f"a listing ({listing})"
         for setting in ("FEED_ATOM", "FEED_RSS", "FEED_ALL_ATOM", "FEED_ALL_RSS"):
@@ -375,13 +356,8 @@ class LabContentGenerator(Generator):
 
     def _shared_post_slugs(self) -> dict[tuple[str, ...], list[str]]:
         """Posts that share a slug (the paths) -> their problem lines."""
-        context = self.context
         by_slug: dict[str, list[str]] = {}
-        for post in [
-            *context.get("articles", []),
-            *context.get("hidden_articles", []),
-            *context.get("drafts", []),
-        ]:
+        for post in _posts(self.context):
             by_slug.setdefault(post.slug, []).append(_path(post))
         return {
             tuple(paths): [
@@ -471,6 +447,24 @@ class LabContentGenerator(Generator):
             stamp=call.metadata.get("modified") or call.opens,
         )
         write_output(writer, call.ics_save_as, None, text.encode)
+
+
+def _posts(context) -> list:
+    """Every post Pelican read: published, hidden and drafts."""
+    return [
+        *context.get("articles", []),
+        *context.get("hidden_articles", []),
+        *context.get("drafts", []),
+    ]
+
+
+def _pages(context) -> list:
+    """Every page Pelican read: published, hidden and drafts."""
+    return [
+        *context.get("pages", []),
+        *context.get("hidden_pages", []),
+        *context.get("draft_pages", []),
+    ]
 
 
 def _path(item) -> str:

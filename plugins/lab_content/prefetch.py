@@ -36,7 +36,6 @@ class _Share:
     worker: Worker
     spool: IO[bytes]  # the worker's results, a pickle per batch
     done: bool = False
-    read: int = 0  # posts the worker says it read
 
 
 class Prefetch:
@@ -97,8 +96,7 @@ class Prefetch:
         share.done = True
         share.spool.seek(0)
         if ok:
-            share.read = int(message)
-            self.read += share.read
+            self.read += int(message)
         else:
             logger.debug("lab_content: a reading worker failed: %s", message)
             share.spool.truncate(0)

@@ -332,8 +332,6 @@ class LabWriter(Writer):
     def _call_key(self, name, template, context, args, kwargs) -> str | None:
         if not self.skip_unchanged:
             return None
-        if self.context is None:
-            self.context = context
         inputs = self._inputs(context)
         if inputs is None:
             return None
