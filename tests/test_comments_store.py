@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -103,6 +104,21 @@ def test_the_fast_safe_loader_reads_what_the_python_one_reads(text):
     assert load_yaml(written) == yaml.safe_load(written.decode("utf-8"))
 
 
+@pytest.mark.parametrize("text", TRICKY)
+def test_the_fast_safe_writer_writes_what_the_python_one_writes(text):
+    """dump_yaml uses libyaml's emitter behind the safe representer when
+    PyYAML has it (most of the endpoint's work on a comment); what it writes
+    must read back as yaml.safe_dump's does."""
+    from lab_comments import store
+
+    if yaml.__with_libyaml__:
+        assert store.SafeDumper is yaml.CSafeDumper
+    record = {"id": "x", "name": text, "body": text, "n": 3, "ok": True}
+    written = dump_yaml(record).decode("utf-8")
+    python = yaml.safe_dump(record, allow_unicode=True, sort_keys=False)
+    assert yaml.safe_load(written) == yaml.safe_load(python) == record
+
+
 def test_yaml_is_read_with_the_safe_loader_only():
     with pytest.raises(StoreError, match="could not determine a constructor"):
         load_yaml("x: !!python/object/apply:os.system ['true']")
@@ -129,6 +145,64 @@ def test_a_submission_is_stored_once_with_the_email_and_keyed_hashes(tmp_path):
     # Once it has left the queue, it is a new submission.
     queue.remove(comment_id)
     assert queue.add(again, "192.0.2.1", NOW)[1] is True
+
+
+def test_the_same_comment_sent_at_once_from_many_threads_is_stored_once(tmp_path):
+    """The queue writes outside its lock (so that comments arriving together
+    are fsynced side by side): a duplicate arriving while the first copy is
+    still being written must get that copy's id, not a file of its own."""
+    queue = Queue(tmp_path / "q", SECRET).open()
+    barrier = threading.Barrier(16)
+    answers = {}
+
+    def send(number):
+        barrier.wait(timeout=10)
+        # Odd threads send one comment between them, even ones each their own.
+        body = "The same words." if number % 2 else f"Words of thread {number}."
+        answers[number] = queue.add(submission(body=body), "192.0.2.1", NOW)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(answers) == 16
+    shared = {answers[n] for n in range(1, 16, 2)}
+    shared_ids = {comment_id for comment_id, _ in shared}
+    assert len(shared_ids) == 1 and shared == {
+        (*shared_ids, True),
+        (*shared_ids, False),
+    }
+    assert [answers[n][1] for n in range(1, 16, 2)].count(True) == 1
+    own = [answers[n] for n in range(0, 16, 2)]
+    assert all(new for _, new in own) and len({i for i, _ in own}) == 8
+    assert sorted(queue.ids()) == sorted(shared_ids | {i for i, _ in own})
+    # The sender was counted once per stored comment.
+    assert queue.sender(queue.sender_hash("ada@example.org"))["comments"] == 9
+
+
+def test_a_write_that_fails_leaves_no_file_and_no_false_duplicate(
+    tmp_path, monkeypatch
+):
+    """A full disk while writing: the error reaches the caller, nothing is
+    left in the queue, and the same comment sent again is stored (it is not
+    taken for a duplicate of the write that failed)."""
+    from lab_comments import store
+
+    queue = Queue(tmp_path / "q", SECRET).open()
+    real = store.atomic_write
+
+    def full(path, data, mode=0o600):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "atomic_write", full)
+    with pytest.raises(OSError, match="No space"):
+        queue.add(submission(), "192.0.2.1", NOW)
+    assert queue.ids() == []
+    assert sorted(p.name for p in queue.pending_dir.iterdir()) == []
+    monkeypatch.setattr(store, "atomic_write", real)
+    comment_id, new = queue.add(submission(), "192.0.2.1", NOW)
+    assert new and queue.ids() == [comment_id]
 
 
 def test_keyed_hashes_depend_on_the_key_and_on_their_purpose(tmp_path):
