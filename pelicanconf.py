@@ -34,6 +34,7 @@ PLUGINS = [
     "lab_social",
     "lab_comments",
     "lab_sitemap",
+    "lab_assets",
     # Last: it renders the pages every plugin before it has asked for.
     "lab_writer",
 ]
