@@ -80,10 +80,10 @@ def search(site: Path, query: str = "", address: str = "search/") -> dict:
             if query:
                 page.fill("#search-query", query)
                 page.press("#search-query", "Enter")
-            page.wait_for_function(
-                "document.querySelector('[data-lab-search-status]').textContent"
-                ".includes('result')",
-                timeout=15_000,
+            # A locator, not wait_for_function: the page's security policy
+            # refuses the eval that a predicate given as text needs.
+            page.locator("[data-lab-search-status]", has_text="result").wait_for(
+                timeout=15_000
             )
             return {
                 "links": page.eval_on_selector_all(
