@@ -4,6 +4,9 @@ Lighthouse checks visit."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 # Page type -> its file in the output of the sample fixture site.
@@ -33,3 +36,14 @@ def page_files(output: Path) -> dict[str, Path]:
                if not files[kind].is_file()]  # fmt: skip
     assert not missing, f"the sample site has no page for: {', '.join(missing)}"
     return files
+
+
+def indexed_copy(output: Path, site: Path) -> Path:
+    """A copy of a built site at `site` with its Pagefind search index, as
+    `make html` leaves it (the tests' builds make no index)."""
+    shutil.copytree(output, site)
+    subprocess.run(
+        [sys.executable, "-m", "pagefind", "--site", str(site), "--silent"],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return site
