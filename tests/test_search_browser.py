@@ -5,9 +5,6 @@ with every other request refused. Runs in `make check`."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +13,7 @@ import pytest
 import yaml
 from check_site import CHROMIUM, CHROMIUM_ARGS, serve_site_offline
 from conftest import SAMPLE, SAMPLE_SITEURL_PROD, html_files, parse_html
+from pagetypes import indexed_copy
 
 pytestmark = pytest.mark.gates
 
@@ -23,13 +21,7 @@ pytestmark = pytest.mark.gates
 @pytest.fixture(scope="module")
 def indexed_site(prod_site, tmp_path_factory) -> Path:
     output, _ = prod_site
-    site = tmp_path_factory.mktemp("search") / "site"
-    shutil.copytree(output, site)
-    subprocess.run(
-        [sys.executable, "-m", "pagefind", "--site", str(site), "--silent"],
-        check=True, timeout=120,
-    )  # fmt: skip
-    return site
+    return indexed_copy(output, tmp_path_factory.mktemp("search") / "site")
 
 
 def words(text: str, shortest: int = 7) -> set[str]:
@@ -80,10 +72,10 @@ def search(site: Path, query: str = "", address: str = "search/") -> dict:
             if query:
                 page.fill("#search-query", query)
                 page.press("#search-query", "Enter")
-            page.wait_for_function(
-                "document.querySelector('[data-lab-search-status]').textContent"
-                ".includes('result')",
-                timeout=15_000,
+            # A locator, not wait_for_function: the page's security policy
+            # refuses the eval that a predicate given as text needs.
+            page.locator("[data-lab-search-status]", has_text="result").wait_for(
+                timeout=15_000
             )
             return {
                 "links": page.eval_on_selector_all(

@@ -21,6 +21,7 @@ from pathlib import Path
 from pelican import signals
 from pelican.generators import Generator
 
+from lab_common import csp
 from lab_common.errors import ContentValidationError
 from lab_common.output import write_output
 
@@ -43,6 +44,9 @@ class LabAssetsGenerator(Generator):
             # One line naming the file, and no traceback, like a fault in a post.
             raise ContentValidationError([f"{exc}"]) from None
         self.context["LAB_ASSETS"] = template_names(self.bundles)
+        # The policy's text is read when pages render, after every plugin
+        # has added its sources.
+        csp.policy(self.context)
 
     def lab_output_claims(self) -> list[tuple[str, str]]:
         return [

@@ -48,7 +48,7 @@ from typing import Any
 from pelican import signals
 from pelican.generators import Generator
 
-from lab_common import absolute_url, plain_text
+from lab_common import absolute_url, csp, plain_text
 from lab_common.dates import build_now
 from lab_common.errors import ContentValidationError
 from lab_common.fingerprint import digest_plain
@@ -139,6 +139,8 @@ class CommentsGenerator(Generator):
         super().__init__(*args, **kwargs)
         self.options = comment_settings(self.settings)
         self.now = build_now(self.settings)
+        # Pages post comments to the endpoint: the policy must allow it.
+        csp.allow(self.context, "form-action", self.options["LAB_COMMENTS_ENDPOINT"])
         self.posts: list = []  # published and hidden posts
         self.manifest: dict[str, dict[str, Any]] = {}
         self._renderer: BodyRenderer | None = None
