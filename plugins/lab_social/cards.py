@@ -1,6 +1,9 @@
 """Card images: the page's title over the site's brand, 1200x630 PNG, drawn
-with Pillow's bundled scalable font so that a clean machine with only the PyPI
-packages draws the same pixels as any other.
+in Noto Sans, shipped in fonts/ (its README says where it comes from), so that
+every machine draws the same pixels with nothing installed but PyPI packages.
+Noto Sans covers Latin (Welsh ŵ ŷ included), Greek and Cyrillic;
+characters it lacks (other scripts, emoji) are left out of the picture, never
+drawn as empty boxes, and `CardSpec.left_out` names them so the build can say so.
 
 Pure drawing functions return Pillow images; `cached_png` is the one place
 that touches the disk: it draws only when no PNG with the same inputs is in the
@@ -9,20 +12,31 @@ cache, so an unchanged build draws nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import os
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import PIL
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont, features
 
 # Bump when the drawing changes, so that every cached image is drawn again.
-CARD_VERSION = "1"
+# (A new font file needs no bump: its digest is part of every card's key.)
+CARD_VERSION = "2"
+FONT_DIR = Path(__file__).parent / "fonts"
+# The title in bold, everything else regular. Both faces have the same
+# character map; a character is drawn only if every face has it.
+FONTS = {
+    "regular": FONT_DIR / "NotoSans-Regular.ttf",
+    "bold": FONT_DIR / "NotoSans-Bold.ttf",
+}
 CARD_SIZE = (1200, 630)
 LOGO_SIZE = 512
 # Title sizes to try, largest first, and the most lines a title may take.
@@ -57,7 +71,17 @@ class CardSpec:
     height: int = CARD_SIZE[1]
 
     def key(self) -> str:
-        return image_key("card", asdict(self))
+        # The fonts' digest, so that a new font (or a fixed one) redraws
+        # every card: the old pictures may show boxes the new one fills.
+        return image_key("card", asdict(self) | {"fonts": fonts_digest()})
+
+    def left_out(self) -> list[str]:
+        """The characters (whole emoji sequences) of its texts that no card
+        font has, each once, in order: the card leaves them out."""
+        found: list[str] = []
+        for text in (self.site_name, self.label, self.title):
+            found += [c for c in card_text(text)[1] if c not in found]
+        return found
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,7 @@ class LogoSpec:
 
 def image_key(kind: str, inputs: dict) -> str:
     """A stable hash of the inputs, the drawing's version and Pillow's version
-    (its bundled font and its PNG encoder shape the bytes)."""
+    (its FreeType rasteriser and its PNG encoder shape the bytes)."""
     payload = json.dumps(
         {"kind": kind, "inputs": inputs, "version": CARD_VERSION,
          "pillow": PIL.__version__},
@@ -106,14 +130,131 @@ def contrast_ratio(first: str, second: str) -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
-# -- text
+# -- fonts and the characters they have
 
 
-def font(size: int) -> ImageFont.FreeTypeFont:
-    """Pillow's bundled scalable font (Aileron) at `size` pixels."""
+def font(size: int, weight: str = "regular") -> ImageFont.FreeTypeFont:
+    """The card font's `weight` face ("regular" or "bold") at `size` pixels.
+    Loading one takes microseconds, so each drawing loads its own: a FreeType
+    face must not be shared by the threads that draw cards."""
     if not features.check("freetype2"):
         raise CardError("Pillow was built without FreeType: cannot draw card text")
-    return ImageFont.load_default(size=size)
+    # Pillow's basic layout, not Raqm even where it is installed: every
+    # machine then measures and draws the same pixels, and Latin, Greek and
+    # Cyrillic need no shaping (the cost: no pair kerning, which Noto Sans
+    # keeps in GPOS, read by Raqm only).
+    return ImageFont.truetype(
+        os.fspath(FONTS[weight]), size, layout_engine=ImageFont.Layout.BASIC
+    )
+
+
+def fonts_digest() -> str:
+    """A SHA-256 of every card font file, for the cards' cache keys."""
+    return _fonts_digest(tuple(_file_state(path) for path in FONTS.values()))
+
+
+def font_coverage() -> frozenset[int]:
+    """The code points every card font maps to a glyph (from each font's own
+    character map, read with fontTools)."""
+    return _coverage(tuple(_file_state(path) for path in FONTS.values()))
+
+
+def _file_state(path: Path) -> tuple[str, int, int]:
+    # The path with its size and time stamp: the cached answers below are
+    # worked out again when a font file is replaced, even in a long-lived
+    # process (make devserver).
+    stat = path.stat()
+    return (os.fspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _fonts_digest(files: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in files:
+        digest.update(Path(name).read_bytes())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _coverage(files: tuple[tuple[str, int, int], ...]) -> frozenset[int]:
+    maps = []
+    for name, _, _ in files:
+        with TTFont(name, lazy=True) as face:
+            maps.append(set(face.getBestCmap()))
+    return frozenset(set.intersection(*maps))
+
+
+ZWJ = "\u200d"
+EMOJI_PRESENTATION = "\ufe0f"  # "draw the character before me as an emoji"
+TEXT_PRESENTATION = "\ufe0e"
+
+
+def _attaches(char: str) -> bool:
+    """Whether `char` belongs to the character before it: a combining mark or
+    variation selector, a zero-width joiner, an emoji skin-tone modifier, an
+    emoji tag (subdivision flags such as Wales's)."""
+    point = ord(char)
+    return (
+        unicodedata.category(char) in ("Mn", "Me")
+        or char == ZWJ
+        or 0x1F3FB <= point <= 0x1F3FF
+        or 0xE0020 <= point <= 0xE007F
+    )
+
+
+def _regional(char: str) -> bool:
+    # Two regional indicator letters make one flag: GB is the UK's.
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def clusters(text: str) -> list[str]:
+    """`text` (NFC-composed) cut into what a reader sees as one character: a
+    letter with its combining marks, an emoji with its modifiers and the
+    emoji it is joined to ("\U0001f469\u200d\u2695\ufe0f", a health worker),
+    a flag's two letters."""
+    found: list[str] = []
+    joined = False
+    for char in unicodedata.normalize("NFC", text):
+        flag = (
+            found and _regional(char) and len(found[-1]) == 1
+            and _regional(found[-1])
+        )  # fmt: skip
+        if found and (joined or flag or _attaches(char)):
+            found[-1] += char
+        else:
+            found.append(char)
+        joined = char == ZWJ
+    return found
+
+
+def card_text(text: str) -> tuple[str, list[str]]:
+    """What the card draws of `text`, and what it leaves out. NFC first, so a
+    letter and a combining accent become the accented letter the font has.
+    A cluster is drawn only if every one of its characters is in every card
+    font; an emoji cluster (a presentation selector, or characters the fonts
+    lack) is left out whole, never in part. Whitespace becomes plain spaces,
+    one between words; invisible format characters (soft hyphens, direction
+    marks) are dropped without a word: they draw nothing anyway."""
+    covered = font_coverage()
+    kept: list[str] = []
+    left_out: list[str] = []
+    for cluster in clusters(text):
+        base = cluster[0]
+        if base.isspace():
+            kept.append(" ")
+        elif unicodedata.category(base) in ("Cc", "Cf") and len(cluster) == 1:
+            continue
+        elif EMOJI_PRESENTATION not in cluster and all(
+            ord(c) in covered for c in cluster.replace(TEXT_PRESENTATION, "")
+        ):
+            kept.append(cluster.replace(TEXT_PRESENTATION, ""))
+        else:
+            left_out.append(cluster)
+            kept.append(" ")  # a left-out emoji between words keeps them apart
+    return " ".join("".join(kept).split()), left_out
+
+
+# -- text
 
 
 def wrap(text: str, face: ImageFont.FreeTypeFont, width: int) -> list[str]:
@@ -141,16 +282,25 @@ def wrap(text: str, face: ImageFont.FreeTypeFont, width: int) -> list[str]:
 
 
 def fit_title(
-    text: str, width: int, height: int, sizes=TITLE_SIZES, max_lines=TITLE_MAX_LINES
+    text: str,
+    width: int,
+    height: int,
+    sizes=TITLE_SIZES,
+    max_lines=TITLE_MAX_LINES,
+    *,
+    weight: str = "bold",
 ) -> tuple[int, list[str]]:
     """The largest size at which `text` fits in `max_lines` lines within the box;
-    at the smallest size, the lines that fit, the last one ending in an ellipsis."""
+    at the smallest size, the lines that fit, the last one ending in an ellipsis.
+    `text` is drawable already (`card_text`)."""
+    if not text:
+        return sizes[0], []
     for size in sizes:
-        lines = wrap(text, font(size), width)
+        lines = wrap(text, font(size, weight), width)
         if len(lines) <= max_lines and len(lines) * line_height(size) <= height:
             return size, lines
     size = sizes[-1]
-    face = font(size)
+    face = font(size, weight)
     room = min(max_lines, max(1, height // line_height(size)))
     lines = wrap(text, face, width)[:room]
     last = lines[-1]
@@ -212,7 +362,7 @@ def draw_card(spec: CardSpec) -> Image.Image:
     site_face = font(36)
     draw.text(
         (MARGIN + mark_size + 24, 64 + mark_size // 2),
-        spec.site_name,
+        card_text(spec.site_name)[0],
         font=site_face,
         fill=foreground,
         anchor="lm",
@@ -221,12 +371,13 @@ def draw_card(spec: CardSpec) -> Image.Image:
     bar = 16
     top = 64 + mark_size + 56
     bottom = spec.height - bar - 56
-    if spec.label:
+    label = card_text(spec.label)[0]
+    if label:
         label_size = 34
-        draw.text((MARGIN, top), spec.label, font=font(label_size), fill=accent)
+        draw.text((MARGIN, top), label, font=font(label_size), fill=accent)
         top += line_height(label_size) + 12
-    size, lines = fit_title(spec.title, text_width, bottom - top)
-    face = font(size)
+    size, lines = fit_title(card_text(spec.title)[0], text_width, bottom - top)
+    face = font(size, "bold")
     for index, line in enumerate(lines):
         draw.text((MARGIN, top + index * line_height(size)), line, font=face,
                   fill=foreground)  # fmt: skip

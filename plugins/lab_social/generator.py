@@ -93,6 +93,7 @@ class SocialGenerator(Generator):
         self.images: dict[str, tuple[str, int, int]] = {}
         self.drawn: list[str] = []  # save_as of every image drawn this build
         self.reused: list[str] = []  # ... and of every one found in the cache
+        self.warned: set[str] = set()  # cards checked for characters left out
         self._sizes: dict[str, tuple[int, int, str] | None] = {}
         self._static_by_url: dict[str, Any] | None = None
         self._site: Site | None = None
@@ -243,7 +244,10 @@ class SocialGenerator(Generator):
         site = self.site()
         home = url == site.url
         spec = CardSpec(title=site.description, site_name=site.name, brand=self.brand)
-        image = self._card(spec, "site", f"{site.name}. {site.description}")
+        image = self._card(
+            spec, "site", f"{site.name}. {site.description}",
+            source="SITENAME and LAB_SITE_DESCRIPTION",
+        )  # fmt: skip
         return Page(
             kind="home" if home else "listing",
             url=url,
@@ -329,7 +333,10 @@ class SocialGenerator(Generator):
             label=label,
         )  # fmt: skip
         words = f"{label}: {title}" if label else title
-        return self._card(spec, item.slug, f"{spec.site_name}. {words}")
+        return self._card(
+            spec, item.slug, f"{spec.site_name}. {words}",
+            source=item.relative_source_path,
+        )  # fmt: skip
 
     def _static_image(self, src: str, alt: str) -> Image | None:
         path = src.strip().removeprefix("{static}").lstrip("/")
@@ -402,9 +409,23 @@ class SocialGenerator(Generator):
                 self._sizes[path] = None
         return self._sizes[path]
 
-    def _card(self, spec: CardSpec, name: str, alt: str) -> Image:
+    def _card(self, spec: CardSpec, name: str, alt: str, source: str) -> Image:
+        """The card of `spec`, named after `name`; `source` (the file or the
+        settings the card's text comes from) is named in a warning when the
+        card leaves out characters that its font does not have."""
         key = spec.key()
         save_as = f"{self.cards_path}/{name}-{key[:12]}.png"
+        if key not in self.warned:
+            self.warned.add(key)
+            left_out = spec.left_out()
+            if left_out:
+                logger.warning(
+                    "lab_social: %s: the card image leaves out %s, which its "
+                    "font (Noto Sans: Latin, Greek, Cyrillic) does not have; "
+                    "the page and its shared title keep them",
+                    source,
+                    ", ".join(f"{c!r} ({code_points(c)})" for c in left_out),
+                )
         if key not in self.images and not (self.cache_dir / f"{key}.png").is_file():
             # A new card's size is its spec's, so the page can name it at once
             # while a worker thread draws it: Pillow's PNG encoder, most of
@@ -467,6 +488,11 @@ class SocialGenerator(Generator):
                 len(self.drawn),
                 len(self.reused),
             )
+
+
+def code_points(text: str) -> str:
+    """ "\u0175" -> "U+0175"; each code point of `text`, for messages."""
+    return " ".join(f"U+{ord(c):04X}" for c in text)
 
 
 def twitter_url(handle: str) -> str:
