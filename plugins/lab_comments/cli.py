@@ -276,7 +276,10 @@ def serve_command(args, config, content) -> int:
         f"(queue: {config.queue}; manifest: {config.manifest}). Ctrl-C stops it.",
         flush=True,
     )
-    options = {}
+    # Without a trusted proxy, waitress would drop forwarding headers before
+    # the endpoint sees them; the endpoint ignores them too (it counts
+    # REMOTE_ADDR), but warns once that a proxy seems to be in front.
+    options: dict = {"clear_untrusted_proxy_headers": False}
     if config.trusted_proxy:
         options = {
             "trusted_proxy": config.trusted_proxy,
