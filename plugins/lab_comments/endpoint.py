@@ -6,14 +6,26 @@ form and puts each comment in the private moderation queue.
                      post (#comment-pending), or a plain error page that names
                      the field, with the status below
     OPTIONS /comments  CORS preflight, for the site's own origin only
-    GET /health      200 "ok" (for a process supervisor)
+    GET /health      200 "ok", or 503 and a one-line reason: the queue is
+                     full or cannot be written, the manifest is missing or
+                     malformed (for a process supervisor or monitoring)
 
 Refusals: unknown, repeated, missing or over-long fields, a name with a
 character that cannot be seen (lab_comments.names), an unknown post (hidden
 posts are not in the manifest) or a reply to a comment not on that post (400);
 comments closed (403); a body over 64 KiB (413, not read); no Content-Length
 (411); another content type (415); another method (405, with Allow); a foreign
-Origin (403); too many submissions from one client (429, with Retry-After). A
+Origin (403); too many submissions from one client, an IPv4 address or an
+IPv6 /64 (429, with Retry-After; LAB_COMMENTS_RATE_LIMIT per
+LAB_COMMENTS_RATE_WINDOW, at most LAB_COMMENTS_RATE_CLIENTS clients tracked,
+least recently seen forgotten first: limits.py); too many comments on one
+update in the last hour from everyone (429, with Retry-After;
+LAB_COMMENTS_POST_HOURLY); comments paused (503, with Retry-After, a page
+that tells the reader their text is still in the form): the queue holds
+LAB_COMMENTS_MAX_PENDING comments or LAB_COMMENTS_MAX_PENDING_BYTES bytes, or
+writing to it fails with a full disk or quota or a read-only or forbidden
+folder (nothing half-written is left; logged once until it works again); the
+manifest is missing (503). A
 filled honeypot, a form sent less than LAB_COMMENTS_MIN_SECONDS after its page
 loaded (when the page's script stamped both times) and a duplicate of a
 pending comment are answered with the same 303 as a success, and store
@@ -28,7 +40,11 @@ refused with 400 and the reason.
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
 Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
-`python -m lab_comments.cli serve` (waitress).
+`python -m lab_comments.cli serve` (waitress). A queue folder it cannot write
+to, or an unreadable key, stops it at start with a StoreError of one line;
+a bad setting with a ConfigError. Forwarding headers (X-Forwarded-For,
+Forwarded, X-Real-IP) are believed only from LAB_COMMENTS_TRUSTED_PROXY (by
+waitress); without it the first request that carries one logs a warning.
 """
 
 from __future__ import annotations
