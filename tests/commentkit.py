@@ -81,7 +81,7 @@ def make_app(
         posts = {"a-post": {"comments": [EXISTING]}, "closed-post": {"open": False}}
     write_manifest(manifest, SITE, posts)
     clock = clock or Clock()
-    settings = {"rate_limit": 1000, **config}
+    settings = {"rate_limit": 1000, "post_hourly": 1000, **config}
     return CommentsApp(
         Config(queue=folder / "queue", manifest=manifest, secret=SECRET, **settings),
         clock=clock,

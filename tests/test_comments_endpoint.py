@@ -418,6 +418,7 @@ def test_a_kill_9_of_the_server_loses_no_acknowledged_comment(tmp_path):
         "LAB_COMMENTS_MANIFEST": str(manifest),
         "LAB_COMMENTS_SECRET": "killed-" + "s" * 40,
         "LAB_COMMENTS_RATE_LIMIT": "100000",
+        "LAB_COMMENTS_POST_HOURLY": "100000",
     }
     acknowledged: set[str] = set()
     lock = threading.Lock()

@@ -128,7 +128,10 @@ def attacked(tmp_path_factory):
     every accepted one approved, built again."""
     folder = tmp_path_factory.mktemp("hostile")
     content, output, app = built_site_and_endpoint(
-        folder, [comment(PARENT, "A parent.", name="Parent")], rate_limit=10_000
+        folder,
+        [comment(PARENT, "A parent.", name="Parent")],
+        rate_limit=10_000,
+        post_hourly=10_000,
     )
     _, fields = form_fields(output / POST)
     statuses = []

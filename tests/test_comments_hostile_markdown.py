@@ -160,7 +160,10 @@ def sent(tmp_path_factory):
     and the answers."""
     folder = tmp_path_factory.mktemp("hostile-markdown")
     content, output, app = built_site_and_endpoint(
-        folder, [comment("c-parent", "A parent.", name="Parent")], rate_limit=10_000
+        folder,
+        [comment("c-parent", "A parent.", name="Parent")],
+        rate_limit=10_000,
+        post_hourly=10_000,
     )
     _, fields = form_fields(output / POST)
     answers = []
@@ -198,6 +201,7 @@ def test_a_real_server_answers_every_case_as_in_process(sent, tmp_path):
         "LAB_COMMENTS_MANIFEST": str(sent["output"] / "comments-manifest.json"),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
         "LAB_COMMENTS_RATE_LIMIT": "100000",
+        "LAB_COMMENTS_POST_HOURLY": "100000",
     }
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "Origin": "http://127.0.0.1:8000"}  # fmt: skip

@@ -285,6 +285,7 @@ def test_a_real_server_refuses_invisible_names_and_takes_confusable_ones(tmp_pat
         "LAB_COMMENTS_MANIFEST": str(manifest),
         "LAB_COMMENTS_SECRET": "served-" + "s" * 40,
         "LAB_COMMENTS_RATE_LIMIT": "1000",
+        "LAB_COMMENTS_POST_HOURLY": "1000",
     }
     import http.client
 

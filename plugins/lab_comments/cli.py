@@ -40,6 +40,7 @@ staff names are in the manifest the build writes) is flagged in `list`, and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -115,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=8)
     serve.add_argument(
         "--trusted-proxy",
-        default=os.environ.get("LAB_COMMENTS_TRUSTED_PROXY", ""),
+        default="",
         help="address of a reverse proxy whose X-Forwarded-For is believed "
         "(default: $LAB_COMMENTS_TRUSTED_PROXY; none)",
     )
@@ -267,16 +268,21 @@ def serve_command(args, config, content) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
+    if args.trusted_proxy:
+        config = dataclasses.replace(config, trusted_proxy=args.trusted_proxy)
     app = CommentsApp(config)
     print(
         f"Comments endpoint at http://{args.host}:{args.port}/comments "
         f"(queue: {config.queue}; manifest: {config.manifest}). Ctrl-C stops it.",
         flush=True,
     )
-    options = {}
-    if args.trusted_proxy:
+    # Without a trusted proxy, waitress would drop forwarding headers before
+    # the endpoint sees them; the endpoint ignores them too (it counts
+    # REMOTE_ADDR), but warns once that a proxy seems to be in front.
+    options: dict = {"clear_untrusted_proxy_headers": False}
+    if config.trusted_proxy:
         options = {
-            "trusted_proxy": args.trusted_proxy,
+            "trusted_proxy": config.trusted_proxy,
             "trusted_proxy_headers": {"x-forwarded-for"},
             "clear_untrusted_proxy_headers": True,
         }

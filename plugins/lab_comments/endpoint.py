@@ -6,14 +6,26 @@ form and puts each comment in the private moderation queue.
                      post (#comment-pending), or a plain error page that names
                      the field, with the status below
     OPTIONS /comments  CORS preflight, for the site's own origin only
-    GET /health      200 "ok" (for a process supervisor)
+    GET /health      200 "ok", or 503 and a one-line reason: the queue is
+                     full or cannot be written, the manifest is missing or
+                     malformed (for a process supervisor or monitoring)
 
 Refusals: unknown, repeated, missing or over-long fields, a name with a
 character that cannot be seen (lab_comments.names), an unknown post (hidden
 posts are not in the manifest) or a reply to a comment not on that post (400);
 comments closed (403); a body over 64 KiB (413, not read); no Content-Length
 (411); another content type (415); another method (405, with Allow); a foreign
-Origin (403); too many submissions from one client (429, with Retry-After). A
+Origin (403); too many submissions from one client, an IPv4 address or an
+IPv6 /64 (429, with Retry-After; LAB_COMMENTS_RATE_LIMIT per
+LAB_COMMENTS_RATE_WINDOW, at most LAB_COMMENTS_RATE_CLIENTS clients tracked,
+least recently seen forgotten first: limits.py); too many comments on one
+update in the last hour from everyone (429, with Retry-After;
+LAB_COMMENTS_POST_HOURLY); comments paused (503, with Retry-After, a page
+that tells the reader their text is still in the form): the queue holds
+LAB_COMMENTS_MAX_PENDING comments or LAB_COMMENTS_MAX_PENDING_BYTES bytes, or
+writing to it fails with a full disk or quota or a read-only or forbidden
+folder (nothing half-written is left; logged once until it works again); the
+manifest is missing (503). A
 filled honeypot, a form sent less than LAB_COMMENTS_MIN_SECONDS after its page
 loaded (when the page's script stamped both times) and a duplicate of a
 pending comment are answered with the same 303 as a success, and store
@@ -28,13 +40,18 @@ refused with 400 and the reason.
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
 Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
-`python -m lab_comments.cli serve` (waitress).
+`python -m lab_comments.cli serve` (waitress). A queue folder it cannot write
+to, or an unreadable key, stops it at start with a StoreError of one line;
+a bad setting with a ConfigError. Forwarding headers (X-Forwarded-For,
+Forwarded, X-Real-IP) are believed only from LAB_COMMENTS_TRUSTED_PROXY (by
+waitress); without it the first request that carries one logs a warning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import ipaddress
 import json
 import logging
 import os
@@ -50,9 +67,17 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import schema
+from .limits import (
+    QUEUE_TROUBLE,
+    PendingCount,
+    RateLimiter,
+    client_key,
+    forwarding_headers,
+    probe_write,
+)
 from .moderation import moderation_lock
 from .render import body_problem
-from .store import TEMP_PREFIX, Queue, atomic_write, dump_yaml
+from .store import TEMP_PREFIX, Queue, StoreError, atomic_write, dump_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +103,37 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "comma-separated origins allowed to post (https://lab.example.org); "
         "empty: the origin of the site named in the manifest",
     ),
-    "LAB_COMMENTS_RATE_LIMIT": ("5", "submissions allowed per client per window"),
+    "LAB_COMMENTS_RATE_LIMIT": (
+        "5",
+        "submissions allowed per client per window (a client: an IPv4 address, "
+        "or an IPv6 address's /64)",
+    ),
     "LAB_COMMENTS_RATE_WINDOW": ("600", "the rate-limit window, in seconds"),
+    "LAB_COMMENTS_RATE_CLIENTS": (
+        "20000",
+        "clients the rate limit keeps track of; beyond this the least recently "
+        "seen is forgotten",
+    ),
+    "LAB_COMMENTS_POST_HOURLY": (
+        "30",
+        "comments taken on one update in any hour, from everyone together",
+    ),
+    "LAB_COMMENTS_MAX_PENDING": (
+        "5000",
+        "pending comments beyond which new ones are paused (503) until "
+        "moderators catch up",
+    ),
+    "LAB_COMMENTS_MAX_PENDING_BYTES": (
+        str(50 * 1024 * 1024),
+        "total size of the pending comment files beyond which new ones are "
+        "paused (503)",
+    ),
+    "LAB_COMMENTS_TRUSTED_PROXY": (
+        "",
+        "address of the reverse proxy whose X-Forwarded-For gives the reader's "
+        'address ("*": any); empty: none, and forwarding headers are ignored '
+        "(with a warning logged once)",
+    ),
     "LAB_COMMENTS_MIN_SECONDS": (
         "3",
         "a form sent sooner than this after its page loaded is dropped",
@@ -117,6 +171,11 @@ class Config:
     sender_days: int = 365
     max_body: int = schema.REQUEST_MAX
     min_answer_ms: int = 0
+    rate_clients: int = 20000
+    post_hourly: int = 30
+    max_pending: int = 5000
+    max_pending_bytes: int = 50 * 1024 * 1024
+    trusted_proxy: str = ""
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -145,6 +204,14 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     secret = get("LAB_COMMENTS_SECRET")
     if secret and len(secret) < 32:
         raise ConfigError("LAB_COMMENTS_SECRET: use at least 32 characters")
+    proxy = get("LAB_COMMENTS_TRUSTED_PROXY")
+    if proxy and proxy != "*":
+        try:
+            ipaddress.ip_address(proxy)
+        except ValueError:
+            raise ConfigError(
+                "LAB_COMMENTS_TRUSTED_PROXY: must be an IP address or *"
+            ) from None
     return Config(
         queue=Path(get("LAB_COMMENTS_QUEUE")),
         manifest=Path(get("LAB_COMMENTS_MANIFEST")),
@@ -156,6 +223,11 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         pending_days=number("LAB_COMMENTS_PENDING_DAYS", 1),
         sender_days=number("LAB_COMMENTS_SENDER_DAYS", 1),
         min_answer_ms=number("LAB_COMMENTS_MIN_ANSWER_MS"),
+        rate_clients=number("LAB_COMMENTS_RATE_CLIENTS", 100),
+        post_hourly=number("LAB_COMMENTS_POST_HOURLY", 1),
+        max_pending=number("LAB_COMMENTS_MAX_PENDING", 1),
+        max_pending_bytes=number("LAB_COMMENTS_MAX_PENDING_BYTES", 1024 * 1024),
+        trusted_proxy=proxy,
     )
 
 
@@ -201,24 +273,35 @@ class Manifest:
         self._stamp: tuple[int, int] | None = None
         self.siteurl = ""
         self.posts: dict[str, Post] = {}
+        # Why the file as it is now cannot be used ("" if it can): a
+        # malformed rebuild keeps the last good manifest in use, and /health
+        # says so.
+        self.problem = ""
 
     def load(self) -> Manifest:
         try:
             stat = self.path.stat()
         except OSError:
-            raise ManifestError("the manifest is missing (build the site)") from None
+            self.problem = "the manifest is missing (build the site)"
+            raise ManifestError(self.problem) from None
         stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
             if stamp != self._stamp:
                 try:
                     self.siteurl, self.posts = parse_manifest(self.path.read_bytes())
-                except ManifestError:
+                except (ManifestError, OSError) as exc:
+                    self.problem = (
+                        str(exc)
+                        if isinstance(exc, ManifestError)
+                        else "the manifest cannot be read"
+                    )
                     if self._stamp is None:
-                        raise
+                        raise ManifestError(self.problem) from None
                     # Keep the last good one; the next request tries again.
                     logger.error("comments endpoint: the new manifest is malformed")
                     return self
                 self._stamp = stamp
+                self.problem = ""
         return self
 
 
@@ -261,49 +344,22 @@ def parse_manifest(data: bytes) -> tuple[str, dict[str, Post]]:
 # -- abuse control
 
 
-class RateLimiter:
-    """At most `limit` hits per key in any `window` seconds (sliding window),
-    in memory: a restart forgets, which only ever lets a few more through."""
-
-    def __init__(self, limit: int, window: float):
-        self.limit = limit
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, now: float) -> float | None:
-        """Count a hit; None if allowed, else the seconds until one would be."""
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return hits[0] + self.window - now
-            hits.append(now)
-            if len(self._hits) > 10000:
-                self._forget_idle(now)
-            return None
-
-    def refund(self, key: str) -> None:
-        """Take back the last hit (a form refused for a mistake does not
-        count against the reader)."""
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits:
-                hits.pop()
-
-    def _forget_idle(self, now: float) -> None:
-        for key in [
-            k for k, h in self._hits.items() if not h or h[-1] <= now - self.window
-        ]:
-            del self._hits[key]
-
-
 class AbuseControl:
-    """Honeypot, time to fill in the form, and the rate limit per client."""
+    """Honeypot, time to fill in the form, the rate limit per client (an
+    IPv4 address or an IPv6 /64: limits.client_key) and the cap per post
+    per hour (everyone's comments on one update together)."""
 
-    def __init__(self, rate_limit: int, rate_window: float, min_seconds: float):
-        self.limiter = RateLimiter(rate_limit, rate_window)
+    def __init__(
+        self,
+        rate_limit: int,
+        rate_window: float,
+        min_seconds: float,
+        post_hourly: int = 30,
+        max_clients: int = 20000,
+    ):
+        self.limiter = RateLimiter(rate_limit, rate_window, max_clients)
+        # Keyed by post slugs from the manifest only: bounded by the site.
+        self.posts = RateLimiter(post_hourly, 3600, max_clients)
         self.min_seconds = min_seconds
 
     def admit(self, client: str, now: float) -> float | None:
@@ -311,6 +367,12 @@ class AbuseControl:
 
     def refund(self, client: str) -> None:
         self.limiter.refund(client)
+
+    def admit_post(self, post: str, now: float) -> float | None:
+        return self.posts.hit(post, now)
+
+    def refund_post(self, post: str) -> None:
+        self.posts.refund(post)
 
     def looks_automated(self, controls: schema.Controls) -> str | None:
         """Why a form looks sent by a program, or None. Without JavaScript
@@ -398,6 +460,11 @@ PAGE_CSP = (
     "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 ACCEPTED_TYPE = "application/x-www-form-urlencoded"
+# Seconds a reader is asked to wait while comments are paused (a full or
+# unwritable queue): moderators need a while to catch up.
+PAUSED_RETRY_AFTER = 900
+# How often /health writes a scratch file to the queue when all is well.
+HEALTH_PROBE_SECONDS = 30.0
 
 
 class Refusal(Exception):
@@ -409,15 +476,19 @@ class Refusal(Exception):
         problems: list[schema.Problem] | str,
         back: str = "",
         headers: Iterable[tuple[str, str]] = (),
+        title: str = "",
     ):
         super().__init__(status)
         self.status = status
         self.problems = [("", problems)] if isinstance(problems, str) else problems
         self.back = back
         self.headers = list(headers)
+        self.title = title
 
 
-def error_page(status: int, problems: list[schema.Problem], back: str) -> bytes:
+def error_page(
+    status: int, problems: list[schema.Problem], back: str, title: str = ""
+) -> bytes:
     """A plain page: what went wrong, field by field, and a way back to the
     form (each field's message links to that field on the post)."""
     items = []
@@ -438,14 +509,12 @@ def error_page(status: int, problems: list[schema.Problem], back: str) -> bytes:
         )
     else:
         back_html = ""
-    title = "There is a problem with your comment"
-    if status in (413, 429, 503, 500):
-        title = {
-            413: "Your comment is too long to send",
-            429: "Please wait before sending another comment",
-            503: "Comments are not available at the moment",
-            500: "Something went wrong",
-        }[status]
+    title = title or {
+        413: "Your comment is too long to send",
+        429: "Please wait before sending another comment",
+        503: "Comments are not available at the moment",
+        500: "Something went wrong",
+    }.get(status, "There is a problem with your comment")
     item_list = "\n".join(items)
     page = (
         '<!DOCTYPE html>\n<html lang="en-GB">\n<head>\n<meta charset="utf-8">\n'
@@ -477,13 +546,33 @@ class CommentsApp:
         self.monotonic = monotonic
         # Opening the queue removes temporary files a crash left behind; under
         # the moderation lock, so that a moderator's write in progress (a
-        # redaction, say) is never taken for one.
-        with moderation_lock(config.queue):
-            self.queue = Queue(config.queue, config.secret).open()
+        # redaction, say) is never taken for one. A queue that cannot be
+        # written is found now, with one line that says so (StoreError).
+        try:
+            with moderation_lock(config.queue):
+                self.queue = Queue(config.queue, config.secret).open()
+            probe_write(self.queue.pending_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"the queue folder {config.queue} cannot be written: "
+                f"{exc.strerror or exc}"
+            ) from None
         self.manifest = Manifest(config.manifest)
         self.abuse = AbuseControl(
-            config.rate_limit, config.rate_window, config.min_seconds
+            config.rate_limit,
+            config.rate_window,
+            config.min_seconds,
+            post_hourly=config.post_hourly,
+            max_clients=config.rate_clients,
         )
+        self.pending = PendingCount(self.queue.pending_dir, monotonic=monotonic)
+        # Why the queue cannot be written ("" when it can): set by a failed
+        # write, cleared by the next one that works; logged once each way.
+        self._trouble = ""
+        self._full = False
+        self._state_lock = threading.Lock()
+        self._probed: float | None = None
+        self._warned_forwarding = False
         self.answers = EqualAnswers(config.min_answer_ms / 1000)
         self._purge_lock = threading.Lock()
         self._last_purge: float | None = None
@@ -509,6 +598,8 @@ class CommentsApp:
         return [response.body]
 
     def dispatch(self, environ) -> Response:
+        if not self._warned_forwarding and not self.config.trusted_proxy:
+            self._warn_forwarding(environ)
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
         handlers = self.routes.get(path)
@@ -527,7 +618,7 @@ class CommentsApp:
             return self.page(refusal, origin=self._allowed_origin(environ))
 
     def page(self, refusal: Refusal, origin: str = "") -> Response:
-        body = error_page(refusal.status, refusal.problems, refusal.back)
+        body = error_page(refusal.status, refusal.problems, refusal.back, refusal.title)
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Security-Policy", PAGE_CSP),
@@ -538,6 +629,76 @@ class CommentsApp:
         return Response(STATUS[refusal.status], body, headers)
 
     # -- helpers
+
+    def _warn_forwarding(self, environ) -> None:
+        """Once per process: a request came through a proxy that nobody said
+        to trust, so every reader behind it shares the proxy's address (and
+        its rate limit)."""
+        headers = list(forwarding_headers(environ))
+        if not headers:
+            return
+        with self._state_lock:
+            if self._warned_forwarding:
+                return
+            self._warned_forwarding = True
+        logger.warning(
+            "comments endpoint: a request carries %s but no trusted proxy is "
+            "set (LAB_COMMENTS_TRUSTED_PROXY): the header is ignored, and all "
+            "readers behind that proxy share one rate limit",
+            ", ".join(headers),
+        )
+
+    def _paused(self) -> Refusal:
+        return Refusal(
+            503,
+            "So many comments are waiting for a moderator that new ones are "
+            "paused for the moment. What you wrote is still in the form: use "
+            "your browser's Back button to return to it, keep a copy, and send "
+            "it again later.",
+            headers=[("Retry-After", str(PAUSED_RETRY_AFTER))],
+            title="Comments are paused for the moment",
+        )
+
+    def _check_capacity(self) -> None:
+        """Refuse (503) while the queue holds as many comments or bytes as
+        the settings allow; logged when it fills and when it drains."""
+        count, size = self.pending.usage()
+        full = count >= self.config.max_pending or size >= self.config.max_pending_bytes
+        if full != self._full:
+            with self._state_lock:
+                changed, self._full = full != self._full, full
+            if changed and full:
+                logger.warning(
+                    "comments endpoint: %d comments (%d bytes) pending, the "
+                    "limit: new comments are paused until moderators catch up",
+                    count,
+                    size,
+                )
+            elif changed:
+                logger.info("comments endpoint: the queue has room again")
+        if full:
+            raise self._paused()
+
+    def _queue_failed(self, exc: OSError) -> Refusal:
+        """A write to the queue failed for a reason that is not the
+        reader's: the same page as a full queue, logged once an episode."""
+        reason = exc.strerror or str(exc)
+        with self._state_lock:
+            first, self._trouble = not self._trouble, reason
+        if first:
+            logger.error(
+                "comments endpoint: the queue cannot be written (%s): comments "
+                "are paused until it can",
+                reason,
+            )
+        return self._paused()
+
+    def _queue_works(self) -> None:
+        if self._trouble:
+            with self._state_lock:
+                was, self._trouble = self._trouble, ""
+            if was:
+                logger.info("comments endpoint: the queue can be written again")
 
     def _manifest(self) -> Manifest:
         try:
@@ -585,7 +746,44 @@ class CommentsApp:
     # -- handlers
 
     def health(self, environ) -> Response:
+        """200 "ok", or 503 and the first reason comments cannot be taken."""
+        problem = ""
+        try:
+            manifest = self.manifest.load()
+            problem = manifest.problem
+        except ManifestError as exc:
+            problem = str(exc)
+        if not problem:
+            problem = self._queue_problem()
+        if problem:
+            body = f"unavailable: {problem}\n".encode()
+            return Response(STATUS[503], body, [("Content-Type", "text/plain")])
         return Response(STATUS[200], b"ok\n", [("Content-Type", "text/plain")])
+
+    def _queue_problem(self) -> str:
+        """Why the queue takes no comment now, or "". A scratch file is
+        written when a write has failed (has it recovered?) and otherwise at
+        most every HEALTH_PROBE_SECONDS (has the disk filled, or turned
+        read-only, since?)."""
+        now = self.monotonic()
+        if (
+            self._trouble
+            or self._probed is None
+            or now - self._probed >= HEALTH_PROBE_SECONDS
+        ):
+            self._probed = now
+            try:
+                probe_write(self.queue.pending_dir)
+            except OSError as exc:
+                self._queue_failed(exc)
+            else:
+                self._queue_works()
+        if self._trouble:
+            return f"the queue cannot be written ({self._trouble})"
+        count, size = self.pending.usage()
+        if count >= self.config.max_pending or size >= self.config.max_pending_bytes:
+            return "the queue is full (comments are paused)"
+        return ""
 
     def preflight(self, environ) -> Response:
         origin = self._allowed_origin(environ)
@@ -611,7 +809,8 @@ class CommentsApp:
         media_type, _, parameters = environ.get("CONTENT_TYPE", "").partition(";")
         if media_type.strip().lower() != ACCEPTED_TYPE or not _utf8(parameters):
             raise Refusal(415, f"The form must be sent as {ACCEPTED_TYPE} (UTF-8).")
-        client = self.queue.client_hash(environ.get("REMOTE_ADDR", ""))
+        self._check_capacity()
+        client = self.client_of(environ.get("REMOTE_ADDR", ""))
         wait = self.abuse.admit(client, self.monotonic())
         if wait is not None:
             seconds = max(1, int(wait + 0.999))
@@ -628,6 +827,12 @@ class CommentsApp:
             raise
         self.answers.settle(started, stored)
         return response
+
+    def client_of(self, address: str) -> str:
+        """The rate limit's key for a client address: a keyed hash of its
+        client_key (an IPv4 address, an IPv6 /64), so that no address is
+        held in memory."""
+        return self.queue.client_hash(client_key(address))
 
     def _take(self, environ, length: int, manifest: Manifest) -> tuple[Response, bool]:
         """The answer, and whether a new comment was stored."""
@@ -673,9 +878,33 @@ class CommentsApp:
                 ],
                 post.url,
             )
-        comment_id, new = self.queue.add(
-            submission, environ.get("REMOTE_ADDR", ""), now
-        )
+        wait = self.abuse.admit_post(post.slug, self.monotonic())
+        if wait is not None:
+            seconds = max(1, int(wait + 0.999))
+            raise Refusal(
+                429,
+                f"This update has had {self.config.post_hourly} comments in the "
+                "last hour, so comments on it are paused for a while. What you "
+                "wrote is still in the form: use your browser's Back button, keep "
+                f"a copy, and send it again in {_duration(seconds)}.",
+                post.url,
+                headers=[("Retry-After", str(seconds))],
+                title="Comments on this update are paused for a while",
+            )
+        try:
+            comment_id, new = self.queue.add(
+                submission, environ.get("REMOTE_ADDR", ""), now
+            )
+        except OSError as exc:
+            self.abuse.refund_post(post.slug)
+            if exc.errno not in QUEUE_TROUBLE:
+                raise
+            raise self._queue_failed(exc) from None
+        self._queue_works()
+        if new:
+            self._note_added(comment_id)
+        else:
+            self.abuse.refund_post(post.slug)
         logger.info(
             "%s comment %s on %s",
             "stored" if new else "duplicate of",
@@ -684,6 +913,14 @@ class CommentsApp:
         )
         answer = self.see_other(post.url, environ, fragment="comment-pending")
         return answer, new
+
+    def _note_added(self, comment_id: str) -> None:
+        path = self.queue.path(comment_id)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return  # a moderator was quicker; the next count sees it
+        self.pending.added(path.name, size)
 
     def _decoy(self, form: Mapping[str, list[str]]) -> None:
         """The writes that storing a comment makes (its file and its
@@ -696,7 +933,11 @@ class CommentsApp:
             for _ in range(2):
                 atomic_write(path, data)
             path.unlink()
-        except OSError:
+        except OSError as exc:
+            # As a stored comment would be answered: a program must not learn
+            # that its submission was dropped.
+            if exc.errno in QUEUE_TROUBLE:
+                raise self._queue_failed(exc) from None
             logger.warning("comments endpoint: could not write to the queue")
 
     def see_other(self, url: str, environ, fragment: str = "") -> Response:

@@ -259,6 +259,8 @@ def run_load(submissions: int, clients: int, workdir: Path | None = None) -> Rep
             "LAB_COMMENTS_QUEUE": str(queue),
             "LAB_COMMENTS_MANIFEST": str(manifest),
             "LAB_COMMENTS_RATE_LIMIT": str(submissions * 2 + 10),
+            "LAB_COMMENTS_POST_HOURLY": str(submissions * 2 + 10),
+            "LAB_COMMENTS_MAX_PENDING": str(submissions * 2 + 10),
             "LAB_COMMENTS_SECRET": "load-test-" + "k" * 40,
         }
         report = Report(submissions, clients)

@@ -260,7 +260,11 @@ class Queue:
                     handle.flush()
                     os.fsync(handle.fileno())
                 fsync_dir(self.root)
-        key = path.read_text(encoding="ascii").strip()
+        try:
+            key = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not ASCII text"
+            raise StoreError(f"{path}: the key cannot be read ({reason})") from None
         if len(key) < 32:
             raise StoreError(f"{path}: the key is too short (delete it to renew)")
         return key.encode("ascii")
