@@ -21,6 +21,7 @@ from commentkit import (
     build_fixture,
     call,
     comment,
+    comment_page_files,
     fixture_site,
     form_fields,
 )
@@ -141,10 +142,10 @@ def one_page(tmp_path_factory, records) -> Path:
 def pages_of(output: Path) -> dict[int, Path]:
     """The pages of the post's comments by number: the post's page, then
     comments/2/, comments/3/, ... (numbered without gaps)."""
-    found = {1: output / POST}
-    for page in (output / POST_DIR / "comments").glob("*/index.html"):
-        found[int(page.parent.name)] = page
-    assert sorted(found) == list(range(1, len(found) + 1))
+    found = dict(enumerate(comment_page_files(output / POST), start=1))
+    assert [page.parent.name for page in list(found.values())[1:]] == [
+        str(n) for n in range(2, len(found) + 1)
+    ]
     return found
 
 
