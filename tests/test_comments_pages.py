@@ -30,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from rebuildkit import SAME, Site, tree
+from siterules import RULES, Built, all_problems
 
 from lab_comments.endpoint import CommentsApp, Config
 from lab_comments.render import (
@@ -419,6 +420,29 @@ def test_a_page_of_comments_names_its_post_and_leads_back_to_it(paged):
         rf"Comments \d+ to \d+ of 250, oldest first, on page 3 of {len(pages)}\.",
         " ".join("".join(line.itertext()).split()),
     )
+
+
+def test_a_site_with_pages_of_comments_keeps_every_site_rule(paged, records):
+    """The rules every valid site keeps (siterules: structure, links, social
+    metadata, sitemap, every comment shown, ...), on the pages of comments."""
+    content = paged.parent / "content"
+    assert all_problems(Built(paged, SAMPLE_SITEURL_DEV, content, ())) == []
+    # The rule that every comment is shown counts the pages of comments: a
+    # comment taken off its page is named.
+    last = max(pages_of(paged).items())[1]
+    cid = comment_ids(parse_html(last))[-1]
+    text = last.read_text(encoding="utf-8").replace(f'id="comment-{cid}"', 'id="x"')
+    last.write_text(text, encoding="utf-8")
+    try:
+        problems = RULES["comments-published"](
+            Built(paged, SAMPLE_SITEURL_DEV, content, ())
+        )
+    finally:
+        text = text.replace('id="x"', f'id="comment-{cid}"')
+        last.write_text(text, encoding="utf-8")
+    assert problems == [
+        f"comments/a-published-post/{cid}.yaml: not shown on {POST_URL} or its comments"
+    ]
 
 
 def test_pages_of_comments_are_in_the_sitemap(paged):
