@@ -488,7 +488,7 @@ def test_the_post_page_and_the_feed_do_not_grow_with_the_comments(paged, tmp_pat
 
 def test_erasing_comments_takes_their_pages_away(tmp_path):
     site = Site.copy(tmp_path)
-    site.settings["LAB_COMMENTS_PER_PAGE"] = 1
+    site.settings["LAB_COMMENTS_PER_PAGE"] = 1  # rebuildkit's 2 made smaller
     for n in range(2):
         site.approve_comment(n)
     site.rebuild()
