@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 from conftest import FIXTURES, SAMPLE_SITEURL_DEV, build, parse_html
 
@@ -266,3 +267,20 @@ def thread_of(page: Path) -> list[tuple[int, str, str]]:
 
     walk(section, 0)
     return found
+
+
+def comment_page_files(post_page: Path) -> list[Path]:
+    """A post's page and the pages of its comments after it (comments/2/,
+    comments/3/, ...: LAB_COMMENTS_PER_PAGE), in order."""
+    others = (post_page.parent / "comments").glob("*/index.html")
+    return [post_page, *sorted(others, key=lambda page: int(page.parent.name))]
+
+
+def parse_comment_pages(post_page: Path):
+    """A post's page and the pages of its comments, each parsed (html5lib),
+    under one root element, so that `.iter()` walks every comment of the
+    post whichever page shows it."""
+    root = ElementTree.Element("pages")
+    for page in comment_page_files(post_page):
+        root.append(parse_html(page))
+    return root

@@ -115,6 +115,9 @@ class Site:
                 # and drops listing pages (updates/page/2/...).
                 "DEFAULT_PAGINATION": 2,
                 "PAGINATED_TEMPLATES": {"index": 2, "tag": 2, "category": 2},
+                # Likewise two comments a page: approving and erasing comments
+                # adds and drops pages of comments (<post>/comments/2/...).
+                "LAB_COMMENTS_PER_PAGE": 2,
                 # One process: forking costs more than a site this small.
                 "LAB_WRITER_PROCESSES": 1,
                 "LAB_READ_PROCESSES": 1,

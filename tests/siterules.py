@@ -155,7 +155,8 @@ def comments_published(site: Built) -> list[str]:
     """The manifest the endpoint reads is valid, names this site and holds
     only what the endpoint needs (no titles, no hidden or draft post); every
     post it lists has a page; every approved comment file of a published
-    post is listed under its post and shown on the post's page."""
+    post is listed under its post and shown on the post's page or on one of
+    the pages of its comments beside it (comments/<n>/)."""
     output = site.output
     try:
         data = (output / "comments-manifest.json").read_bytes()
@@ -188,6 +189,7 @@ def comments_published(site: Built) -> list[str]:
             problems.append(f"comments-manifest.json: {slug}: no page {post.url}")
         else:
             pages[slug] = page
+    shown = _shown_ids(pages)
     for path in sorted((site.content / "comments").glob("*/*.yaml")):
         name = path.relative_to(site.content).as_posix()
         comment = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -199,11 +201,28 @@ def comments_published(site: Built) -> list[str]:
             continue
         if comment["id"] not in post.comments:
             problems.append(f"{name}: not listed under its post in the manifest")
-        if path.parent.name in pages:
-            ids = {n.get("id") for n in parse_html(pages[path.parent.name]).iter()}
-            if anchor_for(comment["id"]) not in ids:
-                problems.append(f"{name}: not shown on {post.url}")
+        slug = path.parent.name
+        if slug in pages and anchor_for(comment["id"]) not in shown(slug):
+            problems.append(f"{name}: not shown on {post.url} or its comments")
     return problems
+
+
+def _shown_ids(pages: dict[str, Path]) -> Callable[[str], set[str]]:
+    """slug -> the ids of the elements on the post's page and the pages of
+    its comments (each post's pages parsed once)."""
+    found: dict[str, set[str]] = {}
+
+    def shown(slug: str) -> set[str]:
+        if slug not in found:
+            page = pages[slug]
+            found[slug] = {
+                node.get("id")
+                for path in [page, *page.parent.glob("comments/*/index.html")]
+                for node in parse_html(path).iter()
+            }
+        return found[slug]
+
+    return shown
 
 
 def post_statuses(content: Path, statuses: tuple[str, ...]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from commentkit import (
     fixture_site,
     form_fields,
     page_text,
+    parse_comment_pages,
 )
 from conftest import html_files, parse_html
 from lxml import etree
@@ -230,7 +231,7 @@ def comment_bodies(tree):
 
 
 def test_comment_bodies_hold_only_allowed_markup(attacked):
-    tree = parse_html(attacked["output"] / POST)
+    tree = parse_comment_pages(attacked["output"] / POST)
     bodies = comment_bodies(tree)
     assert len(bodies) == len(CONTENT_ATTACKS) + 1
     for body in bodies:
@@ -246,7 +247,7 @@ def test_comment_bodies_hold_only_allowed_markup(attacked):
 
 
 def test_names_and_websites_are_text_and_plain_links(attacked):
-    tree = parse_html(attacked["output"] / POST)
+    tree = parse_comment_pages(attacked["output"] / POST)
     headings = {
         node.get("id"): " ".join("".join(node.itertext()).split())
         for node in tree.iter("h3")
@@ -269,10 +270,11 @@ def test_names_and_websites_are_text_and_plain_links(attacked):
 def test_the_reply_forms_name_each_comment_as_text(attacked):
     """Every comment's reply form repeats its author's name: as text, in the
     form's heading and its links, and answers that comment's id."""
-    tree = parse_html(attacked["output"] / POST)
-    (title,) = list(tree.iter("title"))
-    assert not list(title), "markup inside <title>"
-    assert len(list(tree.iter("h1"))) == 1
+    tree = parse_comment_pages(attacked["output"] / POST)
+    for page in tree:  # the post's page and the pages of its comments
+        (title,) = list(page.iter("title"))
+        assert not list(title), "markup inside <title>"
+        assert len(list(page.iter("h1"))) == 1
     sections = [
         node
         for node in tree.iter("section")

@@ -25,9 +25,9 @@ from commentkit import (
     comment,
     form_fields,
     page_text,
+    parse_comment_pages,
     parse_html_bytes,
 )
-from conftest import parse_html
 
 from lab_comments import cli
 from lab_comments.loadtest import form_body, running_server
@@ -286,7 +286,7 @@ def test_a_queue_from_before_the_checks_is_listed_approved_and_built(sent, tmp_p
     # So the build takes every approved case, and each reads back.
     output = tmp_path / "out"
     build_fixture(content, output)
-    page = parse_html(output / POST)
+    page = parse_comment_pages(output / POST)
     shown = {a.get("id") for a in page.iter("article")}
     for comment_id, (label, _, expected) in zip(ids, CASES, strict=True):
         assert (f"comment-{comment_id}" in shown) == (expected is None), label
@@ -335,7 +335,7 @@ def approved(sent):
 def test_the_accepted_cases_build_and_hold_only_allowed_markup(approved):
     output, log = approved
     assert log.messages() == []
-    tree = parse_html(output / POST)
+    tree = parse_comment_pages(output / POST)
     bodies = [
         node
         for node in tree.iter("div")

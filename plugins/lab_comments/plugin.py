@@ -6,8 +6,11 @@ Signals:
                   reads content/comments/<post-slug>/<id>.yaml, checks every
                   file against lab_comments.schema, threads each post's
                   comments and attaches them; then writes each post's comment
-                  feed and the endpoint's manifest. It writes no HTML page:
-                  each comment's reply form is on its post's page.
+                  feed and the endpoint's manifest. A post with more comments
+                  than LAB_COMMENTS_PER_PAGE shows the first page of them, and
+                  the generator writes the others (<post>/comments/2/, ...,
+                  template comments_page.html); each comment's reply form is
+                  on the page that shows it.
   article_generator_preread  (connected by each CommentsGenerator to its
                   own build) starts the read-ahead worker as the first post
                   is read
@@ -21,12 +24,17 @@ Template variables:
   on every page  `lab_comments`: endpoint, policy_url, privacy_url, limits
                  (name, email, website, body_min, body_max), fields (honeypot,
                  loaded, sent), feed_name
-  on each post   `article.comments` (top-level comments, each with `replies`
-                 and `reply_anchor`, the id of its reply form: "reply-<id>"),
+  on each post   `article.comments` (the top-level comments of its first
+                 page, each with `replies`, `url` (its page and anchor) and
+                 `reply_anchor`, the id of its reply form: "reply-<id>"),
+                 `article.comment_pages` (CommentPage: number, comments,
+                 first, last, url, save_as; none without comments),
                  `article.comment_count`, `article.comments_open`,
                  `article.comments_closed_reason` ("" | "closed" | "expired"),
                  `article.comments_closes` (aware datetime or None),
                  `article.comments_feed_url` (None without comments)
+  on a page of comments (comments_page.html)  `article`, the post, and
+                 `lab_comments_page`, the number of the page shown
 Any malformed comment file stops the build with `path: field: reason` lines.
 Each comment feed is written through lab_common.output.write_output, keyed by
 everything it is made from, so a writer that knows the same feed is already
@@ -75,9 +83,11 @@ from .cache import (
 from .render import (
     BodyRenderer,
     Comment,
+    CommentPage,
     build_comments,
     comments_feed,
-    flatten,
+    page_threads,
+    paginate,
     thread,
 )
 from .settings import DEFAULTS, RETIRED, comment_settings
@@ -86,6 +96,8 @@ from .store import atomic_write
 logger = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 1
+# A post's pages of comments after the first, beside its page.
+COMMENT_PAGE = "comments/{number}/"
 
 
 class CommentValidationError(ContentValidationError):
@@ -131,6 +143,40 @@ def post_folder_url(url: str) -> str:
     return url if url.endswith("/") else posixpath.dirname(url) + "/"
 
 
+def comment_pages(
+    top: list[Comment], per_page: int, post_url: str, post_save_as: str
+) -> list[CommentPage]:
+    """A post's pages of comments (none without comments): the first on the
+    post's own page, the others at COMMENT_PAGE beside it. Sets each
+    comment's `url`, the page that shows it and its anchor."""
+    pages = []
+    shown = 0
+    folder = post_folder_url(post_url)
+    for number, members in enumerate(paginate(top, per_page), start=1):
+        if number == 1:
+            url, save_as = post_url, ""
+        else:
+            path = COMMENT_PAGE.format(number=number)
+            url = folder + path
+            save_as = posixpath.join(
+                posixpath.dirname(post_save_as), path, "index.html"
+            )
+        for comment in members:
+            comment.url = f"{url}#{comment.anchor}"
+        pages.append(
+            CommentPage(
+                number=number,
+                comments=page_threads(members),
+                first=shown + 1,
+                last=shown + len(members),
+                url=url,
+                save_as=save_as,
+            )
+        )
+        shown += len(members)
+    return pages
+
+
 # -- the generator
 
 
@@ -143,6 +189,9 @@ class CommentsGenerator(Generator):
         csp.allow(self.context, "form-action", self.options["LAB_COMMENTS_ENDPOINT"])
         self.posts: list = []  # published and hidden posts
         self.manifest: dict[str, dict[str, Any]] = {}
+        # Every comment of each post (by slug), oldest first: the feeds and
+        # the manifest take them all, not only those of the first page.
+        self.comments: dict[str, list[Comment]] = {}
         self._renderer: BodyRenderer | None = None
         # What this build did, for the debug log and the tests: comment files
         # found, taken from the cache, read (parsed and checked); bodies
@@ -238,13 +287,11 @@ class CommentsGenerator(Generator):
             # What the post's thread is made from, for the writer's keys: the
             # records (and the settings) decide it, and a digest of them costs
             # far less than one of the thread of objects.
-            set_item_input(
-                post,
-                "comments",
-                digest_plain(
-                    [sorted(r.items()) for r in sorted(records, key=lambda r: r["id"])]
-                ),
+            key = digest_plain(
+                [sorted(r.items()) for r in sorted(records, key=lambda r: r["id"])]
             )
+            for attribute in ("comments", "comment_pages"):
+                set_item_input(post, attribute, key)
             comments = build_comments(records, self.settings["TIMEZONE"], self._render)
             top, thread_problems = thread(comments, max_depth)
             problems += [
@@ -263,7 +310,7 @@ class CommentsGenerator(Generator):
                 "closes": schema.format_date(post.comments_closes)
                 if post.comments_closes
                 else None,
-                "comments": sorted(c.id for c in flatten(post.comments)),
+                "comments": sorted(c.id for c in self.comments[post.slug]),
             }
         context["lab_comments"] = self._template_data()
         # Only now that every file has passed every check.
@@ -331,9 +378,14 @@ class CommentsGenerator(Generator):
             is_open, reason, closes = False, "closed", None
         base_url = post_folder_url(post.url)
         feed_name = self.options["LAB_COMMENTS_FEED_NAME"]
+        pages = comment_pages(
+            top, self.options["LAB_COMMENTS_PER_PAGE"], post.url, post.save_as
+        )
+        self.comments[post.slug] = comments
         # Pelican already set `post.comments` to the front-matter value
-        # ("open"/"closed"); the template gets the thread instead.
-        post.comments = top
+        # ("open"/"closed"); the template gets the first page's threads.
+        post.comments = pages[0].comments if pages else []
+        post.comment_pages = pages
         post.comment_count = len(comments)
         post.comments_open = is_open
         post.comments_closed_reason = reason
@@ -377,6 +429,7 @@ class CommentsGenerator(Generator):
         for post in self.posts:
             if post.comments_feed_url:
                 self._write_feed(writer, post, siteurl)
+            self._write_pages(writer, post)
         # Replaced in one step: a running endpoint never reads half a manifest.
         save_as = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
         path = Path(self.output_path) / save_as
@@ -402,8 +455,35 @@ class CommentsGenerator(Generator):
             for post in self.posts
             if post.comments_feed_url
         ]
+        pages = [
+            (
+                page.save_as,
+                f"page {page.number} of the comments of {post.relative_source_path}",
+            )
+            for post in self.posts
+            for page in post.comment_pages[1:]
+        ]
         manifest = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
-        return [*feeds, (manifest, "the comments manifest")]
+        return [*feeds, *pages, (manifest, "the comments manifest")]
+
+    def _write_pages(self, writer, post) -> None:
+        """The post's pages of comments after the first, through the writer
+        like any page (so lab_writer keys them on the post, its comments
+        included, and removes one a later build no longer writes; the
+        sitemap lists those of published posts)."""
+        if len(post.comment_pages) < 2:
+            return
+        template = self.get_template("comments_page")
+        for page in post.comment_pages[1:]:
+            writer.write_file(
+                page.save_as,
+                template,
+                self.context,
+                relative_urls=self.settings["RELATIVE_URLS"],
+                article=post,
+                lab_comments_page=page.number,
+                url=page.url,
+            )
 
     def _feed_save_as(self, post) -> str:
         """Where a post's comment feed is written: beside its page."""
@@ -417,9 +497,11 @@ class CommentsGenerator(Generator):
                 post_title=plain_text(post.title),
                 post_url=absolute_url(siteurl, post.url),
                 feed_url=absolute_url(siteurl, post.comments_feed_url),
-                comments=flatten(post.comments),
+                comments=self.comments[post.slug],
                 language=self.settings.get("DEFAULT_LANG", "en"),
                 site_name=self.settings["SITENAME"],
+                limit=self.options["LAB_COMMENTS_FEED_MAX"],
+                link_of=lambda comment: absolute_url(siteurl, comment.url),
             )
 
         save_as = self._feed_save_as(post)

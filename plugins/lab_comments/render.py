@@ -24,7 +24,7 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -249,8 +249,11 @@ class Comment:
     in_reply_to: Comment | None = None
     parent: Comment | None = None
     replies: list[Comment] = field(default_factory=list)
-    # The id of the comment's reply form on its post's page ("reply-<id>").
+    # The id of the comment's reply form on its page ("reply-<id>").
     reply_anchor: str = ""
+    # Its address within the site: the page it is shown on and its anchor
+    # ("updates/2025/p/comments/2/#comment-<id>"); set by the build.
+    url: str = ""
 
     @property
     def iso_date(self) -> str:
@@ -366,6 +369,69 @@ def flatten(level: Iterable[Comment]) -> list[Comment]:
     return result
 
 
+# -- pages of comments
+
+
+@dataclass
+class CommentPage:
+    """One page of a post's comments: the first is the post's own page, the
+    others pages of their own. `comments` are the comments shown at the top
+    of the page's list (copies, each with only the replies on this page);
+    `first` and `last` count comments in reading order, from 1."""
+
+    number: int
+    comments: list[Comment]
+    first: int
+    last: int
+    url: str = ""  # within the site; the post's own address for page 1
+    save_as: str = ""  # "" for page 1 (the post's page is Pelican's)
+
+
+def paginate(top: Sequence[Comment], per_page: int) -> list[list[Comment]]:
+    """The comments of each page (from `thread`'s top level), in reading
+    order, at most `per_page` a page. A thread (a top-level comment and all
+    its replies) stays on one page: one that does not fit in what is left of
+    a page starts the next. Only a thread longer than a whole page is split:
+    it starts a page and goes on over the next ones, `per_page` comments
+    each, so that no page, however many comments a post has, holds more."""
+    if per_page < 1:
+        raise ValueError("per_page must be 1 or more")
+    pages: list[list[Comment]] = [[]]
+    for root in top:
+        members = flatten([root])
+        if pages[-1] and len(pages[-1]) + len(members) > per_page:
+            pages.append([])
+        for start in range(0, len(members), per_page):
+            if len(pages[-1]) >= per_page:
+                pages.append([])
+            pages[-1].extend(members[start : start + per_page])
+    return pages if pages[0] else []
+
+
+def page_threads(members: Sequence[Comment]) -> list[Comment]:
+    """The threads one page shows, made of copies of `members` (in reading
+    order, as `paginate` gives them): each reply under its parent when the
+    parent is on the same page; else (the rest of a thread split over pages)
+    at the top of the page's list, saying whom it answers. The comments
+    themselves are left as they are (the feed and the manifest read them)."""
+    on_page = {c.id for c in members}
+    copies: dict[str, Comment] = {}
+    roots: list[Comment] = []
+    for comment in members:
+        shown = replace(comment, replies=[])
+        copies[comment.id] = shown
+        parent = comment.parent
+        if parent is not None and parent.id in on_page:
+            shown.depth = copies[parent.id].depth + 1
+            copies[parent.id].replies.append(shown)
+            continue
+        shown.depth = 0
+        if parent is not None and shown.in_reply_to is None:
+            shown.in_reply_to = parent
+        roots.append(shown)
+    return roots
+
+
 # -- the feed
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -377,7 +443,8 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 class FeedEntry:
     """A comment as its feed entry shows it."""
 
-    permalink: str
+    permalink: str  # the entry's id: the post's address and the comment's anchor
+    link: str  # the page the comment is shown on, with its anchor
     name: str
     website: str | None
     date: dt.datetime  # aware
@@ -410,20 +477,29 @@ def comments_feed(
     comments: Sequence[Comment],
     language: str,
     site_name: str,
+    limit: int | None = None,
+    link_of: Callable[[Comment], str] | None = None,
 ) -> CommentFeed:
-    """The feed of a post's comments, newest first (`.atom()` writes it).
-    Every URL is absolute and every date comes from the comments, so that the
-    same comments always make the same feed: `updated` is the newest
-    comment's date, never the build time."""
+    """The feed of a post's comments, newest first, the newest `limit` of
+    them (all when None) (`.atom()` writes it). Every URL is absolute and
+    every date comes from the comments, so that the same comments always make
+    the same feed: `updated` is the newest comment's date, never the build
+    time. An entry's id is the post's address and the comment's anchor,
+    which never changes; its link is `link_of(comment)` (the page it is
+    shown on, which changes when its thread moves to another page of
+    comments), that same address when not given."""
     if not comments:
         raise ValueError("a comment feed needs at least one comment")
     entries = []
-    for comment in sorted(comments, key=lambda c: (c.date, c.id), reverse=True):
+    newest = sorted(comments, key=lambda c: (c.date, c.id), reverse=True)
+    for comment in newest[:limit]:
         if comment.date.tzinfo is None:
             raise ValueError(f"comment {comment.id}: the date has no time zone")
+        permalink = f"{post_url}#{comment.anchor}"
         entries.append(
             FeedEntry(
-                permalink=f"{post_url}#{comment.anchor}",
+                permalink=permalink,
+                link=link_of(comment) if link_of is not None else permalink,
                 name=comment.name,
                 website=comment.website,
                 date=comment.date,
@@ -471,7 +547,7 @@ def atom_feed(feed: CommentFeed) -> bytes:
         content.set("type", "html")
         # No rel (feedgen dropped the "alternate" asked of it): alternate is
         # Atom's default (RFC 4287, 4.2.7.2), and the bytes stay the same.
-        etree.SubElement(entry, link, href=item.permalink)
+        etree.SubElement(entry, link, href=item.link)
         _text(entry, "published", date)
     return etree.tostring(
         root, pretty_print=True, xml_declaration=True, encoding="UTF-8"

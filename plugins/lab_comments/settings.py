@@ -23,6 +23,14 @@ DEFAULTS: dict[str, Any] = {
     "LAB_COMMENTS_CLOSE_AFTER_DAYS": 0,
     # File name of a post's Atom comment feed, beside its page; "" writes none.
     "LAB_COMMENTS_FEED_NAME": "comments.atom.xml",
+    # The newest comments a post's feed holds, so that its size is bounded
+    # however many comments the post has.
+    "LAB_COMMENTS_FEED_MAX": 50,
+    # Comments on one page: the post's page shows the first (oldest) ones,
+    # and pages of their own beside it (<post>/comments/2/, ...) the rest, so
+    # that no page grows with the number of comments. A thread stays on one
+    # page unless it alone is longer than a page.
+    "LAB_COMMENTS_PER_PAGE": 20,
     # The manifest the endpoint reads (posts that take comments, approved
     # comment ids), relative to the output folder.
     "LAB_COMMENTS_MANIFEST_SAVE_AS": "comments-manifest.json",
@@ -62,6 +70,9 @@ def comment_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             problems.append("LAB_COMMENTS_MAX_DEPTH: must be 0 or more")
         if merged["LAB_COMMENTS_CLOSE_AFTER_DAYS"] < 0:
             problems.append("LAB_COMMENTS_CLOSE_AFTER_DAYS: must be 0 or more")
+        for key in ("LAB_COMMENTS_FEED_MAX", "LAB_COMMENTS_PER_PAGE"):
+            if merged[key] < 1:
+                problems.append(f"{key}: must be 1 or more, got {merged[key]}")
         if not merged["LAB_COMMENTS_ENDPOINT"].startswith(("https://", "http://")):
             problems.append("LAB_COMMENTS_ENDPOINT: must be an http(s) URL")
         if not merged["LAB_COMMENTS_MANIFEST_SAVE_AS"]:
