@@ -128,6 +128,9 @@ bench: $(STAMP) ## Benchmark our build against stock Pelican (BENCH_ARGS="--size
 bench-profile: $(STAMP) ## Profile our build of 1,000 synthetic posts (cProfile, top entries)
 	PYTHONPATH=tests:plugins $(BIN)/python -m bench --profile 1000
 
+weights: ## Print what the heaviest page of each kind in output/ weighs (HTML, CSS, JS) against its budget
+	$(BIN)/python tests/pageweight.py --site $(OUTPUTDIR)
+
 check-tools: $(CHECK_STAMP) ## Install what make check needs from PyPI and npm
 
 check: publish $(CHECK_STAMP) ## Quality gates on the production build (needs Java 17, Node 20, chromium)
@@ -198,4 +201,4 @@ comments-load-test: $(STAMP) ## Load the endpoint on 127.0.0.1: 1,000 comments f
 .PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
 	comments-redact comments-erase comments-reply comments-purge comments-load-test
 
-.PHONY: help install html clean regenerate serve devserver publish test lint format check check-tools bench bench-profile
+.PHONY: help install html clean regenerate serve devserver publish test lint format check check-tools bench bench-profile weights

@@ -19,6 +19,9 @@ from lab_assets.bundle import (
     bundle_script,
     bundle_stylesheet,
     hashed_name,
+    rename_custom_properties,
+    shorten_custom_properties,
+    without_leading_comments,
 )
 from lab_assets.settings import assets_settings
 from rebuildkit import Site
@@ -76,28 +79,76 @@ def test_only_bundles_are_published_and_they_import_nothing(site):
     css = sorted(p.name for p in (site / "theme").rglob("*.css"))
     js = sorted(p.name for p in (site / "theme").rglob("*.js"))
     assert [HASHED.match(n)["name"] for n in css] == ["main", "print"]
-    assert [HASHED.match(n)["name"] for n in js] == ["search", "site"]
+    assert [HASHED.match(n)["name"] for n in js] == ["post", "search", "site"]
     for sheet in (site / "theme").rglob("*.css"):
         text = sheet.read_text(encoding="utf-8")
         assert "@import" not in text and "\n" not in text.strip()
     # Every layered source is in the bundle: the custom properties of the
     # first layer and a rule of the last.
     main = next((site / "theme/css").glob("main.*.css")).read_text()
-    assert main.startswith(":root{--lab-colour-brand:")
+    assert main.startswith(":root{--") and "#00585e" in main
     assert ".lab-u-visually-hidden" in main
 
 
-def test_the_search_page_loads_the_search_bundle_and_others_the_site_bundle(site):
-    _, scripts = loaded(site / "search/index.html")
-    assert HASHED.match(Path(scripts[0].get("src")).name)["name"] == "search"
-    _, scripts = loaded(site / "index.html")
-    assert HASHED.match(Path(scripts[0].get("src")).name)["name"] == "site"
+def script_of(page: Path) -> str:
+    _, scripts = loaded(page)
+    return HASHED.match(Path(scripts[0].get("src")).name)["name"]
+
+
+def test_each_page_loads_the_script_bundle_it_needs(site):
+    """The search page the search; a post that takes or shows comments the
+    comment form's script; every other page only the site's."""
+    assert script_of(site / "search/index.html") == "search"
+    assert script_of(site / "index.html") == "site"
+    assert script_of(site / "updates/2025/first-challenge/index.html") == "post"
+    assert script_of(site / "about/index.html") == "site"
+    closed = site / "updates/2025/what-is-a-lab/index.html"
+    assert parse_html(closed).find(".//form[@id='comment-form']") is None
+    assert script_of(closed) == "site"
+
+
+def test_short_custom_property_names_change_nothing_else():
+    css = (
+        ":root{--lab-colour:#000;--lab-gap:1rem;--lab-x_y:2}"
+        ".lab-button--secondary{color:var(--lab-colour);margin:var(--lab-gap)}"
+        ".a{padding:calc(var(--lab-gap)*-1) var(--lab-gap,var(--lab-colour))}"
+        '.b:after{content:"--lab-colour var(--lab-gap)";'
+        "background:url(a--lab-gap.svg);quotes:'\\'--lab-gap'}"
+        ".c{z-index:var(--lab-x_y)}"
+    )
+    short, names = shorten_custom_properties(css)
+    # Most used first: --lab-gap (5 times), --lab-colour (3), --lab-x_y (2).
+    assert names == {"--lab-gap": "--a", "--lab-colour": "--b", "--lab-x_y": "--c"}
+    assert short == (
+        ":root{--b:#000;--a:1rem;--c:2}"
+        ".lab-button--secondary{color:var(--b);margin:var(--a)}"
+        ".a{padding:calc(var(--a)*-1) var(--a,var(--b))}"
+        '.b:after{content:"--lab-colour var(--lab-gap)";'
+        "background:url(a--lab-gap.svg);quotes:'\\'--lab-gap'}"
+        ".c{z-index:var(--c)}"
+    )
+    # Renaming back gives the text it was made from, for the theme's bundle
+    # too: names are only ever swapped, one for one.
+    for text in (css, bundle_stylesheet(ROOT / "theme/css/main.css").decode()):
+        short, names = shorten_custom_properties(text)
+        back = {new: old for old, new in names.items()}
+        assert len(back) == len(names)
+        assert rename_custom_properties(short, back) == text
+
+
+def test_every_custom_property_the_bundle_uses_is_defined():
+    css = bundle_stylesheet(ROOT / "theme/css/main.css").decode()
+    assert "--lab-" not in css
+    used = set(re.findall(r"var\((--[a-z]+)", css))
+    defined = set(re.findall(r"[{;](--[a-z]+):", css))
+    assert used and used <= defined
 
 
 def test_the_bundle_is_what_lightning_css_bundles_itself(tmp_path):
     """We follow @import ourselves (Lightning CSS's bundler leaves threads
     behind, and lab_writer forks only from one thread); the result must be
-    byte for byte its bundler's, run here in a child process."""
+    byte for byte its bundler's (run here in a child process), once the
+    custom properties have their short names."""
     script = (
         "import lightningcss, sys; "
         "sys.stdout.write(lightningcss.bundle_css(sys.argv[1], minify=True))"
@@ -107,7 +158,10 @@ def test_the_bundle_is_what_lightning_css_bundles_itself(tmp_path):
         [sys.executable, "-c", script, str(entry)],
         capture_output=True, check=True, timeout=60,
     ).stdout  # fmt: skip
-    assert bundle_stylesheet(entry) == theirs
+    assert (
+        bundle_stylesheet(entry).decode()
+        == shorten_custom_properties(theirs.decode())[0]
+    )
     assert len(theirs) > 10_000
 
 
@@ -157,11 +211,16 @@ def test_imports_are_inlined_in_order_and_once_each_branch(tmp_path):
 
 
 def test_scripts_are_joined_in_blocks_so_top_level_names_stay_apart(tmp_path):
-    one = write(tmp_path / "js/one.js", "const name = 1;\nfunction f() {}\n")
+    one = write(
+        tmp_path / "js/one.js",
+        "// Notes for people.\n/* More notes,\n over lines. */\n"
+        "const name = 1;\nfunction f() {} // kept: after the first statement\n",
+    )
     two = write(tmp_path / "js/two.js", "const name = 2;\n")
     data = bundle_script([one, two], tmp_path).decode()
     assert data == (
-        "/* js/one.js */\n{\nconst name = 1;\nfunction f() {}\n}\n"
+        "/* js/one.js */\n{\nconst name = 1;\n"
+        "function f() {} // kept: after the first statement\n}\n"
         "/* js/two.js */\n{\nconst name = 2;\n}\n"
     )
     if shutil.which("node"):
@@ -173,6 +232,21 @@ def test_scripts_are_joined_in_blocks_so_top_level_names_stay_apart(tmp_path):
         assert check.returncode == 0, check.stderr
     with pytest.raises(AssetError, match=r"gone\.js: script: cannot be read"):
         bundle_script([tmp_path / "js/gone.js"], tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("script", "left"),
+    [
+        ("// a\n// b\nx();", "x();"),
+        ("/* a */ /* b */\n  x(); // c", "x(); // c"),
+        ("x(); /* a */", "x(); /* a */"),
+        ("/* never closed\nx();", "/* never closed\nx();"),
+        ("// only a comment", ""),
+        ('"/* a string */";', '"/* a string */";'),
+    ],
+)
+def test_only_the_comments_before_the_first_statement_go(script, left):
+    assert without_leading_comments(script) == left
 
 
 def test_a_hashed_name_changes_with_every_byte():
@@ -226,4 +300,4 @@ def test_an_in_place_rebuild_after_a_css_edit_matches_a_fresh_build(tmp_path):
     after = {p.name for p in (site.output / "theme/css").iterdir()}
     assert len(before) == len(after) == 2 and len(before & after) == 1  # print.css
     assert site.differences() == {"missing": [], "extra": [], "different": []}
-    assert len(list((site.output / "theme/js").iterdir())) == 2
+    assert len(list((site.output / "theme/js").iterdir())) == 3

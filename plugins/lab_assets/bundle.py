@@ -35,7 +35,8 @@ def bundle_stylesheet(entry: Path, browsers: Sequence[str] | None = None) -> byt
     minified on its own here, and the imports followed in Python."""
     parts: list[str] = []
     _inline(entry, parts, [])
-    return _minify("".join(parts), entry, browsers).encode("utf-8")
+    css = _minify("".join(parts), entry, browsers)
+    return shorten_custom_properties(css)[0].encode("utf-8")
 
 
 def _minify(text: str, source: Path, browsers: Sequence[str] | None) -> str:
@@ -85,6 +86,69 @@ def _inline(path: Path, parts: list[str], chain: list[Path]) -> None:
     parts.append(rest)
 
 
+def _custom_property_spans(css: str) -> list[tuple[int, int]]:
+    """Where each custom property name (--name) is in minified CSS, outside
+    strings and url() tokens, which may hold any text."""
+    spans = []
+    i, n = 0, len(css)
+    while i < n:
+        char = css[i]
+        if char in "\"'":
+            # A string runs to its unescaped closing quote.
+            i += 1
+            while i < n and css[i] != char:
+                i += 2 if css[i] == "\\" else 1
+            i += 1
+        elif css.startswith("url(", i):
+            i = css.find(")", i) + 1 or n
+        elif css.startswith("--", i) and (i == 0 or css[i - 1] in "{;(,: "):
+            end = i + 2
+            while end < n and (css[end].isalnum() or css[end] in "-_"):
+                end += 1
+            spans.append((i, end))
+            i = end
+        else:
+            i += 1
+    return spans
+
+
+def shorten_custom_properties(css: str) -> tuple[str, dict[str, str]]:
+    """The CSS with every custom property renamed to a short name (--a, --b,
+    … the most used first), and the names given. The theme's names
+    (--lab-colour-secondary-text) are for people; a reader's browser needs
+    only to match them, and they are a third of the bundle: var() is used
+    hundreds of times. Nothing outside the stylesheet names them (the
+    pages have no style attributes: the security policy refuses them)."""
+    spans = _custom_property_spans(css)
+    counts: dict[str, int] = {}
+    for start, end in spans:
+        counts[css[start:end]] = counts.get(css[start:end], 0) + 1
+    ordered = sorted(counts, key=lambda name: (-counts[name], name))
+    names = {name: f"--{_short(index)}" for index, name in enumerate(ordered)}
+    return rename_custom_properties(css, names), names
+
+
+def rename_custom_properties(css: str, names: Mapping[str, str]) -> str:
+    """The CSS with each custom property in `names` renamed (outside strings
+    and url() tokens)."""
+    parts, last = [], 0
+    for start, end in _custom_property_spans(css):
+        parts += [css[last:start], names.get(css[start:end], css[start:end])]
+        last = end
+    parts.append(css[last:])
+    return "".join(parts)
+
+
+def _short(index: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = letters[rest] + name
+    return name
+
+
 def bundle_script(sources: Sequence[Path], root: Path) -> bytes:
     """The scripts joined in order, each inside a block of its own: a module's
     top-level `const` and function names then stay local to their file."""
@@ -101,8 +165,28 @@ def bundle_script(sources: Sequence[Path], root: Path) -> bytes:
             if source.is_relative_to(root)
             else source.name
         )
-        parts.append(f"/* {name} */\n{{\n{text.rstrip()}\n}}\n")
+        code = without_leading_comments(text).rstrip()
+        parts.append(f"/* {name} */\n{{\n{code}\n}}\n")
     return "".join(parts).encode("utf-8")
+
+
+def without_leading_comments(script: str) -> str:
+    """The script without the comments before its first statement (each
+    file's notes for people, often its longest comment). Only those: a
+    comment further on may sit beside a string or a regular expression
+    that only a JavaScript parser could tell from it."""
+    text = script.lstrip()
+    while True:
+        if text.startswith("//"):
+            newline = text.find("\n")
+            text = "" if newline < 0 else text[newline + 1 :].lstrip()
+        elif text.startswith("/*"):
+            end = text.find("*/", 2)
+            if end < 0:
+                return script  # unterminated: leave it for the browser to refuse
+            text = text[end + 2 :].lstrip()
+        else:
+            return text
 
 
 def _shown(path: Path) -> str:

@@ -128,6 +128,10 @@ class LabContentGenerator(Generator):
                 key=attrgetter("date"),
                 reverse=True,
             )
+            # The newest as cards, the rest as a list (the template's two parts).
+            cards = self.lab["LAB_CHALLENGE_UPDATE_CARDS"]
+            challenge.recent_updates = challenge.updates[:cards]
+            challenge.earlier_updates = challenge.updates[cards:]
             challenge.calls = [c for c in self.calls if c.challenge is challenge]
         self._link_neighbours(context.get("articles", []))
         self._hidden = [c for c in [*challenges, *calls] if c.status == "hidden"]
@@ -192,6 +196,8 @@ class LabContentGenerator(Generator):
                     f"{_path(challenge)}: team: unknown author key {key!r}"
                 )
         challenge.updates = []
+        challenge.recent_updates = []
+        challenge.earlier_updates = []
         challenge.calls = []
         challenge.image = challenge.metadata.get("image")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lab_common.settings import merged_settings
+from lab_common.settings import SettingsError, merged_settings
 
 DEFAULTS: dict[str, Any] = {
     # Folders under PATH that hold each content type; one type per folder, so a
@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "LAB_CLOSING_SOON_DAYS": 7,
     # Categories a post may name; empty means any.
     "LAB_CATEGORIES": [],
+    # How many of a challenge's newest updates its page shows as cards (with
+    # their summaries); the older ones follow as a list of titles and dates,
+    # so that the page stays light however long the challenge runs.
+    "LAB_CHALLENGE_UPDATE_CARDS": 2,
     # How many related updates a post lists.
     "LAB_RELATED_LIMIT": 3,
     # Pin "today" for every derived status (an aware datetime); None means the
@@ -47,4 +51,7 @@ DEFAULTS: dict[str, Any] = {
 
 def lab_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """DEFAULTS overlaid with the site's values, each checked for type."""
-    return merged_settings(DEFAULTS, settings)
+    merged = merged_settings(DEFAULTS, settings)
+    if merged["LAB_CHALLENGE_UPDATE_CARDS"] < 0:
+        raise SettingsError("LAB_CHALLENGE_UPDATE_CARDS: must be 0 or more")
+    return merged

@@ -1,0 +1,58 @@
+"""Page budgets (issue 14): every kind of page of the production build of the
+sample fixture site within 50 KiB of HTML, CSS and JS, uncompressed (images
+and the search index aside); a post with comments within 80 KiB. A failure
+prints every kind's figures (tests/pageweight.py; `make weights` prints them
+for output/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pagetypes import PAGE_TYPES
+from pageweight import BUDGET, BUDGET_WITH_COMMENTS, heaviest, kind_of, table, weigh
+
+
+def test_every_kind_of_page_is_within_its_budget(prod_site):
+    output, _ = prod_site
+    weights = heaviest(output)
+    # Every kind the sample has is weighed (its heaviest page).
+    kinds = {kind_of(name) for name in PAGE_TYPES.values()}
+    assert kinds <= set(weights) | {"page"}, table(weights)
+    assert weights["post with comments"].comments >= 3
+    over = {k: w.total for k, w in weights.items() if w.total > w.budget}
+    assert over == {}, "\n" + table(weights)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_weight_counts_the_html_its_stylesheet_and_scripts(tmp_path):
+    """The figures the budgets judge: the HTML, the stylesheets that block
+    rendering (not print ones), scripts, whether addressed relatively or
+    by the live site's address; a page over its budget is flagged."""
+    write(tmp_path / "theme/main.css", "a{}" * 100)
+    write(tmp_path / "theme/print.css", "b{}" * 1000)
+    write(tmp_path / "theme/site.js", "x();" * 10)
+    page = write(
+        tmp_path / "updates/2025/a/index.html",
+        '<!DOCTYPE html><link rel="stylesheet" href="../../../theme/main.css">'
+        '<link rel="stylesheet" media="print" href="/theme/print.css">'
+        '<script type="module" src="https://lab.example.org/theme/site.js"></script>'
+        + "<p>x</p>"
+        * (BUDGET // 8),
+    )
+    weight = weigh(tmp_path, page)
+    assert (weight.css, weight.js) == (300, 40)
+    assert weight.html == page.stat().st_size > BUDGET
+    assert weight.comments == 0 and weight.budget == BUDGET
+    assert "OVER" in table({"post": weight})
+    with_comments = write(
+        tmp_path / "updates/2025/b/index.html",
+        '<ol><li class="lab-comments__item">a</li>'
+        '<li class="lab-comments__item">b</li></ol>',
+    )
+    assert weigh(tmp_path, with_comments).budget == BUDGET_WITH_COMMENTS
+    assert heaviest(tmp_path)["post with comments"].comments == 2
