@@ -260,10 +260,13 @@ def _what_became_of(
 
 
 def serve_command(args, config, content) -> int:
-    import waitress
-
     from .endpoint import CommentsApp
+    from .server import limits_from_env, serve
 
+    try:
+        limits = limits_from_env(args.environ)
+    except ConfigError as exc:
+        raise Refused(str(exc)) from None
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -273,22 +276,13 @@ def serve_command(args, config, content) -> int:
         f"(queue: {config.queue}; manifest: {config.manifest}). Ctrl-C stops it.",
         flush=True,
     )
-    options = {}
-    if args.trusted_proxy:
-        options = {
-            "trusted_proxy": args.trusted_proxy,
-            "trusted_proxy_headers": {"x-forwarded-for"},
-            "clear_untrusted_proxy_headers": True,
-        }
-    waitress.serve(
+    serve(
         app,
+        limits,
         host=args.host,
         port=args.port,
         threads=args.threads,
-        ident="lab-comments",
-        # Above the endpoint's own 64 KiB, so that it answers with its 413.
-        max_request_body_size=1024 * 1024,
-        **options,
+        trusted_proxy=args.trusted_proxy,
     )
     return 0
 
