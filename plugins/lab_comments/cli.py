@@ -29,6 +29,11 @@ when ID, the text or the file is not given as an argument it is read from
 LAB_COMMENTS_ID, LAB_COMMENTS_TEXT / LAB_COMMENTS_TEXT_FILE,
 LAB_COMMENTS_AUTHOR and LAB_COMMENTS_BODY_FILE.
 
+`serve` runs the endpoint with waitress within the limits of
+lab_comments.server (connections per client and in all, a deadline for each
+request: LAB_COMMENTS_CLIENT_CONNECTIONS, LAB_COMMENTS_MAX_CONNECTIONS,
+LAB_COMMENTS_REQUEST_SECONDS).
+
 Exit status: 0 done, 1 refused (or already done by another command), 2
 usage. Never imports Pelican.
 

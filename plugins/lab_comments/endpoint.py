@@ -28,7 +28,8 @@ refused with 400 and the reason.
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue. It never imports
 Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
-`python -m lab_comments.cli serve` (waitress).
+`python -m lab_comments.cli serve` (waitress, within the connection limits of
+lab_comments.server).
 """
 
 from __future__ import annotations
