@@ -299,6 +299,33 @@ def test_a_connection_beyond_a_clients_share_is_closed_at_once(tmp_path):
             sock.close()
 
 
+def test_the_trusted_proxy_is_not_limited_as_one_client(tmp_path):
+    """Behind a proxy every connection comes from it: with
+    LAB_COMMENTS_TRUSTED_PROXY=127.0.0.1 and two connections per client,
+    five connections from 127.0.0.1 are all served, while another address
+    still gets no third."""
+    with served(
+        tmp_path,
+        LAB_COMMENTS_CLIENT_CONNECTIONS="2",
+        LAB_COMMENTS_TRUSTED_PROXY="127.0.0.1",
+    ) as server:
+        proxy = [
+            socket.create_connection((HOST, server.port), timeout=3) for _ in range(5)
+        ]
+        other = [
+            socket.create_connection(
+                (HOST, server.port), timeout=3, source_address=("127.0.0.7", 0)
+            )
+            for _ in range(3)
+        ]
+        time.sleep(0.2)
+        assert [health(sock) for sock in [*proxy, *other[:2]]] == [200] * 7
+        with contextlib.suppress(ConnectionResetError):  # closed, either way
+            assert other[2].recv(1) == b""
+        for sock in [*proxy, *other]:
+            sock.close()
+
+
 def health(sock: socket.socket) -> int:
     sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     response = http.client.HTTPResponse(sock)
