@@ -109,14 +109,16 @@ publish: $(STAMP) ## Build the production site into output/ (absolute URLs from 
 test: $(STAMP) ## Run the test suite (Python only; the browser gates are in make check)
 	$(BIN)/python -m pytest -m "not gates" $(PYTEST_ARGS)
 
-# What make check needs beyond Python: Java 17, Node 20 (npm) and Debian's
-# chromium come from the system; the rest is pinned in .ci/.
+# What make check needs beyond Python: Java 17, Node 20 (npm), Debian's
+# chromium and nginx come from the system; the rest is pinned in .ci/.
 CHECK_STAMP := $(VENV)/.installed-check-tools
 $(CHECK_STAMP): $(STAMP) .ci/requirements-check.txt .ci/check/package-lock.json
 	@for tool in java node npm; do command -v $$tool >/dev/null || \
 		{ echo "make check needs $$tool: Java 17 (apt-get install openjdk-17-jre-headless) and Node 20 with npm."; exit 1; }; done
 	@test -x /usr/bin/chromium || { echo "make check needs Debian's chromium:"; \
 		echo "  apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core"; exit 1; }
+	@test -x /usr/sbin/nginx || { echo "make check needs nginx (to check deploy/nginx/):"; \
+		echo "  apt-get update && apt-get install -y --no-install-recommends nginx-light"; exit 1; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r .ci/requirements-check.txt
 	cd .ci/check && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -133,7 +135,7 @@ weights: ## Print what the heaviest page of each kind in output/ weighs (HTML, C
 
 check-tools: $(CHECK_STAMP) ## Install what make check needs from PyPI and npm
 
-check: publish $(CHECK_STAMP) ## Quality gates on the production build (needs Java 17, Node 20, chromium)
+check: publish $(CHECK_STAMP) ## Quality gates on the production build (needs Java 17, Node 20, chromium, nginx)
 	$(BIN)/python tests/check_site.py --site $(OUTPUTDIR)
 	$(BIN)/python -m pytest -m gates $(PYTEST_ARGS)
 

@@ -20,7 +20,16 @@ PACKAGES = sorted(
 )
 # The modules of lab_comments that the endpoint and the moderation CLI run
 # on a host with no site build.
-ENDPOINT_SIDE = ("schema", "names", "store", "render", "endpoint", "cli", "settings")
+ENDPOINT_SIDE = (
+    "schema",
+    "names",
+    "store",
+    "render",
+    "endpoint",
+    "server",
+    "cli",
+    "settings",
+)
 
 
 def imports(path: Path) -> set[str]:

@@ -29,6 +29,11 @@ when ID, the text or the file is not given as an argument it is read from
 LAB_COMMENTS_ID, LAB_COMMENTS_TEXT / LAB_COMMENTS_TEXT_FILE,
 LAB_COMMENTS_AUTHOR and LAB_COMMENTS_BODY_FILE.
 
+`serve` runs the endpoint with waitress within the limits of
+lab_comments.server (connections per client and in all, a deadline for each
+request: LAB_COMMENTS_CLIENT_CONNECTIONS, LAB_COMMENTS_MAX_CONNECTIONS,
+LAB_COMMENTS_REQUEST_SECONDS).
+
 Exit status: 0 done, 1 refused (or already done by another command), 2
 usage. Never imports Pelican.
 
@@ -261,10 +266,13 @@ def _what_became_of(
 
 
 def serve_command(args, config, content) -> int:
-    import waitress
-
     from .endpoint import CommentsApp
+    from .server import limits_from_env, serve
 
+    try:
+        limits = limits_from_env(args.environ)
+    except ConfigError as exc:
+        raise Refused(str(exc)) from None
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -276,25 +284,13 @@ def serve_command(args, config, content) -> int:
         f"(queue: {config.queue}; manifest: {config.manifest}). Ctrl-C stops it.",
         flush=True,
     )
-    # Without a trusted proxy, waitress would drop forwarding headers before
-    # the endpoint sees them; the endpoint ignores them too (it counts
-    # REMOTE_ADDR), but warns once that a proxy seems to be in front.
-    options: dict = {"clear_untrusted_proxy_headers": False}
-    if config.trusted_proxy:
-        options = {
-            "trusted_proxy": config.trusted_proxy,
-            "trusted_proxy_headers": {"x-forwarded-for"},
-            "clear_untrusted_proxy_headers": True,
-        }
-    waitress.serve(
+    serve(
         app,
+        limits,
         host=args.host,
         port=args.port,
         threads=args.threads,
-        ident="lab-comments",
-        # Above the endpoint's own 64 KiB, so that it answers with its 413.
-        max_request_body_size=1024 * 1024,
-        **options,
+        trusted_proxy=config.trusted_proxy,
     )
     return 0
 

@@ -261,6 +261,10 @@ def run_load(submissions: int, clients: int, workdir: Path | None = None) -> Rep
             "LAB_COMMENTS_RATE_LIMIT": str(submissions * 2 + 10),
             "LAB_COMMENTS_POST_HOURLY": str(submissions * 2 + 10),
             "LAB_COMMENTS_MAX_PENDING": str(submissions * 2 + 10),
+            # Every client is on 127.0.0.1: one address, so one client to the
+            # endpoint's connection limits (lab_comments.server).
+            "LAB_COMMENTS_CLIENT_CONNECTIONS": str(clients),
+            "LAB_COMMENTS_MAX_CONNECTIONS": str(max(100, clients)),
             "LAB_COMMENTS_SECRET": "load-test-" + "k" * 40,
         }
         report = Report(submissions, clients)
