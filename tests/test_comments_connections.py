@@ -44,6 +44,7 @@ def served(tmp_path: Path, **settings: str) -> Iterator[Server]:
         "LAB_COMMENTS_MANIFEST": str(manifest),
         "LAB_COMMENTS_SECRET": "connections-" + "s" * 40,
         "LAB_COMMENTS_RATE_LIMIT": "1000",
+        "LAB_COMMENTS_POST_HOURLY": "1000",
         **settings,
     }
     with running_server(environ, tmp_path / "server.log") as server:
