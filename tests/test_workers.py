@@ -205,10 +205,15 @@ def test_no_worker_outlives_a_failed_build(
         expected = KeyboardInterrupt
     first = len(processes.forked)
     caplog.set_level(logging.DEBUG, logger="lab_common.processes")
+    # Card images drawn afresh, so that the build runs lab_social's drawing
+    # pool beside its rendering.
+    settings["LAB_SOCIAL_CACHE_PATH"] = str(tmp_path / "cards")
     with pytest.raises(expected):
         build("pelicanconf.py", tmp_path / "out", path=site_copy, **settings)
     assert processes.forked[first:], "the build forked no worker before failing"
     assert_none_left(first)
+    # Nor a thread: the next build may fork its workers.
+    assert processes.why_not_fork() is None
     stopped = [r for r in caplog.records if r.getMessage().startswith("stopped")]
     if failure == "template error":
         assert stopped == []  # the writer waited for its workers itself

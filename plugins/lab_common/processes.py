@@ -12,6 +12,8 @@ Two rules keep workers from outliving or endangering a build:
   `guard_build`, connected to `initialized` by lab_content, ends them when a
   build ends for any reason: a content error, a template error, Ctrl-C. A
   build that ends normally has waited for each of its workers already.
+  Thread pools a build runs (`track_pool`) are shut down likewise, so that a
+  failed build leaves a process that may fork for the next one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import signal
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -35,6 +39,12 @@ logger = logging.getLogger(__name__)
 _live: dict[int, Worker] = {}
 # Every pid this process has forked (for tests: each must have been reaped).
 forked: list[int] = []
+# Thread pools a build runs beside its rendering (lab_social's card drawing).
+# A build that fails before its pool is shut down would leave the pool's
+# threads until garbage collection found it: meanwhile the process may not
+# fork (the next build of `make devserver` would render in one process). A
+# weak set: a pool shut down and dropped needs no more care.
+_pools: weakref.WeakSet[Executor] = weakref.WeakSet()
 
 
 def default_workers() -> int:
@@ -144,6 +154,22 @@ def live_workers() -> list[int]:
     return sorted(_live)
 
 
+def track_pool(pool: Executor) -> Executor:
+    """Know `pool`, so that a build that fails shuts it down (guard_build)."""
+    _pools.add(pool)
+    return pool
+
+
+def stop_pools() -> int:
+    """Shut down every known pool, dropping what it has not started and
+    waiting for what it has (a card being drawn); how many were running."""
+    pools = list(_pools)
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _pools.discard(pool)
+    return len(pools)
+
+
 def stop_workers() -> list[int]:
     """End and reap every worker nobody has waited for; their pids."""
     pids = live_workers()
@@ -169,6 +195,8 @@ def guard_build(pelican) -> None:
         try:
             return run(*args, **kwargs)
         finally:
+            if stop_pools():
+                logger.debug("shut down the thread pools the build left")
             stopped = stop_workers()
             if stopped:
                 logger.debug(

@@ -33,6 +33,7 @@ from lab_common import (
     truncate_words,
 )
 from lab_common.output import placed_output
+from lab_common.processes import track_pool
 
 from .cards import Brand, CardSpec, LogoSpec, cached_png, draw_card, draw_logo
 from .meta import Crumb, Event, Image, Page, Person, Site, describe, social_meta
@@ -435,7 +436,11 @@ class SocialGenerator(Generator):
             # the cost, runs without the GIL, beside the page rendering.
             self.images[key] = (save_as, spec.width, spec.height)
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+                # Known to lab_common.processes, which shuts it down if the
+                # build fails before finish_rendering does.
+                self._pool = track_pool(
+                    ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+                )
             self._pending.append(
                 self._pool.submit(self._place, key, lambda: draw_card(spec), save_as)
             )
