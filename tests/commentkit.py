@@ -228,11 +228,14 @@ def built_site_and_endpoint(
     return content, output, app
 
 
-def form_fields(page: Path, within: str = "comment-form") -> tuple[str, dict[str, str]]:
+def form_fields(
+    page: Path, within: str = "comment-form", reply_to: str | None = None
+) -> tuple[str, dict[str, str]]:
     """A comment form on a built page: its action and the fields a browser
-    would send with JavaScript off (hidden fields as they are, the rest empty).
-    `within` is the id of the form, or of the element that holds it: the main
-    form by default, `reply-<comment id>` for the reply form of a comment."""
+    would send with JavaScript off (hidden fields as they are, the rest empty,
+    a list as it is chosen: its first choice, or the comment `reply_to` as a
+    reader would choose it, which must be one of its choices). `within` is
+    the id of the form, or of the element that holds it."""
     tree = parse_html(page)
     holder = next(n for n in tree.iter() if n.get("id") == within)
     form = holder if holder.tag == "form" else next(holder.iter("form"))
@@ -240,6 +243,15 @@ def form_fields(page: Path, within: str = "comment-form") -> tuple[str, dict[str
     for node in form.iter():
         if node.tag in ("input", "textarea") and node.get("name"):
             fields[node.get("name")] = node.get("value") or ""
+        elif node.tag == "select" and node.get("name"):
+            values = [option.get("value") for option in node.iter("option")]
+            if reply_to is None:
+                fields[node.get("name")] = values[0]
+            else:
+                assert reply_to in values, f"{reply_to} is not a choice: {values}"
+                fields[node.get("name")] = reply_to
+    if reply_to is not None:
+        assert "reply_to" in fields, "the form has no list of comments to answer"
     return form.get("action"), fields
 
 

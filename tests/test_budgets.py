@@ -6,10 +6,23 @@ for output/)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from conftest import SAMPLE, SAMPLE_SITEURL_PROD, build
 from pagetypes import PAGE_TYPES
 from pageweight import BUDGET, BUDGET_WITH_COMMENTS, heaviest, kind_of, table, weigh
+
+from lab_comments.store import Published
+
+# A reader's comment of the usual length, with a link and some Markdown.
+BODY = (
+    "Thank you for this. In our group we found that *how* people first hear "
+    "about peer support matters as much as where it is: a word from a nurse "
+    "or a friend works far better than a leaflet. We wrote up what we tried "
+    "[on our site](https://example.org/peer) and would be glad to talk.\n\n"
+    "One question: will the next phase include groups outside the NHS?"
+)
 
 
 def test_every_kind_of_page_is_within_its_budget(prod_site):
@@ -56,3 +69,33 @@ def test_the_weight_counts_the_html_its_stylesheet_and_scripts(tmp_path):
     )
     assert weigh(tmp_path, with_comments).budget == BUDGET_WITH_COMMENTS
     assert heaviest(tmp_path)["post with comments"].comments == 2
+
+
+def test_a_post_with_20_comments_is_within_80_kib(tmp_path):
+    """The sample's post with comments, given 20 in all (threads and
+    replies, each of a usual length), as a production build writes it."""
+    content = tmp_path / "content"
+    shutil.copytree(SAMPLE, content)
+    published = Published(content / "comments")
+    existing = sorted((content / "comments/first-challenge").glob("*.yaml"))
+    parent = None
+    for number in range(20 - len(existing)):
+        record = {
+            "id": f"20250501-1000{number:02d}-{number:06x}",
+            "post": "first-challenge",
+            "name": f"Reader Number {number}",
+            "website": "https://example.org/readers/" + str(number),
+            "date": f"2025-05-01T10:00:{number:02d}Z",
+            "body": BODY,
+        }
+        if number % 3 and parent:
+            record["reply_to"] = parent  # a reply to the last top-level one
+        else:
+            parent = record["id"]
+        published.write(record)
+    output = tmp_path / "out"
+    build("publishconf.py", output, path=content, SITEURL=SAMPLE_SITEURL_PROD)
+    weight = weigh(output, output / "updates/2025/first-challenge/index.html")
+    assert weight.comments == 20
+    assert weight.budget == BUDGET_WITH_COMMENTS
+    assert weight.total <= BUDGET_WITH_COMMENTS, "\n" + table({"20 comments": weight})

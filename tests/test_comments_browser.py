@@ -1,9 +1,10 @@
 """Comments as a reader meets them, in headless Chromium (Debian's, driven by
 playwright): with JavaScript off the form goes to a real endpoint on
 127.0.0.1 and the reader comes back to the "waiting for moderation" notice,
-and a comment's "Reply" link opens that comment's reply form on the same page
-(CSS :target), which sends the reply with its reply_to; with JavaScript on,
-the script stamps the forms and adds "… ago", and replying works the same way.
+and a comment's "Reply" link leads to the page's one form, where the reader
+chooses whom they answer in its "Replying to" list; with JavaScript on, the
+script stamps the form, and "Reply" chooses the comment in the list for the
+reader and names it in the form's heading.
 The site itself is answered from the built files; nothing else is reached.
 Runs in `make check`."""
 
@@ -102,13 +103,20 @@ def fill(form, name: str, body: str) -> None:
     form.locator("textarea[name=body]").fill(body)
 
 
+def replying_to_ann(page) -> str:
+    """The list's words for Ann's comment: her name and its date."""
+    return page.locator("#comment-reply-to option[value=c-a]").inner_text()
+
+
 def main_form(page):
     return page.locator("#comment-form")
 
 
-def reply_boxes(page) -> int:
-    """How many reply text boxes are in the accessibility tree."""
-    return page.get_by_role("textbox", name="Your reply").count()
+def replying_to(page) -> str:
+    """What the form's "Replying to" list says now."""
+    return page.get_by_label("Replying to").evaluate(
+        "select => select.options[select.selectedIndex].text"
+    )
 
 
 def test_without_javascript_a_comment_is_sent_and_the_reader_told(browser, endpoint):
@@ -125,27 +133,20 @@ def test_without_javascript_a_comment_is_sent_and_the_reader_told(browser, endpo
         assert "waiting for moderation" in notice.inner_text()
         bodies = [queue.read(cid)["body"] for cid in queue.ids()]
         assert "Sent with JavaScript off." in bodies
-        # "Reply" opens the comment's own form on this page: hidden (for
-        # assistive technology too) until its link is followed, then shown,
-        # with focus on it, answering that comment.
+        # "Reply" leads to the form; without the script the reader chooses
+        # the comment in its list, which answers that comment.
         page.goto(post)
-        reply = page.locator("#reply-c-a")
-        assert not reply.is_visible() and reply_boxes(page) == 0
+        assert page.locator("form").count() == 2  # the header's search, and this
+        assert replying_to(page) == "No one: a new comment"
         page.get_by_role("link", name="Reply to Ann").click()
-        assert page.url == post + "#reply-c-a"
-        assert reply.is_visible() and reply_boxes(page) == 1
-        assert page.evaluate("document.activeElement.id") == "reply-c-a"
-        assert reply.get_by_role("heading").inner_text() == "Reply to Ann"
-        # Cancel hides it again; the link brings it back, as it was left.
-        reply.get_by_label("Your name").fill("Omar Reply")
-        reply.get_by_role("link", name="Cancel the reply to Ann").click()
-        assert page.url == post + "#comment-c-a" and not reply.is_visible()
-        page.get_by_role("link", name="Reply to Ann").click()
-        assert reply.get_by_label("Your name").input_value() == "Omar Reply"
-        fill(reply, "Omar Reply", "A reply, no script.")
+        assert page.url == post + "#comment-form"
+        choice = page.get_by_label("Replying to")
+        assert choice.is_visible()
+        choice.select_option(label=replying_to_ann(page))
+        fill(main_form(page), "Omar Reply", "A reply, no script.")
         before = set(queue.ids())
         with page.expect_navigation():
-            reply.get_by_role("button", name="Send reply for moderation").click()
+            page.get_by_role("button", name="Send comment for moderation").click()
         assert page.url == post + "#comment-pending"
         (sent,) = [queue.read(cid) for cid in set(queue.ids()) - before]
         assert sent["reply_to"] == "c-a" and sent["body"] == "A reply, no script."
@@ -162,17 +163,29 @@ def test_with_javascript_the_forms_are_stamped_and_replies_work_the_same(
         page.clock.install()
         page.goto(post)
         stamps = page.locator("[data-lab-loaded]")
-        assert stamps.count() == 2  # the main form and Ann's reply form
+        assert stamps.count() == 1  # one form
         assert all(value.isdigit() for value in stamps.evaluate_all(
             "nodes => nodes.map(n => n.value)"))  # fmt: skip
-        ago = page.locator(".lab-comment__ago")
-        assert ago.count() == 1 and "ago" in ago.inner_text()
-        # Reply opens the same in-page form as without the script.
-        reply = page.locator("#reply-c-a")
-        assert not reply.is_visible()
+        # Dates stay dates: no "… ago" beside them.
+        assert "ago" not in page.locator("#comments time").first.inner_text()
+        assert page.locator(".lab-comment__ago").count() == 0
+        # "Reply" chooses Ann's comment in the list, names it in the form's
+        # heading and takes focus there; choosing "No one" undoes it.
+        heading = page.locator("#comment-form-heading")
         page.get_by_role("link", name="Reply to Ann").click()
-        assert page.url == post + "#reply-c-a" and reply.is_visible()
-        assert page.evaluate("document.activeElement.id") == "reply-c-a"
+        assert replying_to(page) == replying_to_ann(page)
+        assert heading.inner_text() == f"Your reply to {replying_to_ann(page)}"
+        assert page.evaluate("document.activeElement.id") == "comment-reply-to"
+        page.get_by_label("Replying to").select_option(value="")
+        assert heading.inner_text() == "Leave a comment or a reply"
+        page.get_by_role("link", name="Reply to Ann").click()
+        page.clock.fast_forward(5000)
+        fill(main_form(page), "Rhys Script", "A reply, with the script.")
+        before = set(queue.ids())
+        with page.expect_navigation():
+            page.get_by_role("button", name="Send comment for moderation").click()
+        (sent,) = [queue.read(cid) for cid in set(queue.ids()) - before]
+        assert sent["reply_to"] == "c-a"
         # Sent within 3 seconds of loading: answered like a success, not kept.
         page.goto(post)
         before = set(queue.ids())
@@ -193,7 +206,7 @@ def test_with_javascript_the_forms_are_stamped_and_replies_work_the_same(
         context.close()
 
 
-@pytest.mark.parametrize("address", ["", "#comment-pending", "#reply-c-a"])
+@pytest.mark.parametrize("address", ["", "#comment-pending", "#comment-form"])
 def test_the_comment_pages_pass_axe(browser, endpoint, address):
     post, _, _ = endpoint
     # axe is added to the page as an inline script, which the page's policy

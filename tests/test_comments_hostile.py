@@ -273,38 +273,31 @@ def test_names_and_websites_are_text_and_plain_links(attacked):
         assert set(link.attrib) == {"class", "href", "rel"}
 
 
-def test_the_reply_forms_name_each_comment_as_text(attacked):
-    """Every comment's reply form repeats its author's name: as text, in the
-    form's heading and its links, and answers that comment's id."""
-    tree = parse_comment_pages(attacked["output"] / POST)
-    for page in tree:  # the post's page and the pages of its comments
+def test_the_list_of_comments_to_answer_names_each_as_text(attacked):
+    """The form's "Replying to" list repeats every author's name: as the
+    text of its choice (no element can come from a name inside <option>),
+    whose value is that comment's id; each page lists its own comments."""
+    pages = parse_comment_pages(attacked["output"] / POST)
+    choices = {}
+    for page in pages:  # the post's page and the pages of its comments
         (title,) = list(page.iter("title"))
         assert not list(title), "markup inside <title>"
         assert len(list(page.iter("h1"))) == 1
-    sections = [
-        node
-        for node in tree.iter("section")
-        if "lab-comment-reply" in (node.get("class") or "").split()
-    ]
-    assert len(sections) == len(CONTENT_ATTACKS) + 1
+        (select,) = [s for s in page.iter("select") if s.get("name") == "reply_to"]
+        for option in select.iter("option"):
+            assert [n.tag for n in option.iter()] == ["option"]
+            assert set(option.attrib) == {"value"}
+            choices[option.get("value")] = option.text or ""
     names = {
         node.get("id").removesuffix("-by").removeprefix("comment-"): node
-        for node in tree.iter("h3")
+        for node in pages.iter("h3")
         if (node.get("id") or "").endswith("-by")
     }
-    for section in sections:
-        comment_id = section.get("id").removeprefix("reply-")
-        (heading,) = section.iter("h4")
-        # Only the <bdi> that isolates the name: no element came from it.
-        assert [n.tag for n in heading.iter()] == ["h4", "bdi"]
-        shown = " ".join(
-            "".join(next(names[comment_id].iter("bdi")).itertext()).split()
-        )
-        assert " ".join("".join(heading.itertext()).split()) == f"Reply to {shown}"
-        (reply_to,) = [n for n in section.iter("input") if n.get("name") == "reply_to"]
-        assert reply_to.get("value") == comment_id
-        for link in section.iter("a"):
-            assert set(link.attrib) <= {"href", "class"}
+    assert set(choices) == set(names) | {""}
+    assert len(names) == len(CONTENT_ATTACKS) + 1
+    for comment_id, heading in names.items():
+        shown = " ".join("".join(next(heading.iter("bdi")).itertext()).split())
+        assert " ".join(choices[comment_id].split()).startswith(f"{shown}, ")
 
 
 def test_yaml_tricks_are_published_as_the_text_that_was_sent(attacked):

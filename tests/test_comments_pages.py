@@ -316,8 +316,9 @@ def test_the_feed_holds_exactly_the_newest_and_links_to_their_pages(paged, recor
 def test_the_manifest_knows_every_comment_so_any_page_can_take_a_reply(
     paged, records, tmp_path
 ):
-    """A reply sent from a page of comments (its reply form, without
-    JavaScript) is taken by the endpoint, which reads the manifest."""
+    """A reply sent from a page of comments (its form, the comment chosen in
+    the list, without JavaScript) is taken by the endpoint, which reads the
+    manifest."""
     app = CommentsApp(
         Config(
             queue=tmp_path / "queue",
@@ -327,7 +328,7 @@ def test_the_manifest_knows_every_comment_so_any_page_can_take_a_reply(
     )
     last = max(pages_of(paged).items())[1]
     cid = comment_ids(parse_html(last))[-1]
-    _, fields = form_fields(last, within=f"reply-{cid}")
+    _, fields = form_fields(last, reply_to=cid)
     assert fields["reply_to"] == cid and fields["post"] == "a-published-post"
     answer = call(
         app,
@@ -405,15 +406,15 @@ def test_a_page_of_comments_names_its_post_and_leads_back_to_it(paged):
     ]
     assert canonical == [url_of(paged, pages[3])]
     assert not [m for m in page_tree.iter("meta") if m.get("name") == "robots"]
-    # Reply forms for its own comments, and a link to the post's form
-    # rather than a second one; the pending notice is on the post only.
+    # The form, whose list answers the comments of this page (and only
+    # those); the pending notice is on the post only.
     ids = {n.get("id") for n in page_tree.iter()}
-    assert "comment-form" not in ids and "comment-pending" not in ids
-    assert {f"reply-{cid}" for cid in comment_ids(page_tree)} <= ids
-    (elsewhere,) = by_class(page_tree, "p", "lab-comments__elsewhere")
-    (link,) = elsewhere.iter("a")
-    target = file_of(paged, urljoin(url_of(paged, pages[3]), link.get("href")))
-    assert target == (paged / POST, "comment-form")
+    assert "comment-form" in ids and "comment-pending" not in ids
+    (select,) = [n for n in page_tree.iter("select") if n.get("name") == "reply_to"]
+    assert [o.get("value") for o in select.iter("option")] == [
+        "",
+        *comment_ids(page_tree),
+    ]
     # The range it shows.
     (line,) = by_class(page_tree, "p", "lab-comments__range")
     assert re.fullmatch(

@@ -118,9 +118,9 @@ def test_the_endpoint_threads_each_have_their_own_renderer():
     assert seen[0] is not seen[1]
 
 
-def test_each_comment_knows_its_anchors():
+def test_each_comment_knows_its_anchor():
     (only,) = build_comments([make("a-1", 1)], "UTC", BodyRenderer())
-    assert (only.anchor, only.reply_anchor) == ("comment-a-1", "reply-a-1")
+    assert only.anchor == "comment-a-1"
     assert only.body_html == "<p>Comment a-1.</p>"
 
 

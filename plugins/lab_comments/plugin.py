@@ -25,8 +25,7 @@ Template variables:
                  (name, email, website, body_min, body_max), fields (honeypot,
                  loaded, sent), feed_name
   on each post   `article.comments` (the top-level comments of its first
-                 page, each with `replies`, `url` (its page and anchor) and
-                 `reply_anchor`, the id of its reply form: "reply-<id>"),
+                 page, each with `replies` and `url`, its page and anchor),
                  `article.comment_pages` (CommentPage: number, comments,
                  first, last, url, save_as; none without comments),
                  `article.comment_count`, `article.comments_open`,

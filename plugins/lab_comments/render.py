@@ -249,8 +249,6 @@ class Comment:
     in_reply_to: Comment | None = None
     parent: Comment | None = None
     replies: list[Comment] = field(default_factory=list)
-    # The id of the comment's reply form on its page ("reply-<id>").
-    reply_anchor: str = ""
     # Its address within the site: the page it is shown on and its anchor
     # ("updates/2025/p/comments/2/#comment-<id>"); set by the build.
     url: str = ""
@@ -262,10 +260,6 @@ class Comment:
 
 def anchor_for(comment_id: str) -> str:
     return f"comment-{comment_id}"
-
-
-def reply_anchor_for(comment_id: str) -> str:
-    return f"reply-{comment_id}"
 
 
 def build_comments(
@@ -299,7 +293,6 @@ def build_comments(
                 staff=bool(record.get("staff", False)),
                 number=number,
                 anchor=anchor_for(record["id"]),
-                reply_anchor=reply_anchor_for(record["id"]),
             )
         )
     return comments

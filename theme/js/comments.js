@@ -1,10 +1,11 @@
 /* Comments: small enhancements. Everything works without this script, replies too:
-   each "Reply" link opens its comment's own form on the same page (#reply-<id>, shown
-   by CSS :target), with or without JavaScript.
+   each "Reply" link leads to the page's one comment form, whose "Replying to" list
+   the reader sets to the comment they answer.
    1. Stamps every comment form's "loaded" and "sent" fields (milliseconds on this
       device's clock) so that the endpoint can drop forms sent within seconds of the
       page loading.
-   2. Adds "5 years ago" beside each comment's date (the date itself stays). */
+   2. "Reply" chooses its comment in the form's list, names it in the form's heading
+      and takes the reader to the list, which says whom they answer. */
 (function () {
   "use strict";
 
@@ -24,28 +25,26 @@
     });
   });
 
-  /* 2. "5 years ago" */
-  if (window.Intl && Intl.RelativeTimeFormat) {
-    var format = new Intl.RelativeTimeFormat(document.documentElement.lang || "en-GB", { numeric: "auto" });
-    var units = [
-      ["year", 365 * 24 * 3600], ["month", 30 * 24 * 3600], ["week", 7 * 24 * 3600],
-      ["day", 24 * 3600], ["hour", 3600], ["minute", 60]
-    ];
-    each("time[data-lab-relative]", document, function (time) {
-      var then = Date.parse(time.getAttribute("datetime"));
-      if (isNaN(then)) { return; }
-      var seconds = (then - Date.now()) / 1000;
-      var text = null;
-      for (var i = 0; i < units.length; i += 1) {
-        if (Math.abs(seconds) >= units[i][1] || units[i][0] === "minute") {
-          text = format.format(Math.round(seconds / units[i][1]), units[i][0]);
-          break;
-        }
-      }
-      var ago = document.createElement("span");
-      ago.className = "lab-comment__ago";
-      ago.textContent = " (" + text + ")";
-      time.parentNode.insertBefore(ago, time.nextSibling);
-    });
+  /* 2. Reply links */
+  var choice = document.querySelector("select[data-lab-reply-to]");
+  var heading = document.querySelector("[data-lab-form-heading]");
+  if (!choice || !heading) { return; }
+  var plain = heading.textContent;
+
+  function name() {
+    var option = choice.options[choice.selectedIndex];
+    heading.textContent = option && option.value ? "Your reply to " + option.text : plain;
   }
+
+  choice.addEventListener("change", name);
+  each("a[data-lab-reply]", document, function (link) {
+    link.addEventListener("click", function (event) {
+      choice.value = link.getAttribute("data-lab-reply");
+      if (choice.value !== link.getAttribute("data-lab-reply")) { return; }
+      event.preventDefault();
+      name();
+      choice.focus();
+      choice.scrollIntoView({ block: "center" });
+    });
+  });
 })();
