@@ -10,6 +10,7 @@ Runs in `make check`."""
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -22,6 +23,9 @@ from lab_comments.loadtest import running_server
 from lab_comments.store import Queue
 
 pytestmark = pytest.mark.gates
+
+# A comment's date as the page writes it: "14 April 2025 at 2pm".
+DATE = r"\d{1,2} [A-Z][a-z]+ \d{4} at \d{1,2}(:\d\d)?[ap]m"
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +169,10 @@ def test_with_javascript_the_forms_are_stamped_and_replies_work_the_same(
         assert stamps.count() == 2  # the main form and Ann's reply form
         assert all(value.isdigit() for value in stamps.evaluate_all(
             "nodes => nodes.map(n => n.value)"))  # fmt: skip
-        ago = page.locator(".lab-comment__ago")
-        assert ago.count() == 1 and "ago" in ago.inner_text()
+        # Dates stay dates ("14 April 2025 at 2pm"), never a rough "… ago".
+        dates = page.locator(".lab-comment__meta time").all_inner_texts()
+        assert dates and all(re.fullmatch(DATE, d) for d in dates), dates
+        assert "ago" not in page.locator("#comments").inner_text()
         # Reply opens the same in-page form as without the script.
         reply = page.locator("#reply-c-a")
         assert not reply.is_visible()

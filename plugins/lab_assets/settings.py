@@ -17,8 +17,8 @@ DEFAULTS: dict[str, Any] = {
     # in a block of its own, so that their top-level names cannot clash) into
     # THEME_STATIC_DIR/js/<name>.<hash>.js, loaded as a module: LAB_ASSETS.js.<name>.
     "LAB_ASSETS_SCRIPTS": {
-        "site": ["js/site.js", "js/comments.js"],
-        "search": ["js/site.js", "js/comments.js", "js/search.js"],
+        "site": ["js/comments.js"],
+        "search": ["js/comments.js", "js/search.js"],
     },
     # Browserslist queries Lightning CSS lowers the CSS for (prefixes, newer
     # syntax); None: the CSS is only minified, as written.
