@@ -207,9 +207,7 @@ def test_the_search_page_never_scrolls_sideways(indexed_site, browser, width):
         longest = max(options, key=len)
         assert longest.endswith("?") and len(longest) > 100  # the whole question
         select.select_option(label=longest)
-        page.wait_for_function(
-            "location.search.includes('challenge=')", timeout=15_000
-        )
+        page.wait_for_function("location.search.includes('challenge=')", timeout=15_000)
         wait_for_results(page)
         assert page.evaluate(SIDEWAYS) <= 0, f"scrolls sideways at {width}px"
         # The closed control is narrower than its label would need: cut short.
@@ -279,9 +277,7 @@ def test_an_excerpt_is_the_page_text_around_the_match(indexed_site, browser, que
         page.close()
 
 
-def test_the_header_search_box_runs_its_query_on_the_search_page(
-    indexed_site, browser
-):
+def test_the_header_search_box_runs_its_query_on_the_search_page(indexed_site, browser):
     page = open_page(browser, indexed_site, "updates/2025/first-challenge/")
     try:
         page.fill("#header-search", "peer")
