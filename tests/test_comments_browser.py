@@ -11,6 +11,7 @@ Runs in `make check`."""
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -23,6 +24,9 @@ from lab_comments.loadtest import running_server
 from lab_comments.store import Queue
 
 pytestmark = pytest.mark.gates
+
+# A comment's date as the page writes it: "14 April 2025 at 2pm".
+DATE = r"\d{1,2} [A-Z][a-z]+ \d{4} at \d{1,2}(:\d\d)?[ap]m"
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +170,10 @@ def test_with_javascript_the_forms_are_stamped_and_replies_work_the_same(
         assert stamps.count() == 1  # one form
         assert all(value.isdigit() for value in stamps.evaluate_all(
             "nodes => nodes.map(n => n.value)"))  # fmt: skip
-        # Dates stay dates: no "… ago" beside them.
-        assert "ago" not in page.locator("#comments time").first.inner_text()
-        assert page.locator(".lab-comment__ago").count() == 0
+        # Dates stay dates ("14 April 2025 at 2pm"), never a rough "… ago".
+        dates = page.locator(".lab-comment__meta time").all_inner_texts()
+        assert dates and all(re.fullmatch(DATE, d) for d in dates), dates
+        assert "ago" not in page.locator("#comments").inner_text()
         # "Reply" chooses Ann's comment in the list, names it in the form's
         # heading and takes focus there; choosing "No one" undoes it.
         heading = page.locator("#comment-form-heading")

@@ -258,3 +258,46 @@ def test_challenge_page_lists_its_updates_newest_first_and_its_team(dev_site):
     assert newest[1]["slug"] in update_links[0]
     assert any("authors/gwen-hughes/" in h for h in hrefs)
     assert times
+
+
+def test_a_challenge_shows_its_newest_updates_as_cards_and_the_rest_as_a_list(
+    dev_site,
+):
+    """LAB_CHALLENGE_UPDATE_CARDS (2) cards with summaries, then every older
+    update once, newest first, as a title and a date; the calls a reader can
+    still answer as cards, the closed ones as a line of links."""
+    output, _ = dev_site
+    tree = parse_html(output / "challenges/peer-support/index.html")
+    (updates,) = [
+        s
+        for s in tree.iter("section")
+        if s.get("aria-labelledby") == "challenge-updates"
+    ]
+    cards = [
+        a.get("href") for a in updates.iter("a") if a.get("class") == "lab-card__link"
+    ]
+    (earlier,) = [u for u in updates.iter("ul") if u.get("aria-labelledby")]
+    listed = [a.get("href") for a in earlier.iter("a")]
+    posts = sorted(
+        (p for p in published_posts() if p[1].get("challenge") == "peer-support"),
+        key=lambda p: str(p[1]["date"]),
+        reverse=True,
+    )
+    assert len(cards) == 2 and len(cards) + len(listed) == len(posts)
+    for href, (_, meta) in zip(cards + listed, posts, strict=True):
+        assert f"/{meta['slug']}/" in href
+    assert all(len(list(li.iter("time"))) == 1 for li in earlier.iter("li"))
+    (calls,) = [
+        s for s in tree.iter("section") if s.get("aria-labelledby") == "challenge-calls"
+    ]
+    cards = [
+        a.get("href") for a in calls.iter("a") if a.get("class") == "lab-card__link"
+    ]
+    assert cards and not any("help-with-the-research" in h for h in cards)
+    closed = [
+        a.get("href")
+        for p in calls.iter("p")
+        if "".join(p.itertext()).startswith("Closed calls:")
+        for a in p.iter("a")
+    ]
+    assert len(closed) == 1 and "help-with-the-research" in closed[0]

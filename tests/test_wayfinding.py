@@ -1,10 +1,13 @@
 """Issue 9 on the built sample site: reading time, related updates, previous and
-next within a challenge, archives with counts, and search that degrades to the
-archives without JavaScript. Read with html5lib."""
+next within a challenge, archives with counts, and a header search box that
+leads to the search page, which without JavaScript says where to browse
+instead (issue 14). Read with html5lib."""
 
 from __future__ import annotations
 
-from conftest import SAMPLE, html_files, parse_html
+from urllib.parse import urljoin
+
+from conftest import SAMPLE, SAMPLE_SITEURL_DEV, html_files, parse_html
 
 from lab_content.frontmatter import split_front_matter
 from lab_content.navigation import reading_minutes
@@ -102,22 +105,39 @@ def test_archives_list_each_year_with_its_count(dev_site):
     assert (output / "updates/2025/index.html").is_file()
 
 
-def test_search_box_leads_to_the_archives_without_javascript(dev_site):
+def test_the_header_search_box_leads_to_the_search_page(dev_site):
+    """The header's search box (in the bar, or behind Menu on narrow screens:
+    one box either way) sends its words to the search page, with or without
+    JavaScript: without it, that page says search needs it and where to
+    browse instead. The search page's own form still leads to the archives."""
     output, _ = dev_site
+    search_page = f"{SAMPLE_SITEURL_DEV}/search/"
     for page in ("index.html", "about/index.html", "search/index.html"):
         tree = parse_html(output / page)
+        url = f"{SAMPLE_SITEURL_DEV}/{page}"
+        header = next(tree.iter("header"))
         forms = [f for f in tree.iter("form") if f.get("role") == "search"]
-        assert forms, page
+        in_header = [f for f in header.iter("form") if f.get("role") == "search"]
+        assert len(in_header) == 1, page
         for form in forms:
-            assert form.get("action").endswith("updates/archives/"), page
+            if form in in_header:
+                assert urljoin(url, form.get("action")) == search_page, page
+            else:
+                assert form.get("action").endswith("updates/archives/"), page
             field = next(form.iter("input"))
+            assert field.get("name") == "q", page
             label = [
                 lab for lab in form.iter("label") if lab.get("for") == field.get("id")
             ]
             assert label and text_of(label[0]), page
     search = parse_html(output / "search/index.html")
-    noscript = text_of(next(search.iter("noscript")))
-    assert "archives" in noscript
+    noscript = next(search.iter("noscript"))
+    assert text_of(noscript).startswith("Search needs JavaScript")
+    url = f"{SAMPLE_SITEURL_DEV}/search/index.html"
+    hrefs = [urljoin(url, a.get("href")) for a in noscript.iter("a")]
+    for path in ("updates/archives/", "updates/tags/", "challenges/"):
+        assert f"{SAMPLE_SITEURL_DEV}/{path}" in hrefs
+        assert (output / path / "index.html").is_file()
 
 
 def test_only_content_pages_are_indexed_for_search(dev_site):

@@ -15,11 +15,11 @@ DEFAULTS: dict[str, Any] = {
     "LAB_ASSETS_STYLESHEETS": {"main": "css/main.css", "print": "css/print.css"},
     # Scripts: bundle name -> files in the theme folder, joined in order (each
     # in a block of its own, so that their top-level names cannot clash) into
-    # THEME_STATIC_DIR/js/<name>.<hash>.js, loaded as a module: LAB_ASSETS.js.<name>.
+    # THEME_STATIC_DIR/js/<name>.<hash>.js, loaded as a module: LAB_ASSETS.js.<name>
+    # (a page template names the one it needs in `lab_script`; most need none).
     "LAB_ASSETS_SCRIPTS": {
-        "site": ["js/site.js"],
-        "post": ["js/site.js", "js/comments.js"],
-        "search": ["js/site.js", "js/search.js"],
+        "post": ["js/comments.js"],
+        "search": ["js/search.js"],
     },
     # Browserslist queries Lightning CSS lowers the CSS for (prefixes, newer
     # syntax); None: the CSS is only minified, as written.

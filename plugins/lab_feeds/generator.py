@@ -59,11 +59,12 @@ class FeedIndex:
         site-wide feeds of posts and open calls always come last."""
         keys: list[str] = []
         if article:
+            # The post's challenge and category; its authors' and tags' feeds
+            # are found on their own pages and on the feeds page (a post
+            # with many tags would otherwise carry a long list on every view).
             if getattr(article, "challenge", None):
                 keys.append(f"challenge:{article.challenge.slug}")
             keys.append(f"category:{article.category.slug}")
-            keys += [f"author:{a.slug}" for a in getattr(article, "authors", [])]
-            keys += [f"tag:{t.slug}" for t in getattr(article, "tags", [])]
         if category:
             keys.append(f"category:{category.slug}")
         if tag:

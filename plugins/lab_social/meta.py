@@ -214,10 +214,11 @@ def _compact(data: dict[str, Any]) -> dict[str, Any]:
 def image_object(image: Image | None) -> dict[str, Any] | None:
     if image is None:
         return None
+    # `url` only: `contentUrl` would repeat it on every page (Google reads
+    # either, schema.org takes url for the image's address).
     return {
         "@type": "ImageObject",
         "url": image.url,
-        "contentUrl": image.url,
         "width": image.width,
         "height": image.height,
         "encodingFormat": image.mime,
@@ -256,13 +257,15 @@ def website(site: Site) -> dict[str, Any]:
     )
 
 
-def person(who: Person) -> dict[str, Any]:
+def person(who: Person, same_as: bool = True) -> dict[str, Any]:
+    """A Person; `same_as=False` leaves out their profiles elsewhere (a
+    challenge's team: each author's page and posts carry them)."""
     return _compact(
         {
             "@type": "Person",
             "name": who.name,
             "url": who.url,
-            "sameAs": list(who.same_as),
+            "sameAs": list(who.same_as) if same_as else [],
         }
     )
 
@@ -318,7 +321,7 @@ def project(page: Page, site: Site) -> dict[str, Any]:
             "description": page.description,
             "image": image_object(page.image),
             "keywords": list(page.tags),
-            "member": [person(p) for p in page.team],
+            "member": [person(p, same_as=False) for p in page.team],
             "parentOrganization": organization(site),
         }
     )

@@ -15,7 +15,6 @@
     Array.prototype.forEach.call((root || document).querySelectorAll(selector), callback);
   }
 
-  /* 1. Timing fields */
   each("form[data-lab-comment-form]", document, function (form) {
     var loaded = form.querySelector("[data-lab-loaded]");
     var sent = form.querySelector("[data-lab-sent]");

@@ -132,15 +132,21 @@ function renderResult(item) {
 }
 
 // Pagefind's excerpt is escaped text with <mark> around matches: rebuild it
-// as text nodes and <mark> elements, so nothing else can become markup.
+// as text nodes and <mark> elements, so nothing else can become markup. The
+// text between the marks is decoded by a <textarea>, whose content the HTML
+// parser reads as text (entities decoded, no tags) and keeps whole: a parsed
+// document would drop leading spaces, and with them the space between two
+// marked words ("peer support" read "peersupport").
 function excerptNodes(excerpt) {
+  const decoder = document.createElement("textarea");
   const nodes = [];
-  const parts = excerpt.split(/(<mark>|<\/mark>)/);
   let marked = false;
-  for (const part of parts) {
+  for (const part of excerpt.split(/(<mark>|<\/mark>)/)) {
     if (part === "<mark>") { marked = true; continue; }
     if (part === "</mark>") { marked = false; continue; }
-    const text = new DOMParser().parseFromString(part, "text/html").documentElement.textContent;
+    if (!part) continue;
+    decoder.innerHTML = part;
+    const text = decoder.value;
     if (marked) {
       const mark = document.createElement("mark");
       mark.textContent = text;
