@@ -261,3 +261,22 @@ def pytest_runtest_makereport(item, call):
             "lab_content check content/, against rules, and only the gates "
             "read output/."
         )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by playwright, for the browser gates (`make
+    check` installs playwright; `make test` never asks for this). One per
+    module: a module that also starts playwright itself (test_search_browser's
+    `search`) must not find another one running from an earlier module."""
+    from check_site import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

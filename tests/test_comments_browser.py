@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from check_site import AXE_JS, AXE_RUN, CHROMIUM, CHROMIUM_ARGS, WCAG_TAGS
+from check_site import AXE_JS, AXE_RUN, WCAG_TAGS
 from commentkit import SECRET, build_fixture, comment, fixture_site
 
 from lab_comments.loadtest import running_server
@@ -71,18 +71,6 @@ def endpoint(tmp_path_factory):
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, javascript: bool, bypass_csp: bool = False):

@@ -6,7 +6,7 @@ Runs in `make check`."""
 from __future__ import annotations
 
 import pytest
-from check_site import CHROMIUM, CHROMIUM_ARGS, serve_site_offline
+from check_site import serve_site_offline
 from conftest import SAMPLE_SITEURL_PROD
 from pagetypes import PAGE_TYPES, indexed_copy, page_files
 
@@ -27,18 +27,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 def indexed_site(prod_site, tmp_path_factory):
     output, _ = prod_site
     return indexed_copy(output, tmp_path_factory.mktemp("csp") / "site")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def policed_page(browser, site):

@@ -146,20 +146,6 @@ def test_the_challenge_filter_leaves_out_what_is_not_part_of_it(indexed_site):
 # without JavaScript (issue 14)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def open_page(browser, site: Path, address: str, **options):
     """A new page of a new browser context (closed with the page) at `address`."""
     context = browser.new_context(**options)

@@ -5,7 +5,7 @@ from the built files with every other request refused. Runs in `make check`."""
 from __future__ import annotations
 
 import pytest
-from check_site import CHROMIUM, CHROMIUM_ARGS, serve_site_offline
+from check_site import serve_site_offline
 from conftest import SAMPLE_SITEURL_PROD
 
 pytestmark = pytest.mark.gates
@@ -25,20 +25,6 @@ PAGE_TYPES = [
 ]
 NARROW = {"width": 320, "height": 640}
 TALLEST_HEADER = 160  # px at 320 px wide, the phase banner included
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
