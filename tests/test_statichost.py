@@ -65,8 +65,10 @@ def test_without_gzip_in_the_request_the_body_is_plain(host):
 def test_hashed_bundles_are_cached_for_a_year(host):
     response, body = get(host, "/theme/css/main.0123456789.css")
     assert response.getheader("Content-Type") == "text/css; charset=utf-8"
-    assert response.getheader("Cache-Control") == IMMUTABLE == (
-        "public, max-age=31536000, immutable"
+    assert (
+        response.getheader("Cache-Control")
+        == IMMUTABLE
+        == ("public, max-age=31536000, immutable")
     )
     assert body == b"p{}" * 100
 
