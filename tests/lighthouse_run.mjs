@@ -18,6 +18,13 @@ const {default: lighthouse} = await import(
   pathToFileURL(join(lighthouseDir, 'core', 'index.js')).href);
 const CATEGORIES = ['performance', 'accessibility', 'best-practices', 'seo'];
 const pages = JSON.parse(readFileSync(0, 'utf8'));
+const METRICS = {
+  FCP: 'first-contentful-paint',
+  LCP: 'largest-contentful-paint',
+  TBT: 'total-blocking-time',
+  CLS: 'cumulative-layout-shift',
+  SI: 'speed-index',
+};
 
 // What an audit found (its first five items: a message, a URL, an element),
 // so that a failure says where to look.
@@ -66,11 +73,19 @@ for (const page of pages) {
       });
     }
   }
+  // The metrics the performance score is made of, to see how close to the
+  // edge a page is: milliseconds, and CLS as a fraction.
+  const metrics = {};
+  for (const [key, id] of Object.entries(METRICS)) {
+    const value = lhr.audits[id] && lhr.audits[id].numericValue;
+    metrics[key] = value === undefined ? null : value;
+  }
   const line = {
     name: page.name,
     url: page.url,
     finalUrl: lhr.finalDisplayedUrl,
     scores,
+    metrics,
     failing,
     runtimeError: lhr.runtimeError ? lhr.runtimeError.message : null,
     warnings: lhr.runWarnings,

@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 LIGHTHOUSE = TOOLS / "lighthouse"
 RUNNER = HERE / "lighthouse_run.mjs"
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
+# The metrics the performance score is made of (lighthouse_run.mjs), CLS last.
+METRICS = ("FCP", "LCP", "SI", "TBT", "CLS")
 # The search page is measured as readers arrive from the header's search box:
 # with a query, which loads Pagefind and its WebAssembly index.
 QUERIES = {"search": "?q=peer+support"}
@@ -121,10 +123,21 @@ def status_of(url: str) -> int:
         return error.code
 
 
+def metric(value: float | None, name: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if name == "CLS" else f"{value:.0f}"
+
+
 def score_table(reports: list[dict]) -> str:
-    header = ["page", *CATEGORIES]
+    header = ["page", *CATEGORIES, *(f"{m} ms" for m in METRICS[:-1]), "CLS"]
     rows = [header] + [
-        [r["name"], *(str(r["scores"][c]) for c in CATEGORIES)] for r in reports
+        [
+            r["name"],
+            *(str(r["scores"][c]) for c in CATEGORIES),
+            *(metric(r["metrics"][m], m) for m in METRICS),
+        ]
+        for r in reports
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
@@ -158,10 +171,19 @@ def status_failures(report: dict, audit: dict) -> bool:
 
 def audit_lines(audit: dict) -> list[str]:
     shown = f" ({audit['displayValue']})" if audit["displayValue"] else ""
-    lines = [f"{audit['id']}: {audit['title']}, score {audit['score']:.2f}{shown}"]
+    # Audits of weight 0 do not move the score, but often say why one that
+    # does fell short (a render-blocking file behind a slow first paint).
+    unscored = "" if audit["weight"] else " [not scored]"
+    lines = [
+        f"{audit['id']}: {audit['title']}, score {audit['score']:.2f}{shown}" + unscored
+    ]
     for item in audit["items"]:
-        found = (item["description"], item["url"], item["node"])
-        lines.append("    " + " ".join(part for part in found if part))
+        found = " ".join(
+            part for part in (item["description"], item["url"], item["node"]) if part
+        )
+        # Items that name no file or element are general advice.
+        if item["url"] or item["node"] or item["description"].startswith("Fail"):
+            lines.append(f"    {found}")
     if audit["itemCount"] > len(audit["items"]):
         lines.append(f"    ... {audit['itemCount'] - len(audit['items'])} more")
     return lines
