@@ -182,7 +182,7 @@ def audit_lines(audit: dict) -> list[str]:
             part for part in (item["description"], item["url"], item["node"]) if part
         )
         # Items that name no file or element are general advice.
-        if item["url"] or item["node"] or item["description"].startswith("Fail"):
+        if item["url"] or item["node"]:
             lines.append(f"    {found}")
     if audit["itemCount"] > len(audit["items"]):
         lines.append(f"    ... {audit['itemCount'] - len(audit['items'])} more")
