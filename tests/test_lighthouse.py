@@ -106,6 +106,9 @@ def chromium(tmp_path_factory):
 
 
 def run_lighthouse(port: int, pages: list[dict]) -> list[dict]:
+    assert (LIGHTHOUSE / "core" / "index.js").is_file(), (
+        "Lighthouse is not installed: make check-tools (npm ci in .ci/check)"
+    )
     result = subprocess.run(
         ["node", str(RUNNER), str(LIGHTHOUSE), str(port)],
         input=json.dumps(pages), capture_output=True, text=True,
