@@ -133,21 +133,27 @@ class PendingCount:
     Kept in memory: `added` counts the endpoint's own new files. Anything
     else that changes the folder (a moderator approving or rejecting from
     another process, a purge) changes the folder's modification time, and
-    the next `usage` counts the folder again (one scandir). The endpoint's
-    own writes change it too, so `added` adopts the folder's new time; a
-    moderator's change in the same instant could then go unseen, so the
-    folder is also counted again every `recount_seconds` (a bounded drift,
-    never a lasting one). A file is counted once by name, whoever saw it
-    first."""
+    a `usage` after it counts the folder again (one scandir), at most once
+    every `settle_seconds`: the endpoint's own writes change that time too,
+    and while comments arrive together (each written beside the others) the
+    folder's time moves with nearly every request; counting again for each
+    made every request O(pending) and a busy endpoint slow. So a moderator's
+    change shows within `settle_seconds`. `added` adopts the folder's new
+    time; a moderator's change in the same instant could then go unseen, so
+    the folder is also counted again every `recount_seconds` (a bounded
+    drift, never a lasting one). A file is counted once by name, whoever saw
+    it first."""
 
     def __init__(
         self,
         folder: Path,
         recount_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        settle_seconds: float = 1.0,
     ):
         self.folder = Path(folder)
         self.recount_seconds = recount_seconds
+        self.settle_seconds = settle_seconds
         self.monotonic = monotonic
         self._sizes: dict[str, int] = {}
         self._bytes = 0
@@ -160,7 +166,9 @@ class PendingCount:
         stamp = self._folder_stamp()
         now = self.monotonic()
         with self._lock:
-            if stamp != self._stamp or now - self._counted >= self.recount_seconds:
+            since = now - self._counted
+            changed = stamp != self._stamp and since >= self.settle_seconds
+            if changed or since >= self.recount_seconds:
                 self._recount(stamp, now)
             return len(self._sizes), self._bytes
 
