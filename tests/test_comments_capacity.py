@@ -10,6 +10,7 @@ import errno
 import http.client
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -400,6 +401,25 @@ def test_a_start_up_error_is_one_line(tmp_path, case):
         check=False,
     )
     assert_one_line(result, named)
+
+
+def test_a_port_in_use_is_one_line_and_says_nothing_of_serving(tmp_path):
+    environ, _ = startup_environ(tmp_path, "a bad number")
+    del environ["LAB_COMMENTS_MAX_PENDING"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "lab_comments.cli", "serve", "--port", str(port)],
+            env={**environ, "PYTHONPATH": str(ROOT / "plugins")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert_one_line(result, f"cannot listen on 127.0.0.1:{port}")
+    assert "Comments endpoint at" not in result.stdout
 
 
 @pytest.mark.parametrize(

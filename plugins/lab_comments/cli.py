@@ -267,7 +267,7 @@ def _what_became_of(
 
 def serve_command(args, config, content) -> int:
     from .endpoint import CommentsApp
-    from .server import limits_from_env, serve
+    from .server import ListenError, limits_from_env, serve
 
     try:
         limits = limits_from_env(args.environ)
@@ -279,19 +279,27 @@ def serve_command(args, config, content) -> int:
     if args.trusted_proxy:
         config = dataclasses.replace(config, trusted_proxy=args.trusted_proxy)
     app = CommentsApp(config)
-    print(
-        f"Comments endpoint at http://{args.host}:{args.port}/comments "
-        f"(queue: {config.queue}; manifest: {config.manifest}). Ctrl-C stops it.",
-        flush=True,
-    )
-    serve(
-        app,
-        limits,
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        trusted_proxy=config.trusted_proxy,
-    )
+
+    def ready() -> None:
+        print(
+            f"Comments endpoint at http://{args.host}:{args.port}/comments "
+            f"(queue: {config.queue}; manifest: {config.manifest}). "
+            "Ctrl-C stops it.",
+            flush=True,
+        )
+
+    try:
+        serve(
+            app,
+            limits,
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            trusted_proxy=config.trusted_proxy,
+            ready=ready,
+        )
+    except ListenError as exc:
+        raise Refused(str(exc)) from None
     return 0
 
 

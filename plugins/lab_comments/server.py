@@ -39,7 +39,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from waitress.channel import HTTPChannel
@@ -303,6 +303,10 @@ class GuardedServer(TcpWSGIServer):
                 self.tally.clear()
 
 
+class ListenError(ConfigError):
+    """The server cannot take connections where it was asked to."""
+
+
 def serve(
     application,
     limits: Limits,
@@ -311,8 +315,10 @@ def serve(
     port: int,
     threads: int,
     trusted_proxy: str = "",
+    ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve `application` until interrupted."""
+    """Serve `application` until interrupted; `ready` is called once the
+    server listens."""
     # Without a trusted proxy, waitress would drop forwarding headers before
     # the endpoint sees them; the endpoint ignores them too (it counts
     # REMOTE_ADDR), but warns once that a proxy seems to be in front.
@@ -323,15 +329,24 @@ def serve(
             "trusted_proxy_headers": {"x-forwarded-for"},
             "clear_untrusted_proxy_headers": True,
         }
-    server = GuardedServer(
-        application,
-        limits,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="lab-comments",
-        **options,
-    )
+    try:
+        server = GuardedServer(
+            application,
+            limits,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="lab-comments",
+            **options,
+        )
+    except OSError as exc:
+        # A port in use, an address not of this host: one line, not waitress's
+        # traceback.
+        raise ListenError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    if ready is not None:
+        ready()
     logger.info(
         "serving on http://%s:%s: at most %d connections, %d per client, "
         "%d s for each request",
