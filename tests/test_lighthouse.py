@@ -51,6 +51,11 @@ MISSING = "no-such-page/"
 # practices and SEO to no failing audit but those two, and those only for its
 # own status (status_failures). Every other page is held to 100 in all four.
 NOT_FOUND_ONLY = ("performance", "accessibility")
+# Lighthouse's timings move with the machine's other work (a busy CI runner
+# shows blocking time a quiet one does not): a page below 100 in performance is
+# measured twice more and judged by the median run, as Lighthouse CI does
+# (numberOfRuns: 3). The other categories do not depend on timing.
+RUNS = 3
 
 
 def page_url(origin: str, kind: str, name: str) -> str:
@@ -136,7 +141,7 @@ def score_table(reports: list[dict]) -> str:
     header = ["page", *CATEGORIES, *(f"{m} ms" for m in METRICS[:-1]), "CLS"]
     rows = [header] + [
         [
-            r["name"],
+            r["name"] + (f" (median of {r['runs']})" if r.get("runs") else ""),
             *(str(r["scores"][c]) for c in CATEGORIES),
             *(metric(r["metrics"][m], m) for m in METRICS),
         ]
@@ -212,6 +217,24 @@ def shortfalls(report: dict) -> list[str]:
     return problems
 
 
+def median_of_runs(port: int, pages: list[dict], reports: list[dict]) -> list[dict]:
+    """The reports, where a page scored below 100 in performance replaced by
+    the median (by that score) of it and RUNS - 1 more runs of that page."""
+    slow = [i for i, r in enumerate(reports) if r["scores"]["performance"] != 100]
+    if not slow:
+        return reports
+    runs = {i: [reports[i]] for i in slow}
+    for _ in range(RUNS - 1):
+        again = run_lighthouse(port, [pages[i] for i in slow])
+        for i, report in zip(slow, again, strict=True):
+            runs[i].append(report)
+    reports = list(reports)
+    for i, measured in runs.items():
+        ranked = sorted(measured, key=lambda r: r["scores"]["performance"] or 0)
+        reports[i] = {**ranked[len(ranked) // 2], "runs": len(ranked)}
+    return reports
+
+
 def test_every_page_type_scores_100(served_site, chromium, capsys):
     origin, _site = served_site
     pages = [
@@ -221,7 +244,7 @@ def test_every_page_type_scores_100(served_site, chromium, capsys):
     ]  # fmt: skip
     for page in pages:
         assert status_of(page["url"]) == page["status"], page
-    reports = run_lighthouse(chromium, pages)
+    reports = median_of_runs(chromium, pages, run_lighthouse(chromium, pages))
     assert [r["name"] for r in reports] == list(PAGE_TYPES)
     table = score_table(reports)
     with capsys.disabled():
@@ -264,3 +287,27 @@ def test_the_gate_sees_a_page_below_100(served_site, chromium):
     found = "\n".join(shortfalls(report))
     assert "meta-description: " in found, found
     assert "image-alt: " in found, found
+
+
+def test_a_slow_page_is_judged_by_the_median_of_three_runs(monkeypatch):
+    """Only pages below 100 in performance run again; the median run, not
+    the best, stands for them."""
+    import test_lighthouse as module
+
+    def report(name, performance):
+        return {"name": name, "scores": {"performance": performance}}
+
+    later = iter([[report("slow", 100)], [report("slow", 95)]])
+    asked = []
+
+    def fake_run(port, pages):
+        asked.append([p["name"] for p in pages])
+        return next(later)
+
+    monkeypatch.setattr(module, "run_lighthouse", fake_run)
+    pages = [{"name": "fast"}, {"name": "slow"}]
+    first = [report("fast", 100), report("slow", 90)]
+    reports = module.median_of_runs(0, pages, first)
+    assert asked == [["slow"], ["slow"]]
+    assert reports[0] == report("fast", 100)
+    assert reports[1]["scores"]["performance"] == 95 and reports[1]["runs"] == 3
