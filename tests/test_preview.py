@@ -1,0 +1,162 @@
+"""The reviewer's preview (previewconf.py, `make preview`): the production build
+with relative links, which works from any folder of any static server.
+
+The sample fixture site is built with previewconf.py, indexed by Pagefind as
+`make preview` does, and served from a sub-folder (/some/folder/) on
+127.0.0.1: every link, image, script, stylesheet and feed it names resolves
+there (tests/sitecheck.py) and answers 200 over HTTP, the search page finds
+Pagefind's index under the sub-folder, and nothing names the live site's
+address (the production SITEURL and comments endpoint of publishconf.py).
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from conftest import ROOT, SAMPLE_SITEURL_PROD, build, html_files, parse_html
+from pagetypes import indexed_copy, page_files
+from sitecheck import broken_css_references, broken_references, references, resolve
+from statichost import StaticHost
+
+SUBFOLDER = "some/folder"
+# The production addresses publishconf.py names when no environment says
+# otherwise: a preview must name neither.
+LIVE = (SAMPLE_SITEURL_PROD, "https://comments.lab.example.org")
+# Where the preview's few absolute URLs point (previewconf.py's default).
+PREVIEW_SITEURL = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="module")
+def served_preview(tmp_path_factory):
+    """The sample's preview build at /some/folder/ of a 127.0.0.1 server."""
+    root = tmp_path_factory.mktemp("preview")
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("SITEURL", "PREVIEW_SITEURL", "LAB_COMMENTS_ENDPOINT"):
+            env.delenv(name, raising=False)
+        handler = build("previewconf.py", root / "built")
+    assert handler.messages() == []
+    served = root / "served"
+    site = indexed_copy(root / "built", served / SUBFOLDER)
+    page_files(site)
+    with StaticHost() as host:
+        host.serve(served)
+        yield site, f"{host.origin}/{SUBFOLDER}"
+
+
+def fetch_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_preview_settings_are_the_production_ones_with_relative_links():
+    from pelican.settings import read_settings
+
+    prod = read_settings(str(ROOT / "publishconf.py"))
+    preview = read_settings(str(ROOT / "previewconf.py"))
+    assert preview["RELATIVE_URLS"] is True and prod["RELATIVE_URLS"] is False
+    assert preview["SITEURL"] == PREVIEW_SITEURL
+    assert preview["LAB_COMMENTS_ENDPOINT"].startswith("http://127.0.0.1:")
+    same = {"PLUGINS", "THEME", "DELETE_OUTPUT_DIRECTORY", "ARTICLE_URL"}
+    assert {k: preview[k] for k in same} == {k: prod[k] for k in same}
+
+
+def test_every_link_and_asset_resolves_from_a_subfolder(served_preview):
+    site, base = served_preview
+    assert broken_references(site, base) == []
+    assert broken_css_references(site) == []
+
+
+def test_pages_link_relatively(served_preview):
+    """Links, feeds, images, scripts and stylesheets are named relatively;
+    only the metadata that must be absolute (canonical, Open Graph, JSON-LD)
+    names the local address."""
+    site, _ = served_preview
+    absolute = [
+        f"{page.relative_to(site)}: <{ref.element} {ref.attribute}={ref.url!r}>"
+        for page in html_files(site)
+        for ref in references(site, page)
+        if ref.url.startswith(PREVIEW_SITEURL)
+        and not (ref.element == "link" and ref.url == canonical(page))
+    ]
+    assert absolute == []
+
+
+def canonical(page: Path) -> str | None:
+    links = parse_html(page).iter("link")
+    return next((n.get("href") for n in links if n.get("rel") == "canonical"), None)
+
+
+def test_every_internal_address_answers_from_the_server(served_preview):
+    """Each page, stylesheet, script, image and feed the pages name, fetched
+    from the sub-folder: a link that climbs out of it would answer 404."""
+    site, base = served_preview
+    urls = set()
+    for page in html_files(site):
+        for ref in references(site, page):
+            kind, _, _ = resolve(site, page, ref.url, base)
+            if kind == "internal":
+                page_url = f"{base}/{page.relative_to(site).as_posix()}"
+                urls.add(urljoin(page_url, ref.url).partition("#")[0])
+    assert len(urls) > 50
+    assert any(urlsplit(u).path.endswith(".css") for u in urls)
+    assert any(".atom.xml" in u for u in urls)
+    failing = sorted(u for u in urls if fetch_status(u) != 200)
+    assert failing == []
+
+
+def test_search_finds_pagefind_under_the_subfolder(served_preview):
+    site, base = served_preview
+    tree = parse_html(site / "search" / "index.html")
+    [root] = [n for n in tree.iter("div") if n.get("data-pagefind-src")]
+    page_url = f"{base}/search/"
+    script = urljoin(page_url, root.get("data-pagefind-src"))
+    assert script == f"{base}/pagefind/pagefind.js"
+    assert urljoin(page_url, root.get("data-site-root")) == f"{base}/"
+    assert fetch_status(script) == 200
+
+
+def test_card_images_named_by_pages_are_in_the_preview(served_preview):
+    """Open Graph needs absolute image URLs: they name the preview's local
+    address, and the file is in the preview at that path."""
+    site, _ = served_preview
+    images = set()
+    for page in html_files(site):
+        for meta in parse_html(page).iter("meta"):
+            if meta.get("property") == "og:image":
+                images.add(meta.get("content"))
+    assert images
+    for image in images:
+        assert image.startswith(PREVIEW_SITEURL + "/"), image
+        assert (site / image.removeprefix(PREVIEW_SITEURL + "/")).is_file(), image
+
+
+def test_nothing_names_the_live_site(served_preview):
+    site, _ = served_preview
+    naming = [
+        f"{path.relative_to(site)}: {live}"
+        for path in sorted(site.rglob("*"))
+        if path.is_file() and path.suffix in {".html", ".xml", ".json", ".txt", ".ics"}
+        for live in LIVE
+        if live in path.read_text(encoding="utf-8")
+    ]
+    assert naming == []
+
+
+def test_make_preview_builds_into_preview(make_repo, tmp_path):
+    from conftest import SAMPLE
+
+    repo, make = make_repo(SAMPLE)
+    result = make("preview", timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    preview = repo / "preview"
+    assert not (repo / "output").exists()
+    assert (preview / "pagefind" / "pagefind.js").is_file()
+    tree = parse_html(preview / "about" / "index.html")
+    sheets = [n.get("href") for n in tree.iter("link") if n.get("rel") == "stylesheet"]
+    assert sheets and all(href.startswith("../theme/css/") for href in sheets)
