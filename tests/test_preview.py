@@ -160,3 +160,75 @@ def test_make_preview_builds_into_preview(make_repo, tmp_path):
     tree = parse_html(preview / "about" / "index.html")
     sheets = [n.get("href") for n in tree.iter("link") if n.get("rel") == "stylesheet"]
     assert sheets and all(href.startswith("../theme/css/") for href in sheets)
+
+
+def test_ci_preview_lists_the_pages_a_commit_changes(make_repo, tmp_path):
+    """.ci/preview in a git repository of two commits: the second edits a
+    post and adds one. Both are built as previews (the base in a worktree);
+    the run summary lists the edited post as changed and the new one as added,
+    and changed-pages.txt names both; a page neither touches is not listed."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import SAMPLE
+
+    repo, _ = make_repo(SAMPLE)
+    (repo / ".ci").mkdir()
+    shutil.copy2(ROOT / ".ci" / "preview", repo / ".ci" / "preview")
+    (repo / "tests").mkdir()
+    shutil.copy2(ROOT / "tests" / "previewdiff.py", repo / "tests" / "previewdiff.py")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SOURCE_DATE_EPOCH": "1764244800",
+        "BIN": str(Path(sys.executable).parent),
+        # The tests' Python environment stands for .venv (never installed).
+        "MAKEFLAGS": "-o .venv/.installed-from-requirements",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, timeout=60,
+                       capture_output=True)  # fmt: skip
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    post = repo / "content" / "posts" / "2025-01-20-what-is-a-lab.md"
+    post.write_text(post.read_text() + "\nOne more sentence for reviewers.\n")
+    new = repo / "content" / "posts" / "2025-11-20-a-new-post.md"
+    new.write_text(
+        "---\ntitle: A new post\ndate: 2025-11-20T10:00:00+00:00\n"
+        "category: Learning\nauthors: [priya-nair]\nsummary: New.\n"
+        "slug: a-new-post\n---\n\nNew.\n"
+    )
+    git("add", "-A")
+    git("commit", "-qm", "head")
+    result = subprocess.run(
+        ["bash", ".ci/preview"], cwd=repo, env=env, capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert "**Added" in summary, summary
+    changed = summary.split("**Changed")[1].split("**Added")[0]
+    added = summary.split("**Added")[1]
+    assert "- `updates/2025/what-is-a-lab/`" in changed
+    assert "- `updates/2025/a-new-post/`" in added
+    assert "`about/`" not in summary
+    assert "stylesheet" not in summary
+    pages = (repo / "changed-pages.txt").read_text().splitlines()
+    assert "updates/2025/what-is-a-lab/index.html" in pages
+    assert "updates/2025/a-new-post/index.html" in pages
+    assert (repo / "preview" / "updates/2025/a-new-post/index.html").is_file()
+    assert not (repo / "preview-base" / "updates/2025/a-new-post").exists()
+    worktrees = subprocess.run(
+        ["git", "worktree", "list"], cwd=repo, env=env, capture_output=True,
+        text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert len(worktrees.splitlines()) == 1  # the base's worktree is gone
