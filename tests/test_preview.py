@@ -148,6 +148,68 @@ def test_nothing_names_the_live_site(served_preview):
     assert naming == []
 
 
+def open_in_chromium(browser, url: str, **options):
+    """A page opened at `url`, with what failed to load and what the console
+    said as errors."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    failed, errors = [], []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.on(
+        "console",
+        lambda message: errors.append(message.text) if message.type == "error" else 0,
+    )
+    page.goto(url)
+    return context, page, failed, errors
+
+
+STYLED = "(() => { const l = document.querySelector('link[rel=stylesheet]');" \
+    " return !!(l && l.sheet) })()"  # fmt: skip
+IMAGES = "[...document.images].every(i => i.complete && i.naturalWidth > 0)"
+
+
+@pytest.mark.gates
+def test_a_browser_reads_the_preview_from_a_subfolder(served_preview, browser):
+    """A post with comments and the search page in Chromium, from the
+    sub-folder: styled, every image drawn, nothing fails to load or logs an
+    error; the search runs its query through Pagefind's index under the
+    sub-folder and its results link into the sub-folder."""
+    _, base = served_preview
+    post = f"{base}/updates/2025/first-challenge/"
+    context, page, failed, errors = open_in_chromium(browser, post)
+    try:
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(STYLED) and page.evaluate(IMAGES)
+        page.goto(f"{base}/search/?q=peer+support")
+        page.locator("[data-lab-search-status]", has_text="result").wait_for(
+            timeout=15_000
+        )
+        links = page.eval_on_selector_all(
+            ".lab-search__result-link", "links => links.map(a => a.href)"
+        )
+        assert links and all(link.startswith(f"{base}/") for link in links)
+        assert (failed, errors) == ([], [])
+    finally:
+        context.close()
+
+
+@pytest.mark.gates
+def test_a_browser_reads_the_preview_from_the_disk(served_preview, browser):
+    """From file:// (the preview unzipped and opened): pages are styled and
+    their images drawn. Scripts need a server (README says so): Chromium
+    refuses module scripts from file://, so search and the comment form's
+    enhancements wait for `python3 -m http.server`."""
+    site, _ = served_preview
+    for name in ("index.html", "updates/2025/first-challenge/index.html"):
+        context, page, _, _ = open_in_chromium(browser, (site / name).as_uri())
+        try:
+            page.wait_for_load_state("load")
+            assert page.evaluate(STYLED), name
+            assert page.evaluate(IMAGES), name
+        finally:
+            context.close()
+
+
 def test_make_preview_builds_into_preview(make_repo, tmp_path):
     from conftest import SAMPLE
 
