@@ -16,6 +16,13 @@ OUTPUTDIR := output
 STAGEDIR := .build
 CONFFILE := pelicanconf.py
 PUBLISHCONF := publishconf.py
+PREVIEWCONF := previewconf.py
+# A reviewer's preview (relative links: it works from any folder or server).
+PREVIEWDIR := preview
+# make check's screenshots; CHANGED_PAGES names a file listing more pages to
+# take (paths in the site, one a line: tests/previewdiff.py writes it in CI).
+# The name reaches the script in its environment, never through the shell.
+SCREENSHOTDIR := check-screenshots
 
 PORT ?= 8000
 BIND ?= 127.0.0.1
@@ -52,22 +59,23 @@ install: $(STAMP) ## Create or refresh the virtual environment in .venv/
 # Builds go to a staging folder and replace output/ only when they succeed, so
 # a build that fails (a malformed post, say) leaves the last good site in place.
 # Either fails on any error. Warnings (a character removed from a feed, say)
-# are printed; make check's link gate catches broken internal links.
+# are printed; make check's link gate catches broken internal links. The
+# third argument names another folder than output/ (make preview).
 define build
 	@rm -rf $(STAGEDIR) $(STAGEDIR)-old
 	@$(1) $(BUILD) $(INPUTDIR) -o $(STAGEDIR) -s $(2) $(PELICANOPTS) || \
-		{ rm -rf $(STAGEDIR); echo "Build failed: output/ is unchanged."; exit 1; }
+		{ rm -rf $(STAGEDIR); echo "Build failed: $(or $(3),$(OUTPUTDIR))/ is unchanged."; exit 1; }
 	@$(BIN)/python -m pagefind --site $(STAGEDIR) --silent || \
-		{ rm -rf $(STAGEDIR); echo "Search index failed: output/ is unchanged."; exit 1; }
-	@if [ -d $(OUTPUTDIR) ]; then mv $(OUTPUTDIR) $(STAGEDIR)-old; fi
-	@mv $(STAGEDIR) $(OUTPUTDIR) && rm -rf $(STAGEDIR)-old
+		{ rm -rf $(STAGEDIR); echo "Search index failed: $(or $(3),$(OUTPUTDIR))/ is unchanged."; exit 1; }
+	@if [ -d $(or $(3),$(OUTPUTDIR)) ]; then mv $(or $(3),$(OUTPUTDIR)) $(STAGEDIR)-old; fi
+	@mv $(STAGEDIR) $(or $(3),$(OUTPUTDIR)) && rm -rf $(STAGEDIR)-old
 endef
 
 html: $(STAMP) ## Build the site for local preview into output/
 	$(call build,SITEURL="$(DEV_SITEURL)",$(CONFFILE) --fatal errors)
 
-clean: ## Remove output/, build leftovers and build caches (keeps .venv/ and card images)
-	rm -rf $(OUTPUTDIR) $(STAGEDIR) $(STAGEDIR)-old cache .cache/pelican .cache/jinja
+clean: ## Remove output/, preview/, screenshots, build leftovers and build caches (keeps .venv/ and card images)
+	rm -rf $(OUTPUTDIR) $(PREVIEWDIR) $(SCREENSHOTDIR) $(STAGEDIR) $(STAGEDIR)-old cache .cache/pelican .cache/jinja
 
 # Rebuilds in place keep Pelican's content cache (posts not edited are not
 # read again) and let lab_writer leave alone every page whose inputs did not
@@ -106,6 +114,11 @@ devserver: html ## Serve output/, rebuild it on every change, run the comments e
 publish: $(STAMP) ## Build the production site into output/ (absolute URLs from SITEURL)
 	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF) --fatal errors)
 
+# The production build with relative links (previewconf.py): CI keeps it with
+# each pull request; README, "Preview, then publish", says how to open it.
+preview: $(STAMP) ## Build a preview into preview/ that works from any folder or static server
+	$(call build,,$(PREVIEWCONF) --fatal errors,$(PREVIEWDIR))
+
 test: $(STAMP) ## Run the test suite (Python only; the browser gates are in make check)
 	$(BIN)/python -m pytest -m "not gates" $(PYTEST_ARGS)
 
@@ -135,9 +148,16 @@ weights: ## Print what the heaviest page of each kind in output/ weighs (HTML, C
 
 check-tools: $(CHECK_STAMP) ## Install what make check needs from PyPI and npm
 
+unexport CHANGED_PAGES
+check screenshots: export LAB_CHANGED_PAGES = $(value CHANGED_PAGES)
+
 check: publish $(CHECK_STAMP) ## Quality gates on the production build (needs Java 17, Node 20, chromium, nginx)
 	$(BIN)/python tests/check_site.py --site $(OUTPUTDIR)
 	$(BIN)/python -m pytest -m gates $(PYTEST_ARGS)
+	$(BIN)/python tests/screenshots.py --site $(OUTPUTDIR) --out $(SCREENSHOTDIR)
+
+screenshots: $(CHECK_STAMP) ## Screenshots of output/'s page types (and CHANGED_PAGES=file) at 320 and 1280 px, JavaScript on and off
+	$(BIN)/python tests/screenshots.py --site $(OUTPUTDIR) --out $(SCREENSHOTDIR)
 
 lint: $(STAMP) ## Check code style with ruff
 	$(BIN)/ruff check .
@@ -203,4 +223,4 @@ comments-load-test: $(STAMP) ## Load the endpoint on 127.0.0.1: 1,000 comments f
 .PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
 	comments-redact comments-erase comments-reply comments-purge comments-load-test
 
-.PHONY: help install html clean regenerate serve devserver publish test lint format check check-tools bench bench-profile weights
+.PHONY: help install html clean regenerate serve devserver publish preview screenshots test lint format check check-tools bench bench-profile weights

@@ -125,6 +125,7 @@ def make_repo(tmp_path):
             "Makefile",
             "pelicanconf.py",
             "publishconf.py",
+            "previewconf.py",
             "requirements.txt",
         ):
             shutil.copy2(ROOT / name, repo / name)

@@ -153,8 +153,12 @@ def test_every_page_links_its_feeds_in_head_and_they_exist(dev_site):
         "tag/pilot" in h for _, h, _ in head_feeds("updates/tag/pilot/index.html")
     )
     for page in ("index.html", "about/index.html", "updates/index.html"):
+        # Relative in a build with relative links (as pages' other links).
+        page_url = f"{SAMPLE_SITEURL_DEV}/{page}"
         for _, href, _ in head_feeds(page):
-            target = output / href.removeprefix(SAMPLE_SITEURL_DEV + "/")
+            absolute = urljoin(page_url, href)
+            assert absolute.startswith(SAMPLE_SITEURL_DEV + "/"), href
+            target = output / absolute.removeprefix(SAMPLE_SITEURL_DEV + "/")
             assert target.is_file(), href
 
 

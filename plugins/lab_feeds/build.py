@@ -34,6 +34,10 @@ class FeedMeta:
     rss_save_as: str
     json_url: str | None = None
     json_save_as: str | None = None
+    # The followed page's address in the site (`tags/x/`): pages link to it,
+    # and to the *_save_as files, through SITEURL, so that a build with
+    # relative links (a preview) links relatively.
+    page_path: str = ""
 
 
 def feed_generator(

@@ -106,6 +106,7 @@ class LabFeedsGenerator(Generator):
             rss_save_as=base + ".rss.xml",
             json_url=absolute_url(siteurl, base + ".json") if json else None,
             json_save_as=base + ".json" if json else None,
+            page_path=page_url,
         )
 
     def generate_context(self):
