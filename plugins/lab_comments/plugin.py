@@ -68,7 +68,7 @@ from lab_common.output import (
 )
 from lab_common.processes import Worker, can_fork, fork_worker
 
-from . import schema, store
+from . import answer, schema, store
 from .cache import (
     CACHE_NAME,
     CachedFile,
@@ -442,6 +442,36 @@ class CommentsGenerator(Generator):
         )
         atomic_write(path, manifest_json(siteurl, self.manifest, staff), mode=0o644)
         note_output(writer, save_as)
+        self._write_answer_shell(writer)
+
+    def _write_answer_shell(self, writer) -> None:
+        """The page the endpoint answers refused comments in (answer.py): the
+        site's layout with absolute links (the endpoint serves it from its
+        own address), under a policy that lets that page load the site's
+        stylesheet and images and post its form back to the endpoint."""
+        save_as = self.options["LAB_COMMENTS_ANSWER_SAVE_AS"]
+        if not save_as:
+            return
+        siteurl = self.settings["SITEURL"]
+        policy = csp.Policy()
+        policy.directives = {
+            name: list(sources)
+            for name, sources in csp.policy(self.context).directives.items()
+        }
+        for directive in ("style-src", "img-src", "font-src", "form-action"):
+            policy.allow(directive, csp.origin(siteurl))
+        writer.write_file(
+            save_as,
+            self.get_template("comments_answer"),
+            self.context,
+            relative_urls=False,
+            LAB_CSP=policy,
+            # No social metadata, no sitemap entry (lab_sitemap), not indexed.
+            lab_social=None,
+            lab_noindex=True,
+            lab_comments_answer_title=answer.SHELL_TITLE,
+            lab_comments_answer_content=answer.SHELL_CONTENT,
+        )
 
     def lab_output_claims(self) -> list[tuple[str, str]]:
         """What generate_output will write, as (save_as, source) pairs, for
@@ -463,7 +493,11 @@ class CommentsGenerator(Generator):
             for page in post.comment_pages[1:]
         ]
         manifest = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
-        return [*feeds, *pages, (manifest, "the comments manifest")]
+        shell = self.options["LAB_COMMENTS_ANSWER_SAVE_AS"]
+        claims = [*feeds, *pages, (manifest, "the comments manifest")]
+        if shell:
+            claims.append((shell, "the comments endpoint's answer page"))
+        return claims
 
     def _write_pages(self, writer, post) -> None:
         """The post's pages of comments after the first, through the writer
