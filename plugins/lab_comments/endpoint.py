@@ -94,9 +94,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "the manifest the build writes (LAB_COMMENTS_MANIFEST_SAVE_AS in output/)",
     ),
     "LAB_COMMENTS_ANSWER_SHELL": (
-        str(REPO_ROOT / "output" / "comments-answer.html"),
+        "",
         "the page in the site's layout that refused comments are answered in "
-        "(LAB_COMMENTS_ANSWER_SAVE_AS in output/); missing: plain pages",
+        "(LAB_COMMENTS_ANSWER_SAVE_AS in output/); empty: comments-answer.shell "
+        "beside the manifest; missing: plain pages",
     ),
     "LAB_COMMENTS_SECRET": (
         "",
@@ -235,7 +236,10 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         max_pending=number("LAB_COMMENTS_MAX_PENDING", 1),
         max_pending_bytes=number("LAB_COMMENTS_MAX_PENDING_BYTES", 1024 * 1024),
         trusted_proxy=proxy,
-        answer_shell=Path(get("LAB_COMMENTS_ANSWER_SHELL")),
+        answer_shell=Path(
+            get("LAB_COMMENTS_ANSWER_SHELL")
+            or Path(get("LAB_COMMENTS_MANIFEST")).with_name("comments-answer.shell")
+        ),
     )
 
 

@@ -466,9 +466,9 @@ class CommentsGenerator(Generator):
             self.context,
             relative_urls=False,
             LAB_CSP=policy,
-            # No social metadata, no sitemap entry (lab_sitemap), not indexed.
+            # Not a page of the site: no social metadata (and, not being
+            # .html, in no sitemap, search index or check of the site's pages).
             lab_social=None,
-            lab_noindex=True,
             lab_comments_answer_title=answer.SHELL_TITLE,
             lab_comments_answer_content=answer.SHELL_CONTENT,
         )

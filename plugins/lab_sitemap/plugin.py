@@ -52,9 +52,6 @@ class SitemapGenerator(Generator):
             return
         if item is None and os.path.basename(path) == "404.html":
             return
-        # A page for no search engine (the comments endpoint's answer shell).
-        if context.get("lab_noindex"):
-            return
         save_as = os.path.relpath(path, self.output_path)
         lastmod = None
         if item is not None:
