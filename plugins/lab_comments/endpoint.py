@@ -3,8 +3,10 @@ form and puts each comment in the private moderation queue.
 
     POST /comments   application/x-www-form-urlencoded, the fields of
                      lab_comments.schema; answers 303 See Other back to the
-                     post (#comment-pending), or a plain error page that names
-                     the field, with the status below
+                     post (#comment-pending), or, with the status below, a
+                     page in the site's layout (the build's shell, answer.py)
+                     that says what is wrong in the form's words and gives
+                     the reader's form back to correct and send again
     OPTIONS /comments  CORS preflight, for the site's own origin only
     GET /health      200 "ok", or 503 and a one-line reason: the queue is
                      full or cannot be written, the manifest is missing or

@@ -6,7 +6,8 @@ Signals:
                   reads content/comments/<post-slug>/<id>.yaml, checks every
                   file against lab_comments.schema, threads each post's
                   comments and attaches them; then writes each post's comment
-                  feed and the endpoint's manifest. A post with more comments
+                  feed, the endpoint's manifest and the shell of its answer
+                  pages (comments_answer.html). A post with more comments
                   than LAB_COMMENTS_PER_PAGE shows the first page of them, and
                   the generator writes the others (<post>/comments/2/, ...,
                   template comments_page.html); each comment's reply form is
