@@ -466,7 +466,8 @@ class CommentsGenerator(Generator):
             self.get_template("comments_answer"),
             self.context,
             relative_urls=False,
-            LAB_CSP=policy,
+            # Its text (a plain value lab_writer can key the page on).
+            LAB_CSP=str(policy),
             # Not a page of the site: no social metadata (and, not being
             # .html, in no sitemap, search index or check of the site's pages).
             lab_social=None,
