@@ -143,7 +143,7 @@ def answer(
     show_form = bool(back and form is not None and status != 403)
     if not show_form:
         # Without the form there is nothing to link to: say it in words.
-        general += [m for f, m in by_field.items()]
+        general += list(by_field.values())
         by_field = {}
     items = [
         f'<li><a href="#{FIELDS[f].id}">{escape(m)}</a></li>'
