@@ -151,7 +151,8 @@ def test_the_endpoint_refuses_what_cannot_be_rendered_with_a_reason(tmp_path, te
     answer = call(app, body={**GOOD, "body": text})
     assert answer.status == 400
     words = page_text(answer)
-    assert "Comment (body):" in words
+    # In the form's words (issue 14), not "Comment (body):".
+    assert "Your comment has" in words and "(body)" not in words
     assert "please write it more simply" in words
     assert "Traceback" not in words and str(tmp_path) not in words
     assert app.queue.ids() == []

@@ -50,6 +50,8 @@ def endpoint(tmp_path_factory):
         "LAB_COMMENTS_QUEUE": str(folder / "queue"),
         "LAB_COMMENTS_MANIFEST": str(output / "comments-manifest.json"),
         "LAB_COMMENTS_SECRET": SECRET.decode(),
+        # Every test here sends from 127.0.0.1: more than the default 5.
+        "LAB_COMMENTS_RATE_LIMIT": "50",
     }
     handler = functools.partial(QuietHandler, directory=str(output))
     files = ThreadingHTTPServer(("127.0.0.1", site_port), handler)
@@ -207,6 +209,77 @@ def test_the_comment_pages_pass_axe(browser, endpoint, address):
     context, page = open_page(browser, javascript=True, bypass_csp=True)
     try:
         page.goto(post + address)
+        page.add_script_tag(path=str(AXE_JS))
+        assert page.evaluate(AXE_RUN, WCAG_TAGS) == []
+    finally:
+        context.close()
+
+
+def test_a_refused_comment_comes_back_styled_with_the_text_kept_and_can_be_resent(
+    browser, endpoint
+):
+    """Issue 14: with JavaScript off, a comment the endpoint refuses (an
+    address the browser takes but the endpoint does not) comes back as a
+    page of the site, its stylesheet loaded under the page's policy, with
+    the reader's words in the form; corrected there, it is sent."""
+    post, server, queue = endpoint
+    context, page = open_page(browser, javascript=False)
+    violations = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security" in m.text else None,
+    )
+    body = "Kept for me.\n</textarea><script>document.title='x'</script> & more"
+    try:
+        page.goto(post)
+        form = main_form(page)
+        form.get_by_label("Your name").fill("Wyn Typo")
+        form.get_by_label("Email address").fill("wyn@example")
+        form.locator("textarea[name=body]").fill(body)
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name="Send comment for moderation").click()
+        assert navigation.value.status == 400
+        assert page.url.startswith(server.origin)
+        assert page.locator("h1").count() == 1
+        summary = page.get_by_role("alert")
+        assert "Enter an email address like name@example.org" in summary.inner_text()
+        # Styled: the site's stylesheet and the answer's own were allowed.
+        colour = summary.evaluate("n => getComputedStyle(n).borderTopColor")
+        assert colour == "rgb(212, 53, 28)"
+        skip = page.locator(".lab-skip-link")
+        assert skip.evaluate("n => getComputedStyle(n).position") == "absolute"
+        assert violations == []
+        # The summary's link leads to the field; the reader's words are kept.
+        summary.get_by_role("link").click()
+        assert page.evaluate("document.activeElement.id") == "comment-email"
+        assert page.get_by_label("Your comment", exact=True).input_value() == body
+        assert page.get_by_label("Your name").input_value() == "Wyn Typo"
+        assert page.get_by_role("link", name="Go back to the update").is_visible()
+        page.get_by_label("Email address").fill("wyn@example.org")
+        before = set(queue.ids())
+        with page.expect_navigation():
+            page.get_by_role("button", name="Send comment for moderation").click()
+        assert page.url == post + "#comment-pending"
+        (sent,) = [queue.read(cid) for cid in set(queue.ids()) - before]
+        assert sent["body"] == body and sent["name"] == "Wyn Typo"
+        assert sent["email"] == "wyn@example.org"
+    finally:
+        context.close()
+
+
+def test_the_answer_to_a_refused_comment_passes_axe(browser, endpoint):
+    post, _, _ = endpoint
+    context, page = open_page(browser, javascript=True, bypass_csp=True)
+    try:
+        page.clock.install()
+        page.goto(post)
+        page.clock.fast_forward(5000)
+        fill(main_form(page), "Axe Reader", "Checked by axe.")
+        # An address the browser takes and the endpoint refuses.
+        main_form(page).get_by_label("Email address").fill("axe@example")
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name="Send comment for moderation").click()
+        assert navigation.value.status == 400
         page.add_script_tag(path=str(AXE_JS))
         assert page.evaluate(AXE_RUN, WCAG_TAGS) == []
     finally:

@@ -65,51 +65,72 @@ def test_a_reply_to_an_approved_comment_is_queued(app):
     assert load_yaml(path.read_bytes())["reply_to"] == EXISTING
 
 
-# Each refusal: (form changes or request options, status, words the page says,
-# the field it names).
+# Each refusal: (form changes or request options, status, the words the page
+# says in the form's own terms, the field its error summary links to or None).
 FIELD_REFUSALS = [
-    ({"colour": "red"}, 400, "is not a field of this form", "colour"),
-    ({"name": ["Ada", "Eve"]}, 400, "was sent more than once", "name"),
-    ({"name": ""}, 400, "is required", "name"),
-    ({"email": None}, 400, "is required", "email"),
-    ({"body": None}, 400, "is required", "body"),
-    ({"name": "n" * 81}, 400, "must be 80 characters or fewer", "name"),
-    ({"email": "a" * 250 + "@x.org"}, 400, "must be 254 characters or fewer", "email"),
-    ({"website": "https://x.org/" + "p" * 490}, 400, "500 characters or fewer",
-     "website"),
-    ({"body": "b" * 8001}, 400, "must be 8,000 characters or fewer", "body"),
-    ({"body": "b"}, 400, "must be at least 2 characters", "body"),
-    ({"website": "javascript:alert(1)"}, 400, "must start with https://", "website"),
-    ({"post": "no-such-post"}, 400, "there is no update with this address", "post"),
-    ({"post": "../../etc/passwd"}, 400, "is not the address of an update", "post"),
+    ({"colour": "red"}, 400, "The form was changed before it was sent", None),
+    ({"name": ["Ada", "Eve"]}, 400, "Your name was sent more than once", "name"),
+    ({"name": ""}, 400, "Enter your name", "name"),
+    ({"email": None}, 400, "Enter your email address", "email"),
+    ({"email": "ada@example"}, 400,
+     "Enter an email address like name@example.org", "email"),
+    ({"body": None}, 400, "Enter your comment", "body"),
+    ({"name": "n" * 81}, 400, "Your name must be 80 characters or fewer", "name"),
+    ({"email": "a" * 250 + "@x.org"}, 400,
+     "Your email address must be 254 characters or fewer", "email"),
+    ({"website": "https://x.org/" + "p" * 490}, 400,
+     "Your website address must be 500 characters or fewer", "website"),
+    ({"body": "b" * 8001}, 400, "Your comment must be 8,000 characters or fewer",
+     "body"),
+    ({"body": "b"}, 400, "Your comment must be at least 2 characters", "body"),
+    ({"website": "javascript:alert(1)"}, 400,
+     "Your website address must start with https://", "website"),
+    ({"post": "no-such-post"}, 400, "The update you are commenting on is not on",
+     None),
+    ({"post": "../../etc/passwd"}, 400, "The update you are commenting on is not on",
+     None),
     ({"reply_to": "20990101-000000-ffffff"}, 400,
-     "there is no published comment with this id", "reply_to"),
-    ({"reply_to": "../pending/x"}, 400, "is not a comment id", "reply_to"),
-    ({"post": "closed-post"}, 403, "comments on this update are closed", "post"),
-    ({"loaded": "soon"}, 400, "must be a whole number of milliseconds", "loaded"),
+     "The comment you chose to reply to is not on this update", "reply_to"),
+    ({"reply_to": "../pending/x"}, 400,
+     "The comment you chose to reply to is not on this update", "reply_to"),
+    ({"post": "closed-post"}, 403, "Comments on this update are closed", None),
+    ({"loaded": "soon"}, 400, "The form was changed before it was sent", None),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("change", "status", "words", "field"), FIELD_REFUSALS)
-def test_each_bad_field_is_refused_with_its_status_and_named(
+def test_each_bad_field_is_refused_with_its_status_in_the_readers_words(
     app, change, status, words, field
 ):
+    """Issue 14: the page names each field as the form labels it, never by
+    its internal name (it once said "Email address (`email`): ...")."""
     form = {**GOOD, **{k: v for k, v in change.items() if v is not None}}
     for key in [k for k, v in change.items() if v is None]:
         form.pop(key)
     answer = call(app, body=form)
     assert answer.status == status
     text = page_text(answer)
-    assert words in text and f"({field})" in text, text
+    assert words in text, text
+    for name in (*change, "reply_to", "loaded", "sent", "subject"):
+        assert f"({name})" not in text and f"`{name}`" not in text
+    assert "colour" not in text and "<code>" not in answer.text
+    summary = next(
+        n for n in parse_html_bytes(answer.body).iter() if n.get("role") == "alert"
+    )
+    links = [a.get("href") for a in summary.iter("a")]
+    assert links == ([f"#comment-{field.replace('_', '-')}"] if field else [])
     assert pending_files(app) == []
     assert answer.headers["content-type"] == "text/html; charset=utf-8"
 
 
-def test_an_error_page_links_to_the_field_on_the_post(app):
+def test_an_error_page_links_to_the_field_and_back_to_the_post(app):
     answer = call(app, body={**GOOD, "name": "n" * 81})
-    hrefs = [a.get("href") for a in parse_html_bytes(answer.body).iter("a")]
-    assert f"{POST_URL}#comment-name" in hrefs
-    assert f"{POST_URL}#comment-form" in hrefs
+    tree = parse_html_bytes(answer.body)
+    hrefs = [a.get("href") for a in tree.iter("a")]
+    assert "#comment-name" in hrefs
+    assert f"{POST_URL}#comments" in hrefs
+    ids = {n.get("id") for n in tree.iter()}
+    assert "comment-name" in ids
 
 
 def test_comments_close_on_the_date_the_build_set(tmp_path):

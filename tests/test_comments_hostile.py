@@ -19,10 +19,12 @@ from commentkit import (
     form_fields,
     page_text,
     parse_comment_pages,
+    parse_html_bytes,
 )
 from conftest import html_files, parse_html
 from lxml import etree
 
+from lab_comments import answer as answer_page
 from lab_comments import cli
 from lab_comments.endpoint import CommentsApp, Config
 from lab_comments.render import ALLOWED_TAGS
@@ -356,6 +358,16 @@ def test_what_the_endpoint_refuses_it_refuses_cleanly(
     assert answer.status == status
     text = page_text(answer)
     if field:
-        assert f"({field})" in text, text
+        # Named in the form's words (issue 14): its field linked from the
+        # error summary, a field the form lacks never named at all.
+        assert f"({field})" not in text, text
+        tree = parse_html_bytes(answer.body)
+        summary = next(n for n in tree.iter() if n.get("role") == "alert")
+        links = [a.get("href") for a in summary.iter("a")]
+        if field in answer_page.FIELDS:
+            assert links == [f"#{answer_page.FIELDS[field].id}"], text
+        else:
+            assert links == []
+            assert "The form was changed" in text or "The update you" in text
     assert "Traceback" not in text and str(tmp_path) not in text
     assert app.queue.ids() == []

@@ -12,7 +12,12 @@ DEFAULTS: dict[str, Any] = {
     # @import rules are followed (in order) and the whole minified into
     # THEME_STATIC_DIR/css/<name>.<hash>.css, named in templates as
     # LAB_ASSETS.css.<name>.
-    "LAB_ASSETS_STYLESHEETS": {"main": "css/main.css", "print": "css/print.css"},
+    "LAB_ASSETS_STYLESHEETS": {
+        "main": "css/main.css",
+        "print": "css/print.css",
+        # Linked only by the comments endpoint's answer page (lab_comments).
+        "answer": "css/answer.css",
+    },
     # Scripts: bundle name -> files in the theme folder, joined in order (each
     # in a block of its own, so that their top-level names cannot clash) into
     # THEME_STATIC_DIR/js/<name>.<hash>.js, loaded as a module: LAB_ASSETS.js.<name>

@@ -3,8 +3,10 @@ form and puts each comment in the private moderation queue.
 
     POST /comments   application/x-www-form-urlencoded, the fields of
                      lab_comments.schema; answers 303 See Other back to the
-                     post (#comment-pending), or a plain error page that names
-                     the field, with the status below
+                     post (#comment-pending), or, with the status below, a
+                     page in the site's layout (the build's shell, answer.py)
+                     that says what is wrong in the form's words and gives
+                     the reader's form back to correct and send again
     OPTIONS /comments  CORS preflight, for the site's own origin only
     GET /health      200 "ok", or 503 and a one-line reason: the queue is
                      full or cannot be written, the manifest is missing or
@@ -66,7 +68,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import schema
+from . import answer, schema
 from .limits import (
     QUEUE_TROUBLE,
     PendingCount,
@@ -92,6 +94,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "LAB_COMMENTS_MANIFEST": (
         str(REPO_ROOT / "output" / "comments-manifest.json"),
         "the manifest the build writes (LAB_COMMENTS_MANIFEST_SAVE_AS in output/)",
+    ),
+    "LAB_COMMENTS_ANSWER_SHELL": (
+        "",
+        "the page in the site's layout that refused comments are answered in "
+        "(LAB_COMMENTS_ANSWER_SAVE_AS in output/); empty: comments-answer.shell "
+        "beside the manifest; missing: plain pages",
     ),
     "LAB_COMMENTS_SECRET": (
         "",
@@ -176,6 +184,8 @@ class Config:
     max_pending: int = 5000
     max_pending_bytes: int = 50 * 1024 * 1024
     trusted_proxy: str = ""
+    # The build's shell for answer pages (None: plain pages).
+    answer_shell: Path | None = None
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -228,6 +238,10 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         max_pending=number("LAB_COMMENTS_MAX_PENDING", 1),
         max_pending_bytes=number("LAB_COMMENTS_MAX_PENDING_BYTES", 1024 * 1024),
         trusted_proxy=proxy,
+        answer_shell=Path(
+            get("LAB_COMMENTS_ANSWER_SHELL")
+            or Path(get("LAB_COMMENTS_MANIFEST")).with_name("comments-answer.shell")
+        ),
     )
 
 
@@ -458,8 +472,9 @@ BASE_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
 ]
+# A plain answer page (no shell): nothing loads, and its form posts back here.
 PAGE_CSP = (
-    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 ACCEPTED_TYPE = "application/x-www-form-urlencoded"
 # Seconds a reader is asked to wait while comments are paused (a full or
@@ -477,8 +492,10 @@ class Refusal(Exception):
         status: int,
         problems: list[schema.Problem] | str,
         back: str = "",
+        *,
         headers: Iterable[tuple[str, str]] = (),
         title: str = "",
+        form: Mapping[str, list[str]] | None = None,
     ):
         super().__init__(status)
         self.status = status
@@ -486,46 +503,45 @@ class Refusal(Exception):
         self.back = back
         self.headers = list(headers)
         self.title = title
+        # What the reader sent, when it was read: the answer's form has it.
+        self.form = form
 
 
-def error_page(
-    status: int, problems: list[schema.Problem], back: str, title: str = ""
-) -> bytes:
-    """A plain page: what went wrong, field by field, and a way back to the
-    form (each field's message links to that field on the post)."""
-    items = []
-    for name, reason in problems:
-        text = html.escape(reason)
-        if name:
-            label = html.escape(schema.LABELS.get(name, name))
-            text = f"{label} (<code>{html.escape(name)}</code>): {text}"
-            if back and name in schema.FORM_FIELDS and name != "post":
-                target = html.escape(f"{back}#comment-{name.replace('_', '-')}")
-                text = f'<a href="{target}">{text}</a>'
-        items.append(f"<li>{text}</li>")
-    if back:
-        link = html.escape(back + "#comment-form")
-        back_html = (
-            f"<p>Use your browser's Back button to return to the form with what "
-            f'you wrote, or <a href="{link}">go back to the update</a>.</p>'
-        )
-    else:
-        back_html = ""
-    title = title or {
-        413: "Your comment is too long to send",
-        429: "Please wait before sending another comment",
-        503: "Comments are not available at the moment",
-        500: "Something went wrong",
-    }.get(status, "There is a problem with your comment")
-    item_list = "\n".join(items)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en-GB">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n</head>\n<body>\n<main>\n"
-        f"<h1>{html.escape(title)}</h1>\n"
-        f"<ul>\n{item_list}\n</ul>\n{back_html}\n</main>\n</body>\n</html>\n"
+TITLES = {
+    413: "Your comment is too long to send",
+    429: "Please wait before sending another comment",
+    503: "Comments are not available at the moment",
+    500: "Something went wrong",
+}
+
+
+def answer_of(refusal: Refusal) -> answer.Answer:
+    """What a refusal's page says: in the reader's words (answer.py), with
+    the form again when the reader's form was read and the post is known."""
+    title = refusal.title or TITLES.get(
+        refusal.status, "There is a problem with your comment"
     )
-    return page.encode("utf-8")
+    return answer.answer(
+        refusal.status, title, refusal.problems, refusal.back, refusal.form
+    )
+
+
+def error_page(status: int, problems: list[schema.Problem], back: str) -> bytes:
+    """A plain page (no shell): what went wrong, in the reader's words."""
+    return answer.plain_page(answer_of(Refusal(status, problems, back)))
+
+
+def page_csp(siteurl: str) -> str:
+    """The policy of an answer page: no scripts; the site's stylesheet,
+    images and fonts (from its own origin, not this one's); the form posts
+    back here and the header's search to the site."""
+    site = origin_of(siteurl)
+    if not site:
+        return PAGE_CSP
+    return (
+        f"default-src 'none'; style-src {site}; img-src {site}; font-src {site}; "
+        f"form-action 'self' {site}; base-uri 'none'; frame-ancestors 'none'"
+    )
 
 
 # -- the application
@@ -560,6 +576,7 @@ class CommentsApp:
                 f"{exc.strerror or exc}"
             ) from None
         self.manifest = Manifest(config.manifest)
+        self.shell = answer.Shell(config.answer_shell)
         self.abuse = AbuseControl(
             config.rate_limit,
             config.rate_window,
@@ -593,7 +610,10 @@ class CommentsApp:
                 STATUS[500], error_page(500, [("", "Please try again later.")], "")
             )
             response.headers.append(("Content-Type", "text/html; charset=utf-8"))
-        headers = [*BASE_HEADERS, *response.headers]
+        # A response's own header replaces the base one of the same name.
+        own = {name.lower() for name, _ in response.headers}
+        base = [(k, v) for k, v in BASE_HEADERS if k.lower() not in own]
+        headers = [*base, *response.headers]
         if response.body:
             headers.append(("Content-Length", str(len(response.body))))
         start_response(response.status, headers)
@@ -620,10 +640,21 @@ class CommentsApp:
             return self.page(refusal, origin=self._allowed_origin(environ))
 
     def page(self, refusal: Refusal, origin: str = "") -> Response:
-        body = error_page(refusal.status, refusal.problems, refusal.back, refusal.title)
+        """The answer to a refusal: a page of the site (the build's shell,
+        filled) when there is one, else a plain page; the same words."""
+        content = answer_of(refusal)
+        shell = self.shell.text()
+        siteurl = self._siteurl() if shell is not None else ""
+        if shell is not None and siteurl:
+            body, policy = answer.fill_shell(shell, content), page_csp(siteurl)
+        else:
+            body, policy = answer.plain_page(content), PAGE_CSP
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Security-Policy", PAGE_CSP),
+            ("Content-Security-Policy", policy),
+            # Its form posts back here: a browser sends that post's Origin
+            # only under a policy that lets it (never to another site).
+            ("Referrer-Policy", "same-origin"),
             *refusal.headers,
             *self._cors(origin),
         ]
@@ -631,6 +662,12 @@ class CommentsApp:
         return Response(STATUS[refusal.status], body, headers)
 
     # -- helpers
+
+    def _siteurl(self) -> str:
+        try:
+            return self.manifest.load().siteurl
+        except ManifestError:
+            return ""
 
     def _warn_forwarding(self, environ) -> None:
         """Once per process: a request came through a proxy that nobody said
@@ -654,9 +691,9 @@ class CommentsApp:
         return Refusal(
             503,
             "So many comments are waiting for a moderator that new ones are "
-            "paused for the moment. What you wrote is still in the form: use "
-            "your browser's Back button to return to it, keep a copy, and send "
-            "it again later.",
+            "paused for the moment. What you wrote is kept in the form below "
+            "(your browser's Back button returns to it too): keep a copy, and "
+            "send it again later.",
             headers=[("Retry-After", str(PAUSED_RETRY_AFTER))],
             title="Comments are paused for the moment",
         )
@@ -805,23 +842,32 @@ class CommentsApp:
         started = time.perf_counter()
         manifest = self._manifest()
         origin = environ.get("HTTP_ORIGIN")
-        if origin is not None and origin not in self.allowed_origins():
+        if (
+            origin is not None
+            and origin not in self.allowed_origins()
+            and origin != own_origin(environ)
+        ):
             raise Refusal(403, "Comments can only be sent from this site's pages.")
         length = self._content_length(environ)
         media_type, _, parameters = environ.get("CONTENT_TYPE", "").partition(";")
         if media_type.strip().lower() != ACCEPTED_TYPE or not _utf8(parameters):
             raise Refusal(415, f"The form must be sent as {ACCEPTED_TYPE} (UTF-8).")
-        self._check_capacity()
         client = self.client_of(environ.get("REMOTE_ADDR", ""))
-        wait = self.abuse.admit(client, self.monotonic())
+        try:
+            self._check_capacity()
+            wait = self.abuse.admit(client, self.monotonic())
+        except Refusal as refusal:
+            raise self._with_form(refusal, environ, length, manifest) from None
         if wait is not None:
             seconds = max(1, int(wait + 0.999))
-            raise Refusal(
+            refusal = Refusal(
                 429,
                 f"You have sent {self.config.rate_limit} comments in a short time. "
-                f"Please wait {_duration(seconds)} and send it again.",
+                f"Please wait {_duration(seconds)} and send it again: what you "
+                "wrote is kept in the form below.",
                 headers=[("Retry-After", str(seconds))],
             )
+            raise self._with_form(refusal, environ, length, manifest)
         try:
             response, stored = self._take(environ, length, manifest)
         except Refusal:
@@ -829,6 +875,20 @@ class CommentsApp:
             raise
         self.answers.settle(started, stored)
         return response
+
+    def _with_form(
+        self, refusal: Refusal, environ, length: int, manifest: Manifest
+    ) -> Refusal:
+        """A refusal made before the form was read (comments paused, too many
+        from this client), with the form read after all, so that its page
+        keeps what the reader wrote. Nothing in it is checked or kept."""
+        try:
+            form = self._read_form(environ, length)
+        except Refusal:
+            return refusal
+        refusal.form = form
+        refusal.back = refusal.back or _post_url(form, manifest)
+        return refusal
 
     def client_of(self, address: str) -> str:
         """The rate limit's key for a client address: a keyed hash of its
@@ -840,12 +900,19 @@ class CommentsApp:
         """The answer, and whether a new comment was stored."""
         self.purge()
         form = self._read_form(environ, length)
+        try:
+            return self._take_form(form, environ, manifest)
+        except Refusal as refusal:
+            refusal.form = form
+            raise
+
+    def _take_form(
+        self, form: dict[str, list[str]], environ, manifest: Manifest
+    ) -> tuple[Response, bool]:
+        back = _post_url(form, manifest)
         controls, problems = schema.parse_controls(form)
         if problems:
-            raise Refusal(400, problems)
-        posted = form.get("post", [""])
-        known = manifest.posts.get(posted[0]) if len(posted) == 1 else None
-        back = known.url if known else ""
+            raise Refusal(400, problems, back)
         submission, problems = schema.parse_submission(form)
         # Checked after the form is (the same work either way), and answered
         # as a success whatever the form holds.
@@ -887,8 +954,9 @@ class CommentsApp:
                 429,
                 f"This update has had {self.config.post_hourly} comments in the "
                 "last hour, so comments on it are paused for a while. What you "
-                "wrote is still in the form: use your browser's Back button, keep "
-                f"a copy, and send it again in {_duration(seconds)}.",
+                "wrote is kept in the form below (your browser's Back button "
+                "returns to it too): keep a copy, and send it again in "
+                f"{_duration(seconds)}.",
                 post.url,
                 headers=[("Retry-After", str(seconds))],
                 title="Comments on this update are paused for a while",
@@ -1007,6 +1075,20 @@ CommentsApp.routes = {
     "/comments": {"POST": CommentsApp.post_comment, "OPTIONS": CommentsApp.preflight},
     "/health": {"GET": CommentsApp.health},
 }
+
+
+def _post_url(form: Mapping[str, list[str]], manifest: Manifest) -> str:
+    """The address of the post a form names, if the manifest has it."""
+    posted = form.get("post", [""])
+    known = manifest.posts.get(posted[0]) if len(posted) == 1 else None
+    return known.url if known else ""
+
+
+def own_origin(environ) -> str:
+    """This endpoint's origin as the request names it: an answer page's form
+    posts back from there."""
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    return origin_of(f"{environ.get('wsgi.url_scheme', 'http')}://{host}")
 
 
 def _utf8(parameters: str) -> bool:

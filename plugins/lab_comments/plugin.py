@@ -6,7 +6,8 @@ Signals:
                   reads content/comments/<post-slug>/<id>.yaml, checks every
                   file against lab_comments.schema, threads each post's
                   comments and attaches them; then writes each post's comment
-                  feed and the endpoint's manifest. A post with more comments
+                  feed, the endpoint's manifest and the shell of its answer
+                  pages (comments_answer.html). A post with more comments
                   than LAB_COMMENTS_PER_PAGE shows the first page of them, and
                   the generator writes the others (<post>/comments/2/, ...,
                   template comments_page.html); each comment's reply form is
@@ -68,7 +69,7 @@ from lab_common.output import (
 )
 from lab_common.processes import Worker, can_fork, fork_worker
 
-from . import schema, store
+from . import answer, schema, store
 from .cache import (
     CACHE_NAME,
     CachedFile,
@@ -442,6 +443,37 @@ class CommentsGenerator(Generator):
         )
         atomic_write(path, manifest_json(siteurl, self.manifest, staff), mode=0o644)
         note_output(writer, save_as)
+        self._write_answer_shell(writer)
+
+    def _write_answer_shell(self, writer) -> None:
+        """The page the endpoint answers refused comments in (answer.py): the
+        site's layout with absolute links (the endpoint serves it from its
+        own address), under a policy that lets that page load the site's
+        stylesheet and images and post its form back to the endpoint."""
+        save_as = self.options["LAB_COMMENTS_ANSWER_SAVE_AS"]
+        if not save_as:
+            return
+        siteurl = self.settings["SITEURL"]
+        policy = csp.Policy()
+        policy.directives = {
+            name: list(sources)
+            for name, sources in csp.policy(self.context).directives.items()
+        }
+        for directive in ("style-src", "img-src", "font-src", "form-action"):
+            policy.allow(directive, csp.origin(siteurl))
+        writer.write_file(
+            save_as,
+            self.get_template("comments_answer"),
+            self.context,
+            relative_urls=False,
+            # Its text (a plain value lab_writer can key the page on).
+            LAB_CSP=str(policy),
+            # Not a page of the site: no social metadata (and, not being
+            # .html, in no sitemap, search index or check of the site's pages).
+            lab_social=None,
+            lab_comments_answer_title=answer.SHELL_TITLE,
+            lab_comments_answer_content=answer.SHELL_CONTENT,
+        )
 
     def lab_output_claims(self) -> list[tuple[str, str]]:
         """What generate_output will write, as (save_as, source) pairs, for
@@ -463,7 +495,11 @@ class CommentsGenerator(Generator):
             for page in post.comment_pages[1:]
         ]
         manifest = self.options["LAB_COMMENTS_MANIFEST_SAVE_AS"]
-        return [*feeds, *pages, (manifest, "the comments manifest")]
+        shell = self.options["LAB_COMMENTS_ANSWER_SAVE_AS"]
+        claims = [*feeds, *pages, (manifest, "the comments manifest")]
+        if shell:
+            claims.append((shell, "the comments endpoint's answer page"))
+        return claims
 
     def _write_pages(self, writer, post) -> None:
         """The post's pages of comments after the first, through the writer

@@ -34,6 +34,12 @@ DEFAULTS: dict[str, Any] = {
     # The manifest the endpoint reads (posts that take comments, approved
     # comment ids), relative to the output folder.
     "LAB_COMMENTS_MANIFEST_SAVE_AS": "comments-manifest.json",
+    # The page, in the site's layout, that the endpoint answers a refused
+    # comment in (it fills in the marked title and content: answer.py);
+    # relative to the output folder. Not named .html: it is no page of the
+    # site (no sitemap, search index or site check takes it). "" writes none
+    # (the endpoint then answers with plain pages).
+    "LAB_COMMENTS_ANSWER_SAVE_AS": "comments-answer.shell",
     # Slugs of the pages the form links to (comments policy, privacy notice).
     "LAB_COMMENTS_POLICY_SLUG": "comments-policy",
     "LAB_COMMENTS_PRIVACY_SLUG": "privacy",
