@@ -271,7 +271,12 @@ def test_erasing_a_published_comment_keeps_its_replies_in_the_thread(desk, capsy
 
 
 def test_purge_and_list_delete_what_is_past_its_time(desk, capsys, monkeypatch):
+    """A pending comment goes after 30 days; the keyed hash of a sender whose
+    comment a moderator decided goes 12 months after that decision; a comment
+    nobody moderated leaves no hash behind."""
     app, _, run = desk
+    rejected = submit(app, body="Rejected at once.")
+    assert run("reject", rejected) == 0
     comment_id = submit(app)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
     monkeypatch.setattr(cli, "_now", lambda: later)
@@ -407,3 +412,22 @@ def test_a_staff_reply_can_be_typed_on_standard_input(desk, capsys, monkeypatch)
     assert run("reply", parent, "--author", "daniel-mensah") == 0
     (path,) = [p for p in (content / "a-post").glob("*.yaml") if p.stem != parent]
     assert load_yaml(path.read_bytes())["body"] == "Typed here."
+
+
+def test_a_senders_history_is_written_when_a_moderator_decides(desk, capsys):
+    """Taking a comment writes no sender record; approving and rejecting
+    do, and the listing counts those with the sender's waiting comments."""
+    app, _, run = desk
+    sender = app.queue.sender_hash(GOOD["email"])
+    first = submit(app, body="The first one.")
+    assert app.queue.sender(sender) == {}
+    assert run("approve", first) == 0
+    second = submit(app, body="The second one.")
+    assert run("reject", second) == 0
+    record = app.queue.sender(sender)
+    assert (record["comments"], record["rejected"]) == (1, 1) and record["last_seen"]
+    submit(app, body="The third one.")
+    capsys.readouterr()
+    assert run("list") == 0
+    out = capsys.readouterr().out
+    assert "sender sent 3 in 12 months" in out and "sender had 1 rejected" in out

@@ -364,13 +364,17 @@ def list_command(args, config, content) -> int:
 
 class ListingContext:
     """What the flags of one comment need to know of the others, worked out
-    once per listing: how many pending comments came from each address, and
-    each sender's history (read once per sender)."""
+    once per listing: how many pending comments came from each address and
+    from each sender, and each sender's history of moderated comments (read
+    once per sender)."""
 
     def __init__(self, queue: Queue, entries: Sequence[tuple[str, dict | None, str]]):
         self.queue = queue
         self.per_client = Counter(
             record["client"] for _, record, _ in entries if record is not None
+        )
+        self.per_sender = Counter(
+            record["sender"] for _, record, _ in entries if record is not None
         )
         self._senders: dict[str, dict] = {}
 
@@ -398,8 +402,14 @@ def comment_flags(record: dict, context: ListingContext) -> list[str]:
     sender = context.sender(record["sender"])
     if int(sender.get("rejected", 0)):
         flags.append(f"sender had {sender['rejected']} rejected")
-    if int(sender.get("comments", 0)) > 1:
-        flags.append(f"sender sent {sender['comments']} in 12 months")
+    # Approved and rejected ones (the sender's record) and those waiting.
+    sent = (
+        int(sender.get("comments", 0))
+        + int(sender.get("rejected", 0))
+        + context.per_sender[record["sender"]]
+    )
+    if sent > 1:
+        flags.append(f"sender sent {sent} in 12 months")
     same_client = context.per_client[record["client"]]
     if same_client > 1:
         flags.append(f"{same_client} pending from the same address")
@@ -465,6 +475,7 @@ def approve_command(args, config, content) -> int:
         path = published.write(public)
         queue.remove(args.id)
         decisions.record(args.id, "approved", _now())
+        queue.note_sender(record["sender"], _now())
     print(
         f"Approved {args.id}: {_relative(path)}. Commit it; the next build "
         "publishes it."

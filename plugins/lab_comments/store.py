@@ -3,9 +3,12 @@ or half-written.
 
 * The **queue** (private, outside content/, ignored by git): one YAML file per
   pending comment in `pending/`, holding the email address; `senders/` holds,
-  per keyed hash of an email address, when it was last seen and how many of
-  its comments were rejected (abuse control only); `.secret` holds the key of
-  those hashes when LAB_COMMENTS_SECRET does not.
+  per keyed hash of an email address, the history of its moderated comments:
+  when one was last approved or rejected, and how many of each (abuse control
+  only; written by the moderation commands, never at intake, so that taking a
+  comment costs one file's writes and an unmoderated sender leaves no record
+  once their comment is purged); `.secret` holds the key of those hashes when
+  LAB_COMMENTS_SECRET does not.
 * The **published** comments: `content/comments/<post-slug>/<id>.yaml`, public
   fields only.
 
@@ -370,7 +373,6 @@ class Queue:
         finally:
             with self._lock:
                 self._writing.discard(comment_id)
-        self.note_sender(sender, now)
         return comment_id, True
 
     def _load_index(self) -> dict[str, str]:
@@ -408,8 +410,9 @@ class Queue:
     def note_sender(
         self, sender: str, now: dt.datetime, rejected: bool = False
     ) -> dict[str, Any]:
-        """Count a comment (or a rejection) from a sender; keeps the date of
-        their last comment, from which the 12 months of keeping it run."""
+        """Count an approved comment (or a rejected one) of a sender, when a
+        moderator decides it; keeps the date, from which the 12 months of
+        keeping the record run."""
         with self._sender_locks[int(schema.hex_digest(sender)[:8], 16) % 64]:
             entry = self.sender(sender)
             entry = {
