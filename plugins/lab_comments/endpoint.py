@@ -152,7 +152,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     ),
     "LAB_COMMENTS_SENDER_DAYS": (
         "365",
-        "keyed hashes of email addresses are deleted this long after the last comment",
+        "keyed hashes of email addresses are deleted this long after the last "
+        "approval or rejection of one of their comments",
     ),
     "LAB_COMMENTS_MIN_ANSWER_MS": (
         "0",
@@ -993,15 +994,14 @@ class CommentsApp:
         self.pending.added(path.name, size)
 
     def _decoy(self, form: Mapping[str, list[str]]) -> None:
-        """The writes that storing a comment makes (its file and its
-        sender's, each fsynced), to a scratch file removed at once: a drop
-        then costs what a store costs under any load on the disk or the
-        processor, and EqualAnswers only evens out what is left."""
+        """The writes that storing a comment makes (its file, fsynced, and
+        its folder), to a scratch file removed at once: a drop then costs
+        what a store costs under any load on the disk or the processor, and
+        EqualAnswers only evens out what is left."""
         data = dump_yaml({key: values[0] for key, values in form.items() if values})
         path = self.queue.pending_dir / f"{TEMP_PREFIX}decoy-{secrets.token_hex(8)}"
         try:
-            for _ in range(2):
-                atomic_write(path, data)
+            atomic_write(path, data)
             path.unlink()
         except OSError as exc:
             # As a stored comment would be answered: a program must not learn
