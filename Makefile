@@ -72,7 +72,7 @@ define build
 endef
 
 html: $(STAMP) ## Build the site for local preview into output/
-	$(call build,SITEURL="$(DEV_SITEURL)",$(CONFFILE) --fatal errors)
+	$(call build,SITEURL="$(DEV_SITEURL)" LAB_COMMENTS_ENDPOINT="$(DEV_COMMENTS_ENDPOINT)",$(CONFFILE) --fatal errors)
 
 clean: ## Remove output/, preview/, screenshots, build leftovers and build caches (keeps .venv/ and card images)
 	rm -rf $(OUTPUTDIR) $(PREVIEWDIR) $(SCREENSHOTDIR) $(STAGEDIR) $(STAGEDIR)-old cache .cache/pelican .cache/jinja
@@ -89,15 +89,18 @@ INPLACEOPTS := -e CACHE_CONTENT=true LOAD_CONTENT_CACHE=true GZIP_CACHE=false \
 AUTORELOAD := PYTHONPATH=plugins $(BIN)/python -m lab_writer.autoreload
 
 regenerate: $(STAMP) ## Rebuild output/ whenever a file changes
-	SITEURL="$(DEV_SITEURL)" $(AUTORELOAD) $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) $(PELICANOPTS) $(INPLACEOPTS)
+	SITEURL="$(DEV_SITEURL)" LAB_COMMENTS_ENDPOINT="$(DEV_COMMENTS_ENDPOINT)" $(AUTORELOAD) $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) $(PELICANOPTS) $(INPLACEOPTS)
 
 serve: html ## Build, then serve output/ (http://127.0.0.1:8000; PORT=, BIND=)
 	@echo "Serving the site at $(DEV_SITEURL)/ (Ctrl-C stops)"
 	$(PELICAN) -l $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND)
 
 # The comments endpoint (plugins/lab_comments). A local build's form posts to
-# http://127.0.0.1:8001/comments (LAB_COMMENTS_ENDPOINT in pelicanconf.py).
+# http://127.0.0.1:$(COMMENTS_PORT)/comments, 8001 unless COMMENTS_PORT= says
+# otherwise (passed to pelicanconf.py as LAB_COMMENTS_ENDPOINT).
 COMMENTS_PORT ?= 8001
+# Where a local build's comment form posts: the endpoint devserver starts.
+DEV_COMMENTS_ENDPOINT = http://$(BIND):$(COMMENTS_PORT)/comments
 LAB_COMMENTS_QUEUE ?= $(CURDIR)/comments-queue
 LAB_COMMENTS_MANIFEST ?= $(CURDIR)/$(OUTPUTDIR)/comments-manifest.json
 COMMENTS := LAB_COMMENTS_QUEUE="$(LAB_COMMENTS_QUEUE)" \
@@ -109,7 +112,7 @@ COMMENTS := LAB_COMMENTS_QUEUE="$(LAB_COMMENTS_QUEUE)" \
 devserver: html ## Serve output/, rebuild it on every change, run the comments endpoint (PORT=, BIND=)
 	@$(COMMENTS) serve --host $(BIND) --port $(COMMENTS_PORT) & comments=$$!; \
 	trap 'kill $$comments 2>/dev/null' EXIT INT TERM; \
-	SITEURL="$(DEV_SITEURL)" $(AUTORELOAD) -l $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS) $(INPLACEOPTS)
+	SITEURL="$(DEV_SITEURL)" LAB_COMMENTS_ENDPOINT="$(DEV_COMMENTS_ENDPOINT)" $(AUTORELOAD) -l $(INPUTDIR) -o $(OUTPUTDIR) -s $(CONFFILE) -p $(PORT) -b $(BIND) $(PELICANOPTS) $(INPLACEOPTS)
 
 publish: $(STAMP) ## Build the production site into output/ (absolute URLs from SITEURL)
 	$(call build,$(if $(SITEURL),SITEURL="$(SITEURL)"),$(PUBLISHCONF) --fatal errors)

@@ -181,8 +181,11 @@ LAB_SOCIAL_CACHE_PATH = os.path.join(
 
 # Comments (lab_comments): approved comments live in content/comments/; the form
 # posts to the endpoint (`make comments-serve`, also started by `make devserver`).
-# publishconf.py takes the production endpoint from the environment.
-LAB_COMMENTS_ENDPOINT = "http://127.0.0.1:8001/comments"
+# The Makefile names the local endpoint (COMMENTS_PORT=, default 8001) in the
+# environment; publishconf.py takes the production endpoint from it too.
+LAB_COMMENTS_ENDPOINT = (
+    os.environ.get("LAB_COMMENTS_ENDPOINT") or "http://127.0.0.1:8001/comments"
+)
 LAB_COMMENTS_MAX_DEPTH = 3
 LAB_COMMENTS_CLOSE_AFTER_DAYS = 0
 

@@ -256,7 +256,7 @@ def test_listing_reads_the_queue_once(desk, capsys, monkeypatch):
     assert run("list") == 0
     out = capsys.readouterr().out
     assert "40 comment(s) waiting" in out
-    assert "14 pending from the same address" in out
+    assert "14 pending from the same internet address" in out
     # One read of each comment, shared by the purge and the listing.
     assert sorted(reads) == sorted(app.queue.ids())
 

@@ -221,7 +221,7 @@ def test_the_list_shows_post_name_date_and_flags(desk, capsys):
     assert "2 comment(s) waiting" in out and "on a-post" in out
     assert "from Ada Lane" in out and " UTC" in out
     assert "many links (3)" in out and f"reply to {EXISTING}" in out
-    assert "2 pending from the same address" in out
+    assert "2 pending from the same internet address" in out
 
 
 def test_terminal_control_codes_are_never_printed():

@@ -60,3 +60,19 @@ def test_make_serve_builds_and_serves_the_sample_site(make_repo):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
     assert (repo / "output" / "index.html").is_file()
+
+
+def test_the_comment_form_posts_where_make_runs_the_endpoint(make_repo):
+    """COMMENTS_PORT moves the endpoint devserver starts and, with it, where
+    the pages' comment form posts (it used to stay on 8001)."""
+    repo, make = make_repo(SAMPLE)
+    built = make("html", "COMMENTS_PORT=9001")
+    assert built.returncode == 0, built.stdout + built.stderr
+    page = repo / "output" / "updates" / "2025" / "first-challenge" / "index.html"
+    tree = html5lib.parse(
+        page.read_bytes(), treebuilder="etree", namespaceHTMLElements=False
+    )
+    actions = {f.get("action") for f in tree.iter("form") if f.get("method") == "post"}
+    assert actions == {"http://127.0.0.1:9001/comments"}
+    policy = next(m for m in tree.iter("meta") if m.get("http-equiv"))
+    assert "http://127.0.0.1:9001" in policy.get("content")

@@ -412,7 +412,9 @@ def comment_flags(record: dict, context: ListingContext) -> list[str]:
         flags.append(f"sender sent {sent} in 12 months")
     same_client = context.per_client[record["client"]]
     if same_client > 1:
-        flags.append(f"{same_client} pending from the same address")
+        # The internet (IP) address, not the email address: a moderator
+        # reading "address" beside an email took it for that.
+        flags.append(f"{same_client} pending from the same internet address")
     return flags
 
 
