@@ -34,7 +34,6 @@ tests/test_waitress_contract.py.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import os
 import time
@@ -48,6 +47,7 @@ from waitress.server import TcpWSGIServer
 
 from . import schema
 from .endpoint import ConfigError
+from .limits import client_key
 
 logger = logging.getLogger(__name__)
 
@@ -118,22 +118,6 @@ def limits_from_env(environ: Mapping[str, str] = os.environ) -> Limits:
             f"LAB_COMMENTS_MAX_CONNECTIONS ({limits.connections})"
         )
     return limits
-
-
-def client_key(address: str) -> str:
-    """Who a connection comes from, for counting: an IPv4 address as it is,
-    an IPv6 address by its /64 (one household or device is given a whole
-    /64, and can pick any address in it), an IPv4-mapped IPv6 address as the
-    IPv4 address. Anything else (a Unix socket's name) is its own key."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 class CappedParser(HTTPRequestParser):
