@@ -8,6 +8,9 @@ form and puts each comment in the private moderation queue.
                      that says what is wrong in the form's words and gives
                      the reader's form back to correct and send again
     OPTIONS /comments  CORS preflight, for the site's own origin only
+    POST /forge-hook  the forge's signed webhook: a pull request of ours
+                     merged or closed settles its comment (hooks.py;
+                     off, 404, without LAB_COMMENTS_HOOK_SECRET)
     GET /health      200 "ok", or 503 and a one-line reason: the queue is
                      full or cannot be written, the manifest is missing or
                      malformed (for a process supervisor or monitoring)
@@ -68,7 +71,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import answer, schema
+from . import answer, delivery, hooks, schema
 from .limits import (
     QUEUE_TROUBLE,
     PendingCount,
@@ -160,6 +163,26 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "every 303 answer takes at least this long (milliseconds); a dropped or "
         "duplicate submission always takes as long as a recent stored one",
     ),
+    # -- the forge's webhook (lab_comments.hooks)
+    "LAB_COMMENTS_HOOK_SECRET": (
+        "",
+        "the secret the forge signs its webhook with (32 characters or more); "
+        "empty, and no LAB_COMMENTS_HOOK_SECRET_FILE: POST /forge-hook is off "
+        "(404)",
+    ),
+    "LAB_COMMENTS_HOOK_SECRET_FILE": (
+        "",
+        "a file holding that secret instead (not both)",
+    ),
+    "LAB_COMMENTS_BRANCH_PREFIX": (
+        delivery.DEFAULT_BRANCH_PREFIX,
+        "the start of the name of each comment's branch (<prefix><id>)",
+    ),
+    "LAB_COMMENTS_FORGE_REPO": (
+        "",
+        "the site's repository on the forge, owner/name; a webhook about a "
+        "pull request on any other is ignored (empty: not checked)",
+    ),
 }
 
 
@@ -187,6 +210,10 @@ class Config:
     trusted_proxy: str = ""
     # The build's shell for answer pages (None: plain pages).
     answer_shell: Path | None = None
+    # -- the forge's webhook (lab_comments.hooks); no secret: off
+    hook_secret: bytes | None = field(default=None, repr=False)
+    branch_prefix: str = delivery.DEFAULT_BRANCH_PREFIX
+    forge_repo: str = ""
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -223,6 +250,15 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
             raise ConfigError(
                 "LAB_COMMENTS_TRUSTED_PROXY: must be an IP address or *"
             ) from None
+    try:
+        hook_secret = hooks.read_secret(
+            get("LAB_COMMENTS_HOOK_SECRET"),
+            get("LAB_COMMENTS_HOOK_SECRET_FILE"),
+        )
+        branch_prefix = hooks.check_prefix(get("LAB_COMMENTS_BRANCH_PREFIX"))
+        forge_repo = hooks.check_repo(get("LAB_COMMENTS_FORGE_REPO"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return Config(
         queue=Path(get("LAB_COMMENTS_QUEUE")),
         manifest=Path(get("LAB_COMMENTS_MANIFEST")),
@@ -243,6 +279,9 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
             get("LAB_COMMENTS_ANSWER_SHELL")
             or Path(get("LAB_COMMENTS_MANIFEST")).with_name("comments-answer.shell")
         ),
+        hook_secret=hook_secret,
+        branch_prefix=branch_prefix,
+        forge_repo=forge_repo,
     )
 
 
@@ -458,6 +497,7 @@ STATUS = {
     204: "204 No Content",
     303: "303 See Other",
     400: "400 Bad Request",
+    401: "401 Unauthorized",
     403: "403 Forbidden",
     404: "404 Not Found",
     405: "405 Method Not Allowed",
@@ -626,7 +666,9 @@ class CommentsApp:
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
         handlers = self.routes.get(path)
-        if handlers is None:
+        if handlers is None or (
+            path == hooks.HOOK_PATH and self.config.hook_secret is None
+        ):
             return self.page(Refusal(404, "There is nothing at this address."))
         handler = handlers.get(method)
         if handler is None:
@@ -1044,17 +1086,9 @@ class CommentsApp:
         return length
 
     def _read_form(self, environ, length: int) -> dict[str, list[str]]:
-        stream = environ["wsgi.input"]
-        chunks, remaining = [], length
-        while remaining > 0:
-            chunk = stream.read(remaining)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        if remaining:
+        data = _read_body(environ["wsgi.input"], length)
+        if data is None:
             raise Refusal(400, "The form arrived incomplete. Please send it again.")
-        data = b"".join(chunks)
         try:
             text = data.decode("utf-8")
             return parse_qs(
@@ -1070,11 +1104,82 @@ class CommentsApp:
         except ValueError:
             raise Refusal(400, "The form has too many fields.") from None
 
+    # -- the forge's webhook (lab_comments.hooks)
+
+    def forge_hook(self, environ) -> Response:
+        """A signed webhook settles a comment whose pull request was merged
+        or closed; nothing is parsed before the signature is checked, and no
+        answer names the secret."""
+        value = environ.get("CONTENT_LENGTH", "").strip()
+        if not value.isdigit():
+            return _text(411, "Content-Length required")
+        length = int(value)
+        if length > hooks.HOOK_BODY_MAX:
+            return _text(413, f"over {hooks.HOOK_BODY_MAX} bytes")
+        body = _read_body(environ["wsgi.input"], length)
+        if body is None:
+            return _text(400, "the body arrived incomplete")
+        if not hooks.verify(self.config.hook_secret or b"", body, environ):
+            logger.warning("forge hook: refused a request without a good signature")
+            return _text(401, "signature missing or wrong")
+        try:
+            payload = hooks.parse(body)
+        except hooks.BadPayload as exc:
+            return _text(400, str(exc))
+        decision = hooks.decide(
+            hooks.event_of(environ),
+            payload,
+            self.config.branch_prefix,
+            self.config.forge_repo,
+        )
+        comment_id = decision.comment_id
+        result: dict[str, str] = {"done": "nothing"}
+        if comment_id is None:
+            result["why"] = decision.why
+        elif not hooks.delivered(self.queue.root, comment_id):
+            result.update(
+                comment=comment_id,
+                why="not waiting for a pull request (settled before, or not sent "
+                "as one)",
+            )
+        else:
+            done = delivery.settle(
+                self.queue, comment_id, decision.merged, self.clock()
+            )
+            result.update(comment=comment_id)
+            if done:
+                result["done"] = done
+                logger.info("forge hook: comment %s %s", comment_id, done)
+            else:
+                result["why"] = "settled before"
+        body = (json.dumps(result) + "\n").encode()
+        return Response(STATUS[200], body, [("Content-Type", "application/json")])
+
 
 CommentsApp.routes = {
     "/comments": {"POST": CommentsApp.post_comment, "OPTIONS": CommentsApp.preflight},
     "/health": {"GET": CommentsApp.health},
+    hooks.HOOK_PATH: {"POST": CommentsApp.forge_hook},
 }
+
+
+def _text(status: int, text: str) -> Response:
+    """A short plain answer, for a program (the forge), not a reader."""
+    body = f"{text}\n".encode()
+    return Response(STATUS[status], body, [("Content-Type", "text/plain")])
+
+
+def _read_body(stream, length: int) -> bytes | None:
+    """Exactly `length` bytes of the request's body, or None if it ends
+    sooner."""
+    chunks, remaining = [], length
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def _post_url(form: Mapping[str, list[str]], manifest: Manifest) -> str:
