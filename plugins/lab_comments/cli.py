@@ -653,7 +653,7 @@ def erase_command(args, config, content) -> int:
     print(
         f"Erased {args.id} ({_relative(path)}). Commit the change; the next build "
         "removes it from the site. It stays in the git history until that is "
-        "rewritten (see README: Comments and moderation)."
+        "rewritten (see docs/moderation.md)."
     )
     return 0
 
