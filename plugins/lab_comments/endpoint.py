@@ -160,6 +160,23 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "every 303 answer takes at least this long (milliseconds); a dropped or "
         "duplicate submission always takes as long as a recent stored one",
     ),
+    # The manifest fetched from the live site (fetch.py; `serve` only).
+    "LAB_COMMENTS_MANIFEST_URL": (
+        "",
+        "address of the live site's manifest "
+        "(https://lab.example.org/comments-manifest.json): serve fetches it "
+        "into LAB_COMMENTS_MANIFEST, and the answer shell into "
+        "LAB_COMMENTS_ANSWER_SHELL; empty: the files are put there otherwise",
+    ),
+    "LAB_COMMENTS_MANIFEST_EVERY": (
+        "300",
+        "seconds between two fetches of the manifest (an unchanged one costs a 304)",
+    ),
+    "LAB_COMMENTS_ANSWER_SHELL_URL": (
+        "",
+        "address of the live site's answer shell; empty: comments-answer.shell "
+        "beside LAB_COMMENTS_MANIFEST_URL; none: not fetched",
+    ),
 }
 
 
@@ -187,6 +204,10 @@ class Config:
     trusted_proxy: str = ""
     # The build's shell for answer pages (None: plain pages).
     answer_shell: Path | None = None
+    # The manifest (and shell) fetched from the live site (fetch.py).
+    manifest_url: str = ""
+    manifest_every: int = 300
+    answer_shell_url: str = ""
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -223,6 +244,14 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
             raise ConfigError(
                 "LAB_COMMENTS_TRUSTED_PROXY: must be an IP address or *"
             ) from None
+    fetched = {
+        name: get(name)
+        for name in ("LAB_COMMENTS_MANIFEST_URL", "LAB_COMMENTS_ANSWER_SHELL_URL")
+    }
+    for name, url in fetched.items():
+        may_be_none = name == "LAB_COMMENTS_ANSWER_SHELL_URL" and url == "none"
+        if url and not may_be_none and not origin_of(url):
+            raise ConfigError(f"{name}: must be an http(s) URL")
     return Config(
         queue=Path(get("LAB_COMMENTS_QUEUE")),
         manifest=Path(get("LAB_COMMENTS_MANIFEST")),
@@ -243,6 +272,9 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
             get("LAB_COMMENTS_ANSWER_SHELL")
             or Path(get("LAB_COMMENTS_MANIFEST")).with_name("comments-answer.shell")
         ),
+        manifest_url=fetched["LAB_COMMENTS_MANIFEST_URL"],
+        manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
+        answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
     )
 
 
