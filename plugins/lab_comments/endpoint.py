@@ -177,6 +177,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "address of the live site's answer shell; empty: comments-answer.shell "
         "beside LAB_COMMENTS_MANIFEST_URL; none: not fetched",
     ),
+    # A file for the key, so that it stays out of the environment (systemd's
+    # LoadCredential=, a container's secret; deploy/).
+    "LAB_COMMENTS_SECRET_FILE": (
+        "",
+        "a file holding LAB_COMMENTS_SECRET (one line), instead of the variable itself",
+    ),
 }
 
 
@@ -234,6 +240,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     if any(not o for o in origins):
         raise ConfigError("LAB_COMMENTS_ALLOWED_ORIGINS: each must be an http(s) URL")
     secret = get("LAB_COMMENTS_SECRET")
+    if get("LAB_COMMENTS_SECRET_FILE"):
+        secret = secret_from_file(secret, get("LAB_COMMENTS_SECRET_FILE"))
     if secret and len(secret) < 32:
         raise ConfigError("LAB_COMMENTS_SECRET: use at least 32 characters")
     proxy = get("LAB_COMMENTS_TRUSTED_PROXY")
@@ -276,6 +284,22 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
         answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
     )
+
+
+def secret_from_file(secret: str, path: str) -> str:
+    """The key in the file LAB_COMMENTS_SECRET_FILE names (ConfigError when
+    it cannot be read, or LAB_COMMENTS_SECRET is set as well)."""
+    if secret:
+        raise ConfigError(
+            "LAB_COMMENTS_SECRET_FILE: set it or LAB_COMMENTS_SECRET, not both"
+        )
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(
+            f"LAB_COMMENTS_SECRET_FILE: {path} cannot be read: {reason}"
+        ) from None
 
 
 def origin_of(url: str) -> str:
