@@ -304,6 +304,7 @@ def test_the_unit_runs_the_endpoint_confined():
     one = {key: values[-1] for key, values in service.items()}
     expected = {
         "DynamicUser": "yes",
+        "User": "lab-comments",
         "ProtectSystem": "strict",
         "ProtectHome": "yes",
         "PrivateTmp": "yes",
@@ -577,3 +578,34 @@ def test_a_wrong_key_file_is_named(tmp_path, environ, message):
     with pytest.raises(ConfigError) as caught:
         config_from_env(environ)
     assert str(caught.value).startswith(message.format(**paths))
+
+
+def test_the_example_environment_file_shows_the_defaults():
+    """A commented-out line shows the default it keeps (paths aside: the
+    example shows the server's)."""
+    from lab_comments import endpoint, server
+
+    defaults = {
+        name: default
+        for name, (default, _) in (endpoint.ENVIRONMENT | server.ENVIRONMENT).items()
+        if "/" not in default
+    }
+    shown = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = re.fullmatch(r"#(LAB_[A-Z_]+)=(.*)", line.strip())
+        if match and match[1] in defaults:
+            shown[match[1]] = match[2]
+    wrong = {
+        name: (value, defaults[name])
+        for name, value in shown.items()
+        if value and value != defaults[name]
+    }
+    # Examples of a value where the default is none (the unit's, for the
+    # trusted proxy).
+    allowed_examples = {
+        "LAB_COMMENTS_ALLOWED_ORIGINS",
+        "LAB_COMMENTS_SECRET_FILE",
+        "LAB_COMMENTS_TRUSTED_PROXY",
+    }
+    assert set(wrong) <= allowed_examples, wrong
+    assert len(shown) >= 15

@@ -1,4 +1,5 @@
-"""Moderation from the command line (the make targets wrap it):
+"""Moderation from the command line (the make targets wrap it; `python -m
+lab_comments` is the same, with `serve` when no command is given):
 
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list

@@ -40,13 +40,15 @@ one beyond its bounds (nested too deeply, too many parts, too much HTML) is
 refused with 400 and the reason.
 
 It reads only the manifest the build writes (which posts take comments, the
-ids of approved comments) and writes only to the queue. It never imports
-Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
-`python -m lab_comments.cli serve` (waitress). A queue folder it cannot write
-to, or an unreadable key, stops it at start with a StoreError of one line;
-a bad setting with a ConfigError. Forwarding headers (X-Forwarded-For,
-Forwarded, X-Real-IP) are believed only from LAB_COMMENTS_TRUSTED_PROXY (by
-waitress); without it the first request that carries one logs a warning.
+ids of approved comments) and writes only to the queue; `serve` may fetch the
+manifest from the live site (fetch.py). It never imports Pelican. Settings
+are the environment variables in ENVIRONMENT; serve it with `python -m
+lab_comments serve` (waitress; deploy/ and docs/deploy.md for a server). A
+queue folder it cannot write to, or an unreadable key, stops it at start
+with a StoreError of one line; a bad setting with a ConfigError. Forwarding
+headers (X-Forwarded-For, Forwarded, X-Real-IP) are believed only from
+LAB_COMMENTS_TRUSTED_PROXY (by waitress); without it the first request that
+carries one logs a warning.
 """
 
 from __future__ import annotations
