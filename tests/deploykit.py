@@ -55,6 +55,16 @@ def status(code: int) -> Behaviour:
     return behave
 
 
+def redirect(location: str) -> Behaviour:
+    def behave(handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return behave
+
+
 def truncated(body: bytes) -> Behaviour:
     """Declares the whole body, sends half of it, closes the connection."""
 

@@ -19,6 +19,7 @@ from deploykit import (
     endpoint_process,
     get,
     live_site,
+    redirect,
     serve_file,
     silent,
     status,
@@ -150,6 +151,20 @@ def test_a_bad_answer_leaves_the_good_manifest_in_place(tmp_path, case, caplog):
             assert fetch.fetch_all() == ["updated"]
         assert path.read_bytes() == NEWER
         assert any("fetched again" in r.getMessage() for r in caplog.records)
+
+
+def test_redirects_are_followed_within_http_only(tmp_path):
+    path = tmp_path / "comments-manifest.json"
+    with live_site() as site:
+        site.paths["/old.json"] = redirect(site.url("/m.json"))
+        site.paths["/m.json"] = serve_file(MANIFEST)
+        fetch = fetcher(path, site.url("/old.json"))
+        assert fetch.fetch_all() == ["updated"]
+        site.paths["/old.json"] = redirect("ftp://127.0.0.1/m.json")
+        assert fetch.fetch_all() == ["HTTP 302"]
+        site.paths["/old.json"] = redirect("file:///etc/passwd")
+        assert fetch.fetch_all() == ["HTTP 302"]
+    assert path.read_bytes() == MANIFEST
 
 
 def test_a_bad_first_answer_writes_nothing(tmp_path):

@@ -317,7 +317,7 @@ def test_the_unit_runs_the_endpoint_confined():
     assert "@system-service" in service["SystemCallFilter"]
     assert one["MemoryMax"].endswith("M")
     assert one["EnvironmentFile"].startswith("/etc/")
-    assert one["LoadCredential"].startswith("secret:/etc/")
+    assert "secret:/etc/lab-comments/secret" in service["LoadCredential"]
     # Writes: the queue (the state folder) and the fetched manifest (the
     # cache folder); nothing else is made writable.
     assert "ReadWritePaths" not in service

@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from lab_common.files import TEMP_PREFIX, atomic_write
 
@@ -50,6 +50,19 @@ TIMEOUT = 10.0
 # ... and for the whole answer, however steadily it trickles.
 DEADLINE = 30.0
 USER_AGENT = "lab-comments-endpoint (manifest fetch)"
+UNEXPECTED = "unexpected error"
+
+
+class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects within http(s) only (urllib's own also follows ftp:)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0917 (urllib's)
+        if urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, "redirect refused", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+OPENER = urllib.request.build_opener(HttpOnlyRedirects)
 
 
 class FetchRefused(Exception):
@@ -156,8 +169,9 @@ class Fetcher:
         except Exception:
             # The thread must outlive anything unexpected, or the endpoint
             # would quietly keep an old manifest for ever.
-            logger.exception("comments endpoint: fetching %s failed", source.url)
-            source.trouble = "unexpected error"
+            if source.trouble != UNEXPECTED:
+                logger.exception("comments endpoint: fetching %s failed", source.url)
+            source.trouble = UNEXPECTED
             return source.trouble
         if source.trouble:
             logger.info("comments endpoint: %s fetched again", source.url)
@@ -174,7 +188,7 @@ class Fetcher:
                 headers["If-Modified-Since"] = source.last_modified
         request = urllib.request.Request(source.url, headers=headers)  # noqa: S310 (http(s) only: config_from_env)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with OPENER.open(request, timeout=self.timeout) as response:
                 data = self._read(response, source.max_bytes)
                 etag = response.headers.get("ETag", "")
                 last_modified = response.headers.get("Last-Modified", "")
