@@ -1,4 +1,5 @@
-"""Moderation from the command line (the make targets wrap it):
+"""Moderation from the command line (the make targets wrap it; `python -m
+lab_comments` is the same, with `serve` when no command is given):
 
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list
@@ -297,6 +298,7 @@ def _what_became_of(
 
 def serve_command(args, config, content) -> int:
     from .endpoint import CommentsApp
+    from .fetch import fetcher_from_config
     from .server import ListenError, limits_from_env, serve
 
     try:
@@ -309,6 +311,11 @@ def serve_command(args, config, content) -> int:
     if args.trusted_proxy:
         config = dataclasses.replace(config, trusted_proxy=args.trusted_proxy)
     app = CommentsApp(config)
+    # The manifest and shell from the live site, when LAB_COMMENTS_MANIFEST_URL
+    # says where (a daemon thread: it ends with the server).
+    fetcher = fetcher_from_config(config)
+    if fetcher is not None:
+        fetcher.start()
 
     def ready() -> None:
         print(

@@ -43,13 +43,15 @@ one beyond its bounds (nested too deeply, too many parts, too much HTML) is
 refused with 400 and the reason.
 
 It reads only the manifest the build writes (which posts take comments, the
-ids of approved comments) and writes only to the queue. It never imports
-Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
-`python -m lab_comments.cli serve` (waitress). A queue folder it cannot write
-to, or an unreadable key, stops it at start with a StoreError of one line;
-a bad setting with a ConfigError. Forwarding headers (X-Forwarded-For,
-Forwarded, X-Real-IP) are believed only from LAB_COMMENTS_TRUSTED_PROXY (by
-waitress); without it the first request that carries one logs a warning.
+ids of approved comments) and writes only to the queue; `serve` may fetch the
+manifest from the live site (fetch.py). It never imports Pelican. Settings
+are the environment variables in ENVIRONMENT; serve it with `python -m
+lab_comments serve` (waitress; deploy/ and docs/deploy.md for a server). A
+queue folder it cannot write to, or an unreadable key, stops it at start
+with a StoreError of one line; a bad setting with a ConfigError. Forwarding
+headers (X-Forwarded-For, Forwarded, X-Real-IP) are believed only from
+LAB_COMMENTS_TRUSTED_PROXY (by waitress); without it the first request that
+carries one logs a warning.
 """
 
 from __future__ import annotations
@@ -183,6 +185,29 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "the site's repository on the forge, owner/name; a webhook about a "
         "pull request on any other is ignored (empty: not checked)",
     ),
+    # The manifest fetched from the live site (fetch.py; `serve` only).
+    "LAB_COMMENTS_MANIFEST_URL": (
+        "",
+        "address of the live site's manifest "
+        "(https://lab.example.org/comments-manifest.json): serve fetches it "
+        "into LAB_COMMENTS_MANIFEST, and the answer shell into "
+        "LAB_COMMENTS_ANSWER_SHELL; empty: the files are put there otherwise",
+    ),
+    "LAB_COMMENTS_MANIFEST_EVERY": (
+        "300",
+        "seconds between two fetches of the manifest (an unchanged one costs a 304)",
+    ),
+    "LAB_COMMENTS_ANSWER_SHELL_URL": (
+        "",
+        "address of the live site's answer shell; empty: comments-answer.shell "
+        "beside LAB_COMMENTS_MANIFEST_URL; none: not fetched",
+    ),
+    # A file for the key, so that it stays out of the environment (systemd's
+    # LoadCredential=, a container's secret; deploy/).
+    "LAB_COMMENTS_SECRET_FILE": (
+        "",
+        "a file holding LAB_COMMENTS_SECRET (one line), instead of the variable itself",
+    ),
 }
 
 
@@ -214,6 +239,10 @@ class Config:
     hook_secret: bytes | None = field(default=None, repr=False)
     branch_prefix: str = delivery.DEFAULT_BRANCH_PREFIX
     forge_repo: str = ""
+    # The manifest (and shell) fetched from the live site (fetch.py).
+    manifest_url: str = ""
+    manifest_every: int = 300
+    answer_shell_url: str = ""
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -240,6 +269,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     if any(not o for o in origins):
         raise ConfigError("LAB_COMMENTS_ALLOWED_ORIGINS: each must be an http(s) URL")
     secret = get("LAB_COMMENTS_SECRET")
+    if get("LAB_COMMENTS_SECRET_FILE"):
+        secret = secret_from_file(secret, get("LAB_COMMENTS_SECRET_FILE"))
     if secret and len(secret) < 32:
         raise ConfigError("LAB_COMMENTS_SECRET: use at least 32 characters")
     proxy = get("LAB_COMMENTS_TRUSTED_PROXY")
@@ -259,6 +290,14 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         forge_repo = hooks.check_repo(get("LAB_COMMENTS_FORGE_REPO"))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    fetched = {
+        name: get(name)
+        for name in ("LAB_COMMENTS_MANIFEST_URL", "LAB_COMMENTS_ANSWER_SHELL_URL")
+    }
+    for name, url in fetched.items():
+        may_be_none = name == "LAB_COMMENTS_ANSWER_SHELL_URL" and url == "none"
+        if url and not may_be_none and not origin_of(url):
+            raise ConfigError(f"{name}: must be an http(s) URL")
     return Config(
         queue=Path(get("LAB_COMMENTS_QUEUE")),
         manifest=Path(get("LAB_COMMENTS_MANIFEST")),
@@ -282,7 +321,26 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         hook_secret=hook_secret,
         branch_prefix=branch_prefix,
         forge_repo=forge_repo,
+        manifest_url=fetched["LAB_COMMENTS_MANIFEST_URL"],
+        manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
+        answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
     )
+
+
+def secret_from_file(secret: str, path: str) -> str:
+    """The key in the file LAB_COMMENTS_SECRET_FILE names (ConfigError when
+    it cannot be read, or LAB_COMMENTS_SECRET is set as well)."""
+    if secret:
+        raise ConfigError(
+            "LAB_COMMENTS_SECRET_FILE: set it or LAB_COMMENTS_SECRET, not both"
+        )
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(
+            f"LAB_COMMENTS_SECRET_FILE: {path} cannot be read: {reason}"
+        ) from None
 
 
 def origin_of(url: str) -> str:
