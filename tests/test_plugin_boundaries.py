@@ -29,6 +29,8 @@ ENDPOINT_SIDE = (
     "server",
     "cli",
     "settings",
+    "mail",
+    "digest",
 )
 
 

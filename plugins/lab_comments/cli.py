@@ -279,6 +279,8 @@ def serve_command(args, config, content) -> int:
     if args.trusted_proxy:
         config = dataclasses.replace(config, trusted_proxy=args.trusted_proxy)
     app = CommentsApp(config)
+    if app.digest is not None:
+        app.digest.start()
 
     def ready() -> None:
         print(
