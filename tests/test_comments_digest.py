@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from commentkit import GOOD, SITE, Clock, call, make_app
+from commentkit import GOOD, SITE, Clock, call, make_app, parse_html_bytes
 from mailkit import (
     PASSWORD,
     USER,
@@ -30,12 +30,13 @@ from mailkit import (
     wait_for,
 )
 
-from lab_comments import schema
+from lab_comments import cli, schema
 from lab_comments.delivery import outbox_path
 from lab_comments.digest import (
     PULL_OPENING,
     Item,
     Notifier,
+    digest_html,
     digest_key,
     digest_text,
     quote,
@@ -154,6 +155,22 @@ def test_the_digest_lists_each_comment_and_how_to_moderate_it():
     assert "pull request" not in digest_text(items[2:], 15).lower()
 
 
+def test_the_html_part_holds_readers_words_as_text_only():
+    hostile = '<script>alert(1)</script><a href="https://evil.example/">win</a>'
+    items = [
+        Item("20260101-090000-aaaaaa", "a-post", f"{SITE}/updates/a-post/",
+             hostile, hostile, "https://forge.example/lab/site/pull/7"),
+        Item("20260101-090001-bbbbbb", "a-post", "", "Bo", "Hi", ""),
+    ]  # fmt: skip
+    tree = parse_html_bytes(digest_html(items, 15).encode())
+    assert tree.find(".//script") is None
+    links = [a.get("href") for a in tree.iter("a")]
+    assert links == [f"{SITE}/updates/a-post/", "https://forge.example/lab/site/pull/7"]
+    quoted = [" ".join(q.itertext()) for q in tree.iter("blockquote")]
+    assert quoted[:2] == [quote(hostile, 80), quote(hostile, 100)]
+    assert tree.find(".//code").text == "make comments-list"
+
+
 def test_a_digest_key_is_fixed_by_its_comments():
     assert digest_key(["b", "a"]) == digest_key(["a", "b"]) != digest_key(["a"])
 
@@ -258,8 +275,9 @@ def test_a_hostile_name_reaches_the_body_only(tmp_path, running):
     assert message.get_all("To") == [", ".join(MODERATORS)]
     assert sorted(message.keys()) == sorted(
         ["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted",
-         "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]
+         "MIME-Version", "Content-Type"]
     )  # fmt: skip
+    assert message.get_content_type() == "multipart/alternative"
     text = received.text
     assert sorted(listed_ids(text)) == sorted([posted, forged])
     assert "Name:  > Mallory Bcc: victim@example.org Subject: You won" in text
@@ -294,6 +312,11 @@ def test_three_comments_in_one_window_send_one_digest(tmp_path, running):
         assert f"> Comment number {n}." in text
     assert f"On {SITE}/updates/a-post/" in text
     assert "make comments-list" in text
+    html = parse_html_bytes(message.get_body(("html",)).get_content().encode())
+    quoted = [" ".join(q.itertext()) for q in html.iter("blockquote")]
+    assert sorted(quoted) == sorted(
+        [*(f"Comment number {n}." for n in (1, 2, 3)), *["Ada Lane"] * 3]
+    )
     # The comments stay pending; nothing waits in the mail queue.
     assert app.queue.ids() == ids
     assert MailQueue(tmp_path / "queue" / "mail").entries() == []
@@ -459,6 +482,46 @@ def test_a_sent_message_is_never_queued_or_sent_again(tmp_path):
     atomic_write(outbox.sent_dir / "digest-two", b"x")
     assert outbox.deliver(settings, now, connect) == (0, 0)
     assert len(sent) == 1 and outbox.entries() == []
+
+
+def test_a_digest_refused_for_the_pending_days_is_given_up(tmp_path, caplog):
+    outbox = MailQueue(tmp_path / "mail").open()
+    now = dt.datetime.now(dt.UTC)
+    message = new_message(plain(25), MODERATORS, "1 new comment", "x")
+    outbox.add("digest-old", message, MODERATORS, now - dt.timedelta(days=31))
+    outbox.add("digest-new", message, MODERATORS, now - dt.timedelta(days=29))
+    assert outbox.expire(now, 30) == 1
+    assert [entry.key for entry in outbox.entries()] == ["digest-new"]
+    assert "digest-old given up" in caplog.text
+
+
+def test_mail_test_sends_one_email_now_or_says_why_not(tmp_path, capsys):
+    with smtp_server(login=True) as (recorder, port):
+        environ = {
+            "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
+            "LAB_COMMENTS_SMTP_HOST": HOST,
+            "LAB_COMMENTS_SMTP_PORT": str(port),
+            "LAB_COMMENTS_SMTP_SECURITY": "none",
+            "LAB_COMMENTS_SMTP_USER": USER,
+            "LAB_COMMENTS_SMTP_PASSWORD": PASSWORD,
+            "LAB_COMMENTS_SMTP_TIMEOUT": "2",
+            "LAB_COMMENTS_MAIL_FROM": FROM,
+            "LAB_COMMENTS_MODERATORS": ", ".join(MODERATORS),
+        }
+        assert cli.main(["mail-test"], environ) == 0
+        wrong = {**environ, "LAB_COMMENTS_SMTP_PASSWORD": "wrong-" + PASSWORD}
+        assert cli.main(["mail-test"], wrong) == 1
+    assert cli.main(["mail-test"], environ) == 1  # the server is gone
+    assert cli.main(["mail-test"], {"LAB_COMMENTS_QUEUE": environ[
+        "LAB_COMMENTS_QUEUE"]}) == 1  # fmt: skip
+    (received,) = recorder.received
+    assert received.rcpt_tos == list(MODERATORS)
+    assert received.message["Subject"] == "Test email from the comments endpoint"
+    out = capsys.readouterr()
+    assert "Sent a test email" in out.out
+    assert out.err.count("the test email was not sent") == 2
+    assert "no email is set up" in out.err
+    assert PASSWORD not in out.out + out.err
 
 
 # -- TLS and login

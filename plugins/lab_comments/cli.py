@@ -2,6 +2,7 @@
 
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list
+    python -m lab_comments.cli mail-test
     python -m lab_comments.cli show ID
     python -m lab_comments.cli approve ID [--override-name]
     python -m lab_comments.cli reject ID
@@ -130,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list pending comments").set_defaults(
         run=list_command
     )
+    commands.add_parser(
+        "mail-test", help="send a test email to the moderators now"
+    ).set_defaults(run=mail_test_command)
     show = commands.add_parser("show", help="show one pending comment in full")
     _id_argument(show)
     show.set_defaults(run=show_command)
@@ -302,6 +306,34 @@ def serve_command(args, config, content) -> int:
         )
     except ListenError as exc:
         raise Refused(str(exc)) from None
+    return 0
+
+
+def mail_test_command(args, config, content) -> int:
+    """One short email to LAB_COMMENTS_MODERATORS, now (not through the
+    queue): the settings checked end to end, or the server's reason."""
+    from .mail import MailError, new_message, smtp_session
+
+    if config.mail is None:
+        raise Refused(
+            "no email is set up: set LAB_COMMENTS_SMTP_HOST, LAB_COMMENTS_MAIL_FROM "
+            "and LAB_COMMENTS_MODERATORS (docs/deploy.md, Email)"
+        )
+    message = new_message(
+        config.mail,
+        config.moderators,
+        "Test email from the comments endpoint",
+        "This is a test of the comments endpoint's email settings. When "
+        "comments arrive, moderators get a digest like this, at most once "
+        f"every {config.digest_minutes:g} minutes.\n",
+    )
+    where = f"{config.mail.host}:{config.mail.effective_port} ({config.mail.security})"
+    try:
+        with smtp_session(config.mail) as session:
+            session.send(message, config.moderators)
+    except MailError as exc:
+        raise Refused(f"the test email was not sent through {where}: {exc}") from None
+    print(f"Sent a test email to {', '.join(config.moderators)} through {where}.")
     return 0
 
 

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from . import delivery, schema
 from .mail import MailQueue, MailSettings, new_message, sender_domain, stamp
@@ -66,6 +67,9 @@ LIST_COMMAND = "make comments-list  (or: python -m lab_comments.cli list)"
 class DigestSettings:
     moderators: tuple[str, ...]
     minutes: float = 15.0  # a float: tests use a few seconds
+    # A digest the server refused this long is given up (the comments it
+    # lists are purged after as long: LAB_COMMENTS_PENDING_DAYS).
+    keep_days: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,66 @@ def digest_text(items: Sequence[Item], minutes: float) -> str:
     every = f"{minutes:g} minute{'' if minutes == 1 else 's'}"
     lines += ["", f"(The comments endpoint sends this at most once every {every}.)"]
     return "\n".join(lines) + "\n"
+
+
+def digest_html(items: Sequence[Item], minutes: float) -> str:
+    """The HTML alternative of a digest, built as a tree (ElementTree, with
+    the stdlib's escaping): readers' words are text nodes in blockquotes,
+    never markup; the only links are the update's address (from the
+    manifest) and the pull request's (from the forge)."""
+    count = len(items)
+
+    def add(parent, tag: str, text: str = "", **attributes) -> ElementTree.Element:
+        element = ElementTree.SubElement(parent, tag, attributes)
+        element.text = text
+        return element
+
+    root = ElementTree.Element("html", lang="en-GB")
+    head = add(root, "head")
+    add(head, "meta", charset="utf-8")
+    add(head, "title", subject(count))
+    body = add(root, "body")
+
+    add(
+        body,
+        "p",
+        f"{count} new comment{'' if count == 1 else 's'} "
+        f"{'is' if count == 1 else 'are'} waiting for moderation. Names and "
+        "words below are what readers typed: quoted, shortened, not checked.",
+    )
+    listing = add(body, "ol")
+    for item in items:
+        entry = add(listing, "li", "On ")
+        if item.post_url.startswith(("https://", "http://")):
+            add(entry, "a", item.post_url, href=item.post_url)
+        else:
+            add(entry, "span", item.post or "an update")
+        add(entry, "span", f" (id {item.id})")
+        if item.problem:
+            add(entry, "p", f"It cannot be read: {item.problem}")
+        else:
+            add(entry, "p", "Name:")
+            add(entry, "blockquote", quote(item.name, NAME_CHARS))
+            add(entry, "p", "Text:")
+            add(entry, "blockquote", quote(item.first_line, LINE_CHARS))
+        if item.pull == PULL_OPENING:
+            add(entry, "p", "Pull request: being opened (the forge has not answered)")
+        elif item.pull:
+            add(add(entry, "p", "Pull request: "), "a", item.pull, href=item.pull)
+    add(body, "p", "To moderate:")
+    ways = add(body, "ul")
+    if any(item.pull for item in items):
+        add(ways, "li", "a pull request: merge it to publish the comment, close it "
+            "to reject it.")  # fmt: skip
+    if any(not item.pull for item in items):
+        way = add(ways, "li", "on the server that holds the queue: ")
+        add(way, "code", "make comments-list")
+        way[-1].tail = ", then comments-approve or comments-reject with ID=…"
+    every = f"{minutes:g} minute{'' if minutes == 1 else 's'}"
+    add(body, "p", f"The comments endpoint sends this at most once every {every}.")
+    return "<!DOCTYPE html>\n" + ElementTree.tostring(
+        root, encoding="unicode", method="html"
+    )
 
 
 def digest_key(ids: Iterable[str]) -> str:
@@ -277,6 +341,7 @@ class Notifier:
             if self._purged is None or now - self._purged > dt.timedelta(days=1):
                 self._purged = now
                 self.outbox.purge_sent(now)
+                self.outbox.expire(now, self.settings.keep_days)
             return self._next_round(self.clock())
         finally:
             os.close(fd)
@@ -346,6 +411,7 @@ class Notifier:
             self.settings.moderators,
             subject(len(items)),
             digest_text(items, self.settings.minutes),
+            html=digest_html(items, self.settings.minutes),
             message_id=f"<{key}@{sender_domain(self.mail)}>",
             now=now,
             # RFC 3834: no out-of-office answers to a machine's message.

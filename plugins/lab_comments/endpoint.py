@@ -714,7 +714,9 @@ class CommentsApp:
             self.digest = Notifier(
                 self.queue,
                 config.mail,
-                DigestSettings(config.moderators, config.digest_minutes),
+                DigestSettings(
+                    config.moderators, config.digest_minutes, config.pending_days
+                ),
                 post_url=self._post_address,
             )
 

@@ -453,6 +453,24 @@ class MailQueue:
         entries = self.entries()
         return min((entry.next_try for entry in entries), default=None)
 
+    def expire(self, now: dt.datetime, days: float) -> int:
+        """Give up messages queued more than `days` ago (the server has
+        refused them all that time: logged as an error each); what they
+        hold about readers is then kept no longer than the comments are."""
+        limit = now - dt.timedelta(days=days)
+        removed = 0
+        for entry in self.entries():
+            if entry.queued < limit and remove_file(self.path(entry.key)):
+                removed += 1
+                logger.error(
+                    "mail %s given up after %d attempts over %g days (last: %s)",
+                    entry.key,
+                    entry.attempts,
+                    days,
+                    entry.last_error,
+                )
+        return removed
+
     def purge_sent(self, now: dt.datetime, days: int = SENT_DAYS) -> int:
         limit = (now - dt.timedelta(days=days)).timestamp()
         removed = 0
