@@ -30,10 +30,15 @@ when ID, the text or the file is not given as an argument it is read from
 LAB_COMMENTS_ID, LAB_COMMENTS_TEXT / LAB_COMMENTS_TEXT_FILE,
 LAB_COMMENTS_AUTHOR and LAB_COMMENTS_BODY_FILE.
 
+`mail-test` sends one email to LAB_COMMENTS_MODERATORS at once, through the
+email settings of the moderators' digest (lab_comments.mail, digest), or
+says what the mail server answered.
+
 `serve` runs the endpoint with waitress within the limits of
 lab_comments.server (connections per client and in all, a deadline for each
 request: LAB_COMMENTS_CLIENT_CONNECTIONS, LAB_COMMENTS_MAX_CONNECTIONS,
-LAB_COMMENTS_REQUEST_SECONDS).
+LAB_COMMENTS_REQUEST_SECONDS), and, when email is set up, the thread that
+sends the moderators' digest (lab_comments.digest).
 
 Exit status: 0 done, 1 refused (or already done by another command), 2
 usage. Never imports Pelican.

@@ -47,6 +47,10 @@ to, or an unreadable key, stops it at start with a StoreError of one line;
 a bad setting with a ConfigError. Forwarding headers (X-Forwarded-For,
 Forwarded, X-Real-IP) are believed only from LAB_COMMENTS_TRUSTED_PROXY (by
 waitress); without it the first request that carries one logs a warning.
+
+With email set up (LAB_COMMENTS_SMTP_HOST and the settings after it), a
+stored comment wakes the moderators' digest (digest.py), in memory only: the
+answer never waits for the mail server.
 """
 
 from __future__ import annotations
