@@ -586,36 +586,46 @@ def test_a_wrong_password_is_retried_and_never_logged(tmp_path, running, caplog)
 # -- on a real server
 
 
-def test_the_served_endpoint_sends_one_digest(tmp_path):
+def served_environ(tmp_path: Path, smtp_port: int, **changes: str) -> dict:
     manifest = tmp_path / "manifest.json"
     write_manifest(manifest, SITE, {"a-post": {}})
+    return {
+        "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
+        "LAB_COMMENTS_MANIFEST": str(manifest),
+        "LAB_COMMENTS_SECRET": "digest-" + "s" * 40,
+        "LAB_COMMENTS_RATE_LIMIT": "100",
+        "LAB_COMMENTS_SMTP_HOST": HOST,
+        "LAB_COMMENTS_SMTP_PORT": str(smtp_port),
+        "LAB_COMMENTS_SMTP_SECURITY": "none",
+        "LAB_COMMENTS_SMTP_USER": USER,
+        "LAB_COMMENTS_SMTP_PASSWORD": PASSWORD,
+        "LAB_COMMENTS_MAIL_FROM": FROM,
+        "LAB_COMMENTS_MODERATORS": ", ".join(MODERATORS),
+        "LAB_COMMENTS_DIGEST_MINUTES": "0.03",
+        **changes,
+    }
+
+
+def post_served(server, text: str) -> None:
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/comments",
+            form_body({**GOOD, "body": text}),
+            {"Content-Type": "application/x-www-form-urlencoded", "Origin": SITE},
+        )
+        assert connection.getresponse().status == 303
+    finally:
+        connection.close()
+
+
+def test_the_served_endpoint_sends_one_digest(tmp_path):
     with smtp_server(login=True) as (recorder, smtp_port):
-        environ = {
-            "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
-            "LAB_COMMENTS_MANIFEST": str(manifest),
-            "LAB_COMMENTS_SECRET": "digest-" + "s" * 40,
-            "LAB_COMMENTS_RATE_LIMIT": "100",
-            "LAB_COMMENTS_SMTP_HOST": HOST,
-            "LAB_COMMENTS_SMTP_PORT": str(smtp_port),
-            "LAB_COMMENTS_SMTP_SECURITY": "none",
-            "LAB_COMMENTS_SMTP_USER": USER,
-            "LAB_COMMENTS_SMTP_PASSWORD": PASSWORD,
-            "LAB_COMMENTS_MAIL_FROM": FROM,
-            "LAB_COMMENTS_MODERATORS": ", ".join(MODERATORS),
-            "LAB_COMMENTS_DIGEST_MINUTES": "0.03",
-        }
         log = tmp_path / "server.log"
-        with running_server(environ, log) as server:
+        with running_server(served_environ(tmp_path, smtp_port), log) as server:
             for n in (1, 2, 3):
-                connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
-                body = form_body({**GOOD, "body": f"Served comment {n}."})
-                connection.request(
-                    "POST", "/comments", body,
-                    {"Content-Type": "application/x-www-form-urlencoded",
-                     "Origin": SITE},
-                )  # fmt: skip
-                assert connection.getresponse().status == 303
-                connection.close()
+                post_served(server, f"Served comment {n}.")
             wait_for(lambda: recorder.received, 20, "the digest")
             time.sleep(2)  # nothing more is sent
     assert len(recorder.received) == 1
@@ -625,3 +635,34 @@ def test_the_served_endpoint_sends_one_digest(tmp_path):
         assert f"> Served comment {n}." in text
     logged = log.read_text()
     assert "moderators' digest" in logged and PASSWORD not in logged
+
+
+def test_a_killed_endpoint_sends_its_waiting_digest_once(tmp_path):
+    """kill -9 of the served endpoint while its digest waits for a refusing
+    server: the next process sends it, once, and tells the next comment in
+    a digest of its own."""
+    outgoing = tmp_path / "queue" / "mail" / "outgoing"
+    recorder = Recorder(answer="451 4.3.0 Not now")
+    with smtp_server(recorder, login=True) as (recorder, smtp_port):
+        environ = served_environ(
+            tmp_path, smtp_port, LAB_COMMENTS_MAIL_RETRY_SECONDS="0.3"
+        )
+        with running_server(environ, tmp_path / "one.log") as server:
+            for n in (1, 2):
+                post_served(server, f"Before the kill {n}.")
+            wait_for(lambda: recorder.refused >= 1, 20, "a refused attempt")
+            server.process.kill()
+            server.process.wait(timeout=10)
+        assert len(list(outgoing.glob("*.yaml"))) == 1
+        recorder.answer = ""
+        with running_server(environ, tmp_path / "two.log") as server:
+            wait_for(lambda: recorder.received, 20, "the waiting digest")
+            post_served(server, "After the restart.")
+            wait_for(lambda: len(recorder.received) >= 2, 20, "the next digest")
+            time.sleep(2)  # nothing more is sent
+    texts = [received.text for received in recorder.received]
+    assert len(texts) == 2
+    assert "> Before the kill 1." in texts[0] and "> Before the kill 2." in texts[0]
+    assert len(listed_ids(texts[0])) == 2
+    assert len(listed_ids(texts[1])) == 1 and "> After the restart." in texts[1]
+    assert list(outgoing.glob("*.yaml")) == []
