@@ -285,7 +285,10 @@ def test_the_endpoint_served_takes_each_new_manifest_from_the_site(tmp_path):
         ) as server:
             assert get(server, "/health") == (200, b"ok\n")
             assert local.read_bytes() == MANIFEST
-            assert (local.parent / "comments-answer.shell").read_bytes() == SHELL
+            # The shell is fetched after the manifest, which /health waits for.
+            shell = local.parent / "comments-answer.shell"
+            assert wait_for(shell.exists, 15)
+            assert shell.read_bytes() == SHELL
             b_post = form_body({**GOOD, "post": "b-post"})
             assert post_status(server, b_post) == 400
             site.paths["/comments-manifest.json"] = serve_file(NEWER, etag='"2"')

@@ -31,6 +31,8 @@ ENDPOINT_SIDE = (
     "settings",
     "fetch",
     "__main__",
+    "mail",
+    "digest",
 )
 
 

@@ -3,6 +3,7 @@ lab_comments` is the same, with `serve` when no command is given):
 
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list
+    python -m lab_comments.cli mail-test
     python -m lab_comments.cli show ID
     python -m lab_comments.cli approve ID [--override-name]
     python -m lab_comments.cli reject ID
@@ -36,10 +37,15 @@ when ID, the text or the file is not given as an argument it is read from
 LAB_COMMENTS_ID, LAB_COMMENTS_TEXT / LAB_COMMENTS_TEXT_FILE,
 LAB_COMMENTS_AUTHOR and LAB_COMMENTS_BODY_FILE.
 
+`mail-test` sends one email to LAB_COMMENTS_MODERATORS at once, through the
+email settings of the moderators' digest (lab_comments.mail, digest), or
+says what the mail server answered.
+
 `serve` runs the endpoint with waitress within the limits of
 lab_comments.server (connections per client and in all, a deadline for each
 request: LAB_COMMENTS_CLIENT_CONNECTIONS, LAB_COMMENTS_MAX_CONNECTIONS,
-LAB_COMMENTS_REQUEST_SECONDS).
+LAB_COMMENTS_REQUEST_SECONDS), and, when email is set up, the thread that
+sends the moderators' digest (lab_comments.digest).
 
 Exit status: 0 done, 1 refused (or already done by another command), 2
 usage. Never imports Pelican.
@@ -148,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list pending comments").set_defaults(
         run=list_command
     )
+    commands.add_parser(
+        "mail-test", help="send a test email to the moderators now"
+    ).set_defaults(run=mail_test_command)
     show = commands.add_parser("show", help="show one pending comment in full")
     _id_argument(show)
     show.set_defaults(run=show_command)
@@ -316,6 +325,8 @@ def serve_command(args, config, content) -> int:
     fetcher = fetcher_from_config(config)
     if fetcher is not None:
         fetcher.start()
+    if app.digest is not None:
+        app.digest.start()
 
     def ready() -> None:
         print(
@@ -337,6 +348,34 @@ def serve_command(args, config, content) -> int:
         )
     except ListenError as exc:
         raise Refused(str(exc)) from None
+    return 0
+
+
+def mail_test_command(args, config, content) -> int:
+    """One short email to LAB_COMMENTS_MODERATORS, now (not through the
+    queue): the settings checked end to end, or the server's reason."""
+    from .mail import MailError, new_message, smtp_session
+
+    if config.mail is None:
+        raise Refused(
+            "no email is set up: set LAB_COMMENTS_SMTP_HOST, LAB_COMMENTS_MAIL_FROM "
+            "and LAB_COMMENTS_MODERATORS (docs/deploy.md, Email)"
+        )
+    message = new_message(
+        config.mail,
+        config.moderators,
+        "Test email from the comments endpoint",
+        "This is a test of the comments endpoint's email settings. When "
+        "comments arrive, moderators get a digest like this, at most once "
+        f"every {config.digest_minutes:g} minutes.\n",
+    )
+    where = f"{config.mail.host}:{config.mail.effective_port} ({config.mail.security})"
+    try:
+        with smtp_session(config.mail) as session:
+            session.send(message, config.moderators)
+    except MailError as exc:
+        raise Refused(f"the test email was not sent through {where}: {exc}") from None
+    print(f"Sent a test email to {', '.join(config.moderators)} through {where}.")
     return 0
 
 

@@ -52,6 +52,10 @@ with a StoreError of one line; a bad setting with a ConfigError. Forwarding
 headers (X-Forwarded-For, Forwarded, X-Real-IP) are believed only from
 LAB_COMMENTS_TRUSTED_PROXY (by waitress); without it the first request that
 carries one logs a warning.
+
+With email set up (LAB_COMMENTS_SMTP_HOST and the settings after it), a
+stored comment wakes the moderators' digest (digest.py), in memory only: the
+answer never waits for the mail server.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import answer, delivery, hooks, schema
+from .digest import DigestSettings, Notifier
 from .limits import (
     QUEUE_TROUBLE,
     PendingCount,
@@ -82,6 +87,7 @@ from .limits import (
     forwarding_headers,
     probe_write,
 )
+from .mail import MailSettings, parse_addresses
 from .moderation import moderation_lock
 from .render import body_problem
 from .store import TEMP_PREFIX, Queue, StoreError, atomic_write, dump_yaml
@@ -208,6 +214,44 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "",
         "a file holding LAB_COMMENTS_SECRET (one line), instead of the variable itself",
     ),
+    # -- email to moderators (mail.py, digest.py): all empty, no email
+    "LAB_COMMENTS_SMTP_HOST": (
+        "",
+        "the mail server that sends the moderators' digest; empty: no email",
+    ),
+    "LAB_COMMENTS_SMTP_PORT": ("", "its port; empty: 587 (starttls), 465 (tls), 25"),
+    "LAB_COMMENTS_SMTP_SECURITY": (
+        "starttls",
+        'starttls, tls (implicit TLS) or none (only to 127.0.0.1, ::1, "localhost")',
+    ),
+    "LAB_COMMENTS_SMTP_USER": ("", "the login's user name; empty: no login"),
+    "LAB_COMMENTS_SMTP_PASSWORD": ("", "the login's password (never logged)"),
+    "LAB_COMMENTS_SMTP_PASSWORD_FILE": (
+        "",
+        "a file holding the password instead (a systemd credential, a secret)",
+    ),
+    "LAB_COMMENTS_SMTP_CA_FILE": (
+        "",
+        "certificate authorities to trust for the server instead of the system's",
+    ),
+    "LAB_COMMENTS_SMTP_TIMEOUT": ("30", "seconds allowed for each SMTP step"),
+    "LAB_COMMENTS_MAIL_FROM": (
+        "",
+        'the From of the emails ("Lab comments <comments@lab.example.org>")',
+    ),
+    "LAB_COMMENTS_MODERATORS": (
+        "",
+        "comma-separated addresses the digest goes to",
+    ),
+    "LAB_COMMENTS_DIGEST_MINUTES": (
+        "15",
+        "at most one digest this often; the first comment not yet told waits "
+        "this long for others to join it",
+    ),
+    "LAB_COMMENTS_MAIL_RETRY_SECONDS": (
+        "60",
+        "first wait after a failed attempt to send, doubling up to an hour",
+    ),
 }
 
 
@@ -243,6 +287,10 @@ class Config:
     manifest_url: str = ""
     manifest_every: int = 300
     answer_shell_url: str = ""
+    # Email to moderators (None, (): none); see mail.py and digest.py.
+    mail: MailSettings | None = None
+    moderators: tuple[str, ...] = ()
+    digest_minutes: float = 15.0
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -324,6 +372,7 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         manifest_url=fetched["LAB_COMMENTS_MANIFEST_URL"],
         manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
         answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
+        **mail_config(get),
     )
 
 
@@ -341,6 +390,71 @@ def secret_from_file(secret: str, path: str) -> str:
         raise ConfigError(
             f"LAB_COMMENTS_SECRET_FILE: {path} cannot be read: {reason}"
         ) from None
+
+
+def mail_config(get: Callable[[str], str]) -> dict:
+    """Config's email fields from the LAB_COMMENTS_SMTP_* and _MAIL_*
+    variables (`get` gives a variable or its default); ConfigError naming
+    the variable. No host: no email, and no other mail setting given."""
+
+    def seconds(name: str) -> float:
+        try:
+            value = float(get(name))
+        except ValueError:
+            raise ConfigError(f"{name}: {get(name)!r} is not a number") from None
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"{name}: must be more than 0")
+        return value
+
+    host = get("LAB_COMMENTS_SMTP_HOST")
+    if not host:
+        if get("LAB_COMMENTS_MODERATORS"):
+            raise ConfigError(
+                "LAB_COMMENTS_SMTP_HOST: needed to email LAB_COMMENTS_MODERATORS"
+            )
+        return {}
+    password = get("LAB_COMMENTS_SMTP_PASSWORD")
+    password_file = get("LAB_COMMENTS_SMTP_PASSWORD_FILE")
+    if password and password_file:
+        raise ConfigError(
+            "LAB_COMMENTS_SMTP_PASSWORD_FILE: give the password or its file, not both"
+        )
+    if password_file:
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            # The file's name only: never a word of what it holds.
+            raise ConfigError(
+                f"LAB_COMMENTS_SMTP_PASSWORD_FILE: {password_file} cannot be read"
+            ) from None
+    port = get("LAB_COMMENTS_SMTP_PORT")
+    if port and not port.isdigit():
+        raise ConfigError(f"LAB_COMMENTS_SMTP_PORT: {port!r} is not a port number")
+    if not get("LAB_COMMENTS_MAIL_FROM"):
+        raise ConfigError("LAB_COMMENTS_MAIL_FROM: needed to send email")
+    ca_file = get("LAB_COMMENTS_SMTP_CA_FILE")
+    try:
+        settings = MailSettings(
+            host=host,
+            sender=get("LAB_COMMENTS_MAIL_FROM"),
+            security=get("LAB_COMMENTS_SMTP_SECURITY").lower(),
+            port=int(port or 0),
+            user=get("LAB_COMMENTS_SMTP_USER"),
+            password=password,
+            ca_file=Path(ca_file) if ca_file else None,
+            timeout=seconds("LAB_COMMENTS_SMTP_TIMEOUT"),
+            retry_seconds=seconds("LAB_COMMENTS_MAIL_RETRY_SECONDS"),
+        )
+        moderators = parse_addresses(
+            get("LAB_COMMENTS_MODERATORS"), "LAB_COMMENTS_MODERATORS"
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {
+        "mail": settings,
+        "moderators": moderators,
+        "digest_minutes": seconds("LAB_COMMENTS_DIGEST_MINUTES"),
+    }
 
 
 def origin_of(url: str) -> str:
@@ -695,6 +809,18 @@ class CommentsApp:
         self._purge_lock = threading.Lock()
         self._last_purge: float | None = None
         self.purge()
+        # The moderators' digest (None without email settings): the server
+        # starts its thread (cli serve); a stored comment only pokes it.
+        self.digest: Notifier | None = None
+        if config.mail is not None and config.moderators:
+            self.digest = Notifier(
+                self.queue,
+                config.mail,
+                DigestSettings(
+                    config.moderators, config.digest_minutes, config.pending_days
+                ),
+                post_url=self._post_address,
+            )
 
     # The route table: path -> method -> handler.
     routes: ClassVar[dict[str, dict[str, Handler]]] = {}
@@ -763,6 +889,14 @@ class CommentsApp:
         return Response(STATUS[refusal.status], body, headers)
 
     # -- helpers
+
+    def _post_address(self, slug: str) -> str:
+        """A post's address from the manifest ("" if it has gone)."""
+        try:
+            post = self.manifest.load().posts.get(slug)
+        except ManifestError:
+            return ""
+        return post.url if post else ""
 
     def _siteurl(self) -> str:
         try:
@@ -1086,6 +1220,8 @@ class CommentsApp:
         return answer, new
 
     def _note_added(self, comment_id: str) -> None:
+        if self.digest is not None:
+            self.digest.poke()  # in memory: the answer never waits for mail
         path = self.queue.path(comment_id)
         try:
             size = path.stat().st_size
