@@ -166,6 +166,27 @@ class GuardedChannel(HTTPChannel):
         since = self.waiting_since
         return None if since is None or self.requests else since
 
+    def writable(self) -> bool:
+        # waitress asks the server's loop to write whenever output is
+        # buffered. While a request is being answered (self.requests), the
+        # worker thread sends its own output as it writes it (waitress's
+        # send_bytes of 1), and holds the buffer's lock meanwhile, so the
+        # loop's attempt to send finds the lock taken and does nothing: poll
+        # answers at once, again and again (dozens of turns a request, each
+        # asking every connection whether it is readable and writable), and
+        # the loop takes the processor and the GIL from the workers. So the
+        # loop waits to write only when nobody is answering, when the
+        # connection is to close, or when the worker waits for the loop to
+        # send (its output over the high watermark): whatever a worker could
+        # not send at once is sent by the loop when its answer ends.
+        if (
+            self.requests
+            and not (self.will_close or self.close_when_flushed)
+            and self.total_outbufs_len <= self.adj.outbuf_high_watermark
+        ):
+            return False
+        return super().writable()
+
     def service(self):
         # Runs in a worker thread. From the request's start to the end of its
         # answer the connection is not waiting; then its next request's time
