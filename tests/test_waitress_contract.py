@@ -21,7 +21,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer, TcpWSGIServer
-from waitress.task import WSGITask
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from lab_comments import server as ours
 
@@ -201,6 +201,23 @@ def check_worker_sends_its_own_output(tmp_path):
         assert channel.close_when_flushed is False and channel.will_close is False
 
 
+def check_queue_logger(tmp_path):
+    # QueueDepthLog: the task dispatcher warns through its queue_logger
+    # attribute, warning("Task queue depth is %d", depth), for a task that
+    # finds no idle thread.
+    dispatcher = ThreadedTaskDispatcher()
+    assert dispatcher.queue_logger.name == "waitress.queue"
+    calls = []
+
+    class Recorder:
+        def warning(self, *args):
+            calls.append(args)
+
+    dispatcher.queue_logger = Recorder()
+    dispatcher.add_task(object())
+    assert calls == [("Task queue depth is %d", 1)], calls
+
+
 def check_options(tmp_path):
     # GuardedServer passes these options; Adjustments refuses an unknown one.
     names = {
@@ -233,6 +250,8 @@ CONTRACT = [
     ("HTTPChannel.write_soon sends at once; total_outbufs_len, "
      "outbuf_high_watermark, close_when_flushed",
      "GuardedChannel.writable", check_worker_sends_its_own_output),
+    ("ThreadedTaskDispatcher.queue_logger.warning(message, depth)",
+     "QueueDepthLog", check_queue_logger),
     ("Adjustments options", "GuardedServer.__init__", check_options),
 ]  # fmt: skip
 
@@ -305,5 +324,31 @@ def test_a_connection_being_answered_is_not_polled_for_writing():
         assert not channel.writable()
     finally:
         client.close()
+        server.task_dispatcher.shutdown()
+        server.close()
+
+
+def test_waiting_requests_are_logged_once_a_minute_not_each(caplog):
+    now = [100.0]
+    log = ours.QueueDepthLog(every=60, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="lab_comments.server"):
+        for depth in (1, 3, 2):
+            log.warning("Task queue depth is %d", depth)
+            now[0] += 10
+        now[0] += 40
+        log.warning("Task queue depth is %d", 5)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "1 request(s) waited" in lines[0] and "at most 1 at once" in lines[0]
+    assert "3 request(s) waited" in lines[1] and "at most 5 at once" in lines[1]
+
+
+def test_the_server_counts_waiting_requests_instead_of_logging_each():
+    server = ours.GuardedServer(
+        app, ours.Limits(10, 10, 10), host="127.0.0.1", port=0, threads=1
+    )
+    try:
+        assert isinstance(server.task_dispatcher.queue_logger, ours.QueueDepthLog)
+    finally:
         server.task_dispatcher.shutdown()
         server.close()

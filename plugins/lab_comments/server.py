@@ -20,6 +20,11 @@ those from one address left every other reader waiting. Here:
   the endpoint answers 413 (or 411) without a byte of the body being read, and
   the connection closes.
 
+Under load, requests that wait for a worker thread are counted and logged
+once a minute (QueueDepthLog), not one warning each as waitress writes them;
+and a connection whose request is being answered is not polled for writing
+(its worker sends the answer), so that waitress's loop does not spin.
+
 Behind a reverse proxy (--trusted-proxy) every connection comes from the
 proxy, so the limit per client does not apply to the proxy's address: the
 proxy counts clients (deploy/nginx/lab-comments.conf), and as it buffers each
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -210,6 +216,44 @@ class GuardedChannel(HTTPChannel):
         super().del_channel(map)
 
 
+class QueueDepthLog:
+    """Stands in for waitress's "waitress.queue" logger in the server's task
+    dispatcher. waitress warns "Task queue depth is N" for every request that
+    arrives while every worker thread is busy: under a steady load that is
+    one line a request, formatted and written while the dispatcher's lock
+    (which every worker needs for its next request) is held. Here they are
+    counted, and logged at most once every `every` seconds with the longest
+    wait in line seen (the first at once)."""
+
+    def __init__(
+        self,
+        every: float = LOG_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.every = every
+        self.clock = clock
+        self.waited = 0
+        self.deepest = 0
+        self.next_log = -math.inf
+
+    def warning(self, message: str, depth: int, *args) -> None:
+        # waitress calls warning("Task queue depth is %d", depth), under its
+        # dispatcher's lock: no two calls at once.
+        self.waited += 1
+        self.deepest = max(self.deepest, depth)
+        now = self.clock()
+        if now >= self.next_log:
+            self.next_log = now + self.every
+            logger.warning(
+                "every worker thread was busy: %d request(s) waited in line "
+                "since the last such line (at most %d at once); more threads "
+                "or a faster disk would answer sooner",
+                self.waited,
+                self.deepest,
+            )
+            self.waited = self.deepest = 0
+
+
 class GuardedServer(TcpWSGIServer):
     """waitress's TCP server with the limits of `Limits` (module docstring).
     `adjustments` are waitress's own options."""
@@ -237,6 +281,7 @@ class GuardedServer(TcpWSGIServer):
                 **adjustments,
             },
         )
+        self.task_dispatcher.queue_logger = QueueDepthLog()
 
     def _exempt(self, address: str) -> bool:
         proxy = self.adj.trusted_proxy
