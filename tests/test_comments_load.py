@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from lab_comments.loadtest import (
     Report,
+    main,
     parse_answer,
     run_load,
     running_server,
@@ -63,3 +64,12 @@ def test_an_answer_that_is_not_the_303_to_the_post_is_a_failure(tmp_path):
     assert len(report.failures) == 20
     assert all("HTTP 400" in failure for failure in report.failures)
     assert report.target() == "not judged (the target is for 50 clients)"
+
+
+def test_several_runs_print_each_and_the_median_run_in_full(capsys):
+    assert main(["--submissions", "40", "--clients", "5", "--runs", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out[:3]] == ["run 1", "run 2", "run 3"]
+    assert "The run of median throughput:" in out
+    assert any(line.startswith("server CPU") for line in out)
+    assert out[-1] == "OK: nothing lost, nothing duplicated."
