@@ -28,6 +28,8 @@ from commentkit import (
     thread_of,
 )
 from conftest import SAMPLE, SAMPLE_SITEURL_DEV
+from hypothesis import given
+from hypothesis import strategies as st
 from siterules import Built, comments_published
 
 from lab_comments import cli, names, schema
@@ -145,6 +147,20 @@ def test_names_are_normalised_and_joiners_between_letters_that_join_are_kept():
     assert schema.name("Zo\u0065\u0308") == unicodedata.normalize("NFKC", "Zoë")
     # NFKC can make a name longer: the limit holds after it.
     assert "80 characters" in reason("a" * 79 + "\u337b")
+
+
+def test_every_printable_ascii_character_can_be_seen():
+    # name_problem answers a printable ASCII name without the full check
+    # (the endpoint's hot path): it must be because none of them is invisible.
+    for code in range(0x20, 0x7F):
+        char = chr(code)
+        for text, index in ((char, 0), (f"a{char}b", 1)):
+            assert not names._invisible(text, index), hex(code)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
+def test_a_printable_ascii_name_is_judged_as_the_full_check_judges_it(name):
+    assert names.name_problem(name) == names._name_problem(name)
 
 
 def test_skeletons_follow_tr39():

@@ -4,6 +4,7 @@ types, the pending queue, and what a `kill -9` leaves behind."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import signal
 import subprocess
@@ -46,6 +47,27 @@ def test_an_atomic_write_leaves_the_file_and_nothing_else(tmp_path):
     assert target.read_bytes() == b"two"
     assert [p.name for p in tmp_path.iterdir()] == ["x.yaml"]
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_atomic_write_finishes_short_writes_and_leaves_no_part_on_failure(
+    tmp_path, monkeypatch
+):
+    target = tmp_path / "x.yaml"
+    atomic_write(target, b"old")
+    real = os.write
+    # A write may take fewer bytes than it was given: the rest follows.
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:3])))
+    atomic_write(target, b"0123456789")
+    assert target.read_bytes() == b"0123456789"
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"0123456789"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.yaml"]
 
 
 def test_temporary_files_from_a_crash_are_removed_at_start(tmp_path):

@@ -21,7 +21,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer, TcpWSGIServer
-from waitress.task import WSGITask
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from lab_comments import server as ours
 
@@ -184,6 +184,42 @@ def check_channel_continue(tmp_path):
         assert client.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+def check_worker_sends_its_own_output(tmp_path):
+    # GuardedChannel.writable: while a request is being answered, the worker
+    # sends what it writes at once (send_bytes 1), leaving nothing buffered
+    # for the loop; what it could not send stays in the outbufs, counted in
+    # total_outbufs_len; a worker waits for the loop only over
+    # outbuf_high_watermark; close_when_flushed and will_close mark a
+    # connection to close.
+    with tcp_server() as server, channel_on(server) as (channel, client):
+        server.add_task = lambda task: None
+        channel.received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert channel.requests
+        assert server.adj.send_bytes == 1
+        assert channel.write_soon(b"hello") == 5
+        assert channel.total_outbufs_len == 0
+        assert client.recv(5) == b"hello"
+        assert server.adj.outbuf_high_watermark > 0
+        assert channel.close_when_flushed is False and channel.will_close is False
+
+
+def check_queue_logger(tmp_path):
+    # QueueDepthLog: the task dispatcher warns through its queue_logger
+    # attribute, warning("Task queue depth is %d", depth), for a task that
+    # finds no idle thread.
+    dispatcher = ThreadedTaskDispatcher()
+    assert dispatcher.queue_logger.name == "waitress.queue"
+    calls = []
+
+    class Recorder:
+        def warning(self, *args):
+            calls.append(args)
+
+    dispatcher.queue_logger = Recorder()
+    dispatcher.add_task(object())
+    assert calls == [("Task queue depth is %d", 1)], calls
+
+
 def check_options(tmp_path):
     # GuardedServer passes these options; Adjustments refuses an unknown one.
     names = {
@@ -214,6 +250,11 @@ CONTRACT = [
      check_parser_fields),
     ("HTTPChannel sends 100 Continue from request.expect_continue",
      "CappedParser", check_channel_continue),
+    ("HTTPChannel.write_soon sends at once; total_outbufs_len, "
+     "outbuf_high_watermark, close_when_flushed",
+     "GuardedChannel.writable", check_worker_sends_its_own_output),
+    ("ThreadedTaskDispatcher.queue_logger.warning(message, depth)",
+     "QueueDepthLog", check_queue_logger),
     ("Adjustments options", "GuardedServer.__init__", check_options),
 ]  # fmt: skip
 
@@ -242,3 +283,75 @@ def test_the_server_subclasses_what_the_contract_checks():
     assert issubclass(ours.GuardedServer, TcpWSGIServer)
     assert issubclass(ours.GuardedChannel, HTTPChannel)
     assert issubclass(ours.CappedParser, HTTPRequestParser)
+
+
+def test_a_connection_being_answered_is_not_polled_for_writing():
+    # Its worker sends its output itself: the loop waiting to write would
+    # only spin. It is polled again when it must close, when its worker waits
+    # for the loop (output over the high watermark), and once answered.
+    server = ours.GuardedServer(
+        app, ours.Limits(10, 10, 10), host="127.0.0.1", port=0, threads=1
+    )
+    client = socket.create_connection(
+        ("127.0.0.1", int(server.effective_port)), timeout=2
+    )
+    try:
+        server.socket.setblocking(True)
+        server.handle_accept()
+        (channel,) = server.active_channels.values()
+        server.add_task = lambda task: None
+        channel.received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel.outbufs[-1].append(b"left over")
+        channel.total_outbufs_len = len(b"left over")
+        assert not channel.writable()
+        channel.will_close = True
+        assert channel.writable()
+        channel.will_close = False
+        channel.total_outbufs_len = server.adj.outbuf_high_watermark + 1
+        assert channel.writable()
+        channel.total_outbufs_len = len(b"left over")
+        # The answer's own writes send what was left over with it.
+        channel.service()
+        assert channel.requests == []
+        received = b""
+        while b"ok" not in received:
+            received += client.recv(1000)
+        assert received.startswith(b"left overHTTP/1.1 200 OK")
+        assert not channel.writable()
+        # Output left once nobody answers: the loop waits to send it.
+        channel.outbufs[-1].append(b"more")
+        channel.total_outbufs_len = 4
+        assert channel.writable()
+        channel.handle_write()
+        assert client.recv(100) == b"more"
+        assert not channel.writable()
+    finally:
+        client.close()
+        server.task_dispatcher.shutdown()
+        server.close()
+
+
+def test_waiting_requests_are_logged_once_a_minute_not_each(caplog):
+    now = [100.0]
+    log = ours.QueueDepthLog(every=60, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="lab_comments.server"):
+        for depth in (1, 3, 2):
+            log.warning("Task queue depth is %d", depth)
+            now[0] += 10
+        now[0] += 40
+        log.warning("Task queue depth is %d", 5)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "1 request(s) waited" in lines[0] and "at most 1 at once" in lines[0]
+    assert "3 request(s) waited" in lines[1] and "at most 5 at once" in lines[1]
+
+
+def test_the_server_counts_waiting_requests_instead_of_logging_each():
+    server = ours.GuardedServer(
+        app, ours.Limits(10, 10, 10), host="127.0.0.1", port=0, threads=1
+    )
+    try:
+        assert isinstance(server.task_dispatcher.queue_logger, ours.QueueDepthLog)
+    finally:
+        server.task_dispatcher.shutdown()
+        server.close()

@@ -92,6 +92,16 @@ def _describe(char: str) -> str:
 def name_problem(value: str) -> str | None:
     """Why `value` cannot be a reader's name (a reason to show them), or None.
     The name is checked as normalise_name leaves it."""
+    if value.isascii() and value.isprintable():
+        # Every printable ASCII character can be seen (none is a joiner, a
+        # blank, default ignorable or of a refused category: a test checks
+        # each), and NFKC leaves ASCII as it is: the check below, which the
+        # endpoint runs on every comment, would find nothing.
+        return None if value.strip() else "is required"
+    return _name_problem(value)
+
+
+def _name_problem(value: str) -> str | None:
     text = normalise_name(value)
     # The character as typed, where NFKC changes it (U+3164 becomes U+1160).
     invisible = [

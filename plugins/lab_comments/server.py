@@ -20,6 +20,11 @@ those from one address left every other reader waiting. Here:
   the endpoint answers 413 (or 411) without a byte of the body being read, and
   the connection closes.
 
+Under load, requests that wait for a worker thread are counted and logged
+once a minute (QueueDepthLog), not one warning each as waitress writes them;
+and a connection whose request is being answered is not polled for writing
+(its worker sends the answer), so that waitress's loop does not spin.
+
 Behind a reverse proxy (--trusted-proxy) every connection comes from the
 proxy, so the limit per client does not apply to the proxy's address: the
 proxy counts clients (deploy/nginx/lab-comments.conf), and as it buffers each
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -172,6 +178,27 @@ class GuardedChannel(HTTPChannel):
         since = self.waiting_since
         return None if since is None or self.requests else since
 
+    def writable(self) -> bool:
+        # waitress asks the server's loop to write whenever output is
+        # buffered. While a request is being answered (self.requests), the
+        # worker thread sends its own output as it writes it (waitress's
+        # send_bytes of 1), and holds the buffer's lock meanwhile, so the
+        # loop's attempt to send finds the lock taken and does nothing: poll
+        # answers at once, again and again (dozens of turns a request, each
+        # asking every connection whether it is readable and writable), and
+        # the loop takes the processor and the GIL from the workers. So the
+        # loop waits to write only when nobody is answering, when the
+        # connection is to close, or when the worker waits for the loop to
+        # send (its output over the high watermark): whatever a worker could
+        # not send at once is sent by the loop when its answer ends.
+        if (
+            self.requests
+            and not (self.will_close or self.close_when_flushed)
+            and self.total_outbufs_len <= self.adj.outbuf_high_watermark
+        ):
+            return False
+        return super().writable()
+
     def service(self):
         # Runs in a worker thread. From the request's start to the end of its
         # answer the connection is not waiting; then its next request's time
@@ -193,6 +220,44 @@ class GuardedChannel(HTTPChannel):
             self.counted = False
             self.server.closed(self)
         super().del_channel(map)
+
+
+class QueueDepthLog:
+    """Stands in for waitress's "waitress.queue" logger in the server's task
+    dispatcher. waitress warns "Task queue depth is N" for every request that
+    arrives while every worker thread is busy: under a steady load that is
+    one line a request, formatted and written while the dispatcher's lock
+    (which every worker needs for its next request) is held. Here they are
+    counted, and logged at most once every `every` seconds with the longest
+    wait in line seen (the first at once)."""
+
+    def __init__(
+        self,
+        every: float = LOG_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.every = every
+        self.clock = clock
+        self.waited = 0
+        self.deepest = 0
+        self.next_log = -math.inf
+
+    def warning(self, message: str, depth: int, *args) -> None:
+        # waitress calls warning("Task queue depth is %d", depth), under its
+        # dispatcher's lock: no two calls at once.
+        self.waited += 1
+        self.deepest = max(self.deepest, depth)
+        now = self.clock()
+        if now >= self.next_log:
+            self.next_log = now + self.every
+            logger.warning(
+                "every worker thread was busy: %d request(s) waited in line "
+                "since the last such line (at most %d at once); more threads "
+                "or a faster disk would answer sooner",
+                self.waited,
+                self.deepest,
+            )
+            self.waited = self.deepest = 0
 
 
 class GuardedServer(TcpWSGIServer):
@@ -224,6 +289,7 @@ class GuardedServer(TcpWSGIServer):
                 **adjustments,
             },
         )
+        self.task_dispatcher.queue_logger = QueueDepthLog()
 
     def _exempt(self, address: str) -> bool:
         proxy = self.adj.trusted_proxy
