@@ -7,14 +7,15 @@
 Reads the report `make review-report JSON=review.json` writes ({"today": ...,
 "items": [{"path", "title", "url", "owner", "owner_name", "owner_handle",
 "reviewed", "next_review", "status": "overdue" | "due-soon"}]}) and, through
-the forge's REST API (GitHub's shape; Gitea and Forgejo answer the same paths):
+GitHub's REST API (Gitea and Forgejo take label ids, not names, on a new
+issue: not supported yet):
 
 - something overdue and no reminder issue open: opens one, listing the overdue
   and soon-due pages by owner, mentioning owners who have a forge handle;
 - something overdue and the issue open: edits its title and body to today's
   list (no request at all when nothing changed, so a re-run is harmless), and
   comments once when a page has newly become overdue, mentioning only the
-  owners of those pages: editing a body notifies nobody;
+  owners of those pages (a mention added by editing a body notifies no one);
 - nothing overdue: closes the open issue after writing the final list (pages
   due soon, if any) into it; no issue is opened for pages only due soon
   (`make review-report` lists those any day). The next overdue page opens a
@@ -27,7 +28,7 @@ GITHUB_TOKEN (never printed), GITHUB_API_URL (default https://api.github.com)
 and GITHUB_REPOSITORY (owner/name). Exit status: 0 done, 1 the forge failed or
 refused (one line on standard error), 2 a bad report or setting.
 
-Standard library only: CI runs it before (and without) the site's venv.
+Standard library only: it needs nothing from the site's venv.
 """
 
 from __future__ import annotations
