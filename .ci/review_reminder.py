@@ -62,6 +62,10 @@ HANDLE_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 STATUSES = ("overdue", "due-soon")
 GUIDE = "docs/reviews.md"
+# Under GitHub's 65,536 characters for an issue's body, with room to spare.
+BODY_LIMIT = 60_000
+# Pages a comment on newly overdue pages names at most (the body lists all).
+COMMENT_ITEMS = 50
 
 
 class ReportError(Exception):
@@ -92,7 +96,7 @@ class Item:
         """Names this page's current review: a page reviewed and overdue
         again later is newly overdue. A hash, so it never breaks the marker."""
         raw = f"{self.path}\0{self.next_review}".encode()
-        return hashlib.sha256(raw).hexdigest()[:16]
+        return hashlib.sha256(raw).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -278,10 +282,47 @@ def issue_body(report: Report) -> str:
             f"On {report.today}, nothing is overdue for review"
             + (f"; {soon} page(s) are due within the next 30 days." if soon else ".")
         )
+    # GitHub refuses bodies over 65,536 characters: a long list stops short,
+    # leaving room for the line that says so.
+    room = BODY_LIMIT - sum(len(line) + 1 for line in lines) - len(FOOTER) - 200
+    shown = 0
     for heading, items in by_owner(report.items):
-        lines += ["", f"### {heading}", ""]
-        lines += [item_line(item) for item in items]
-    lines += [
+        head = ["", f"### {heading}", ""]
+        cost = sum(len(line) + 1 for line in head)
+        listed = []
+        for item in items:
+            line = item_line(item)
+            if cost + len(line) + 1 > room:
+                break
+            listed.append(line)
+            cost += len(line) + 1
+        if listed:
+            lines += head + listed
+            room -= cost
+            shown += len(listed)
+        if len(listed) < len(items):
+            break
+    if shown < len(report.items):
+        lines += [
+            "",
+            f"And {len(report.items) - shown} more page(s):"
+            " `make review-report` lists them all.",
+        ]
+    return "\n".join(lines) + FOOTER
+
+
+def newly_overdue_comment(report: Report, new: list[Item]) -> str:
+    lines = [f"Newly overdue on {report.today}:", ""]
+    for heading, items in by_owner(new[:COMMENT_ITEMS]):
+        lines.append(f"- {heading}: " + "; ".join(escape(i.title) for i in items))
+    if len(new) > COMMENT_ITEMS:
+        lines += ["", f"And {len(new) - COMMENT_ITEMS} more: see the list above."]
+    return "\n".join(lines) + "\n"
+
+
+FOOTER = "\n".join(
+    [
+        "",
         "",
         "---",
         "To clear a page: check it, then set `reviewed:` in its front matter to"
@@ -289,8 +330,9 @@ def issue_body(report: Report) -> str:
         f" a date, advice or a contact: see `{GUIDE}`). The daily"
         " *Content reviews* workflow rewrites this list and closes this issue"
         " when nothing is overdue. `make review-report` shows the same list.",
+        "",
     ]
-    return "\n".join(lines) + "\n"
+)
 
 
 def previous_keys(body: str | None) -> set[str] | None:
@@ -304,13 +346,6 @@ def previous_keys(body: str | None) -> set[str] | None:
         return {str(key) for key in state.get("overdue", [])}
     except (ValueError, AttributeError):
         return set()
-
-
-def newly_overdue_comment(report: Report, new: list[Item]) -> str:
-    lines = [f"Newly overdue on {report.today}:", ""]
-    for heading, items in by_owner(new):
-        lines.append(f"- {heading}: " + "; ".join(escape(i.title) for i in items))
-    return "\n".join(lines) + "\n"
 
 
 # -- the forge
@@ -479,9 +514,11 @@ def remind(forge: Forge, report: Report, label: str = LABEL) -> str:
     new = [item for item in overdue if item.key not in seen]
     if issue.get("title") == title and issue.get("body") == body:
         return f"issue #{number} unchanged: {len(overdue)} overdue"
-    forge.edit_issue(number, title=title, body=body)
+    # The comment first: if the edit then fails, tomorrow's run says it
+    # again (once more) rather than never.
     if new:
         forge.comment(number, newly_overdue_comment(report, new))
+    forge.edit_issue(number, title=title, body=body)
     return f"updated issue #{number}: {len(overdue)} overdue, {len(new)} newly"
 
 

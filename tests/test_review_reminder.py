@@ -411,3 +411,35 @@ def test_the_reminder_runs_daily_with_issues_write_on_its_job_only():
             if (file, job_name) != (WORKFLOW.name, name):
                 perms = other_job.get("permissions", other.get("permissions", {}))
                 assert "issues" not in (perms or {}), (file, job_name)
+
+
+def test_a_very_long_list_stops_short_of_the_forges_limit(forge, tmp_path):
+    many = [
+        item(f"posts/page-{n:04}", "overdue", "amara", title="A long title " * 8)
+        for n in range(1500)
+    ]
+    result = run(forge, tmp_path, "2026-12-06", many)
+    assert result.returncode == 0, result.stderr
+    body = forge.issues[1]["body"]
+    assert len(body) <= 65_536
+    tree = rendered(body)
+    shown = len(list(tree.iter("li")))
+    assert 100 < shown < 1500
+    assert f"And {1500 - shown} more page(s): make review-report lists them all." in [
+        text_of(p) for p in tree.iter("p")
+    ]
+    # Every overdue page is remembered, listed or not: none is news tomorrow.
+    result = run(forge, tmp_path, "2026-12-07", many)
+    assert result.stdout == (
+        "review-reminder: updated issue #1: 1500 overdue, 0 newly\n"
+    )
+    # 60 newly overdue pages: one comment naming 50 and counting the rest.
+    more = many + [
+        item(f"posts/new-{n:02}", "overdue", "tom", "2026-12-07") for n in range(60)
+    ]
+    run(forge, tmp_path, "2026-12-08", more)
+    [comment] = forge.comments[1]
+    tree = rendered(comment)
+    [owner] = [text_of(li) for li in tree.iter("li")]
+    assert owner.count("New ") == 50
+    assert text_of(list(tree.iter("p"))[-1]) == "And 10 more: see the list above."
