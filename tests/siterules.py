@@ -26,6 +26,7 @@ from sitecheck import (
     structure_problems,
 )
 from socialcheck import check_site_social, load_profiles
+from statementcheck import STATEMENT_PAGE, statement_problems
 
 from lab_comments.endpoint import ManifestError, parse_manifest
 from lab_comments.render import anchor_for
@@ -273,6 +274,15 @@ def calls_have_calendars(site: Built) -> list[str]:
     return problems
 
 
+def accessibility_statement(site: Built) -> list[str]:
+    """The accessibility statement has every part the UK's model statement
+    requires (statementcheck.py), however the Lab words it."""
+    page = site.output / STATEMENT_PAGE
+    if not page.is_file():
+        return []  # expected-files names it
+    return [f"{STATEMENT_PAGE}: {p}" for p in statement_problems(parse_html(page))]
+
+
 RULES: dict[str, Callable[[Built], list[str]]] = {
     "no-warnings": no_warnings,
     "expected-files": expected_files,
@@ -286,6 +296,7 @@ RULES: dict[str, Callable[[Built], list[str]]] = {
     "comments-published": comments_published,
     "items-have-pages": items_have_pages,
     "calls-have-calendars": calls_have_calendars,
+    "accessibility-statement": accessibility_statement,
 }
 
 

@@ -46,8 +46,12 @@ def assert_fails(result: subprocess.CompletedProcess, gate: str, detail: str) ->
     assert detail in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("gate", ["html", "links", "feeds", "accessibility", "social"])
+@pytest.mark.parametrize(
+    "gate", ["html", "links", "feeds", "accessibility", "social", "workflows"]
+)
 def test_each_gate_passes_the_sample_production_build(site, gate):
+    # workflows: actionlint on every workflow of this repository (site.yml,
+    # reviews.yml and any added later).
     result = run_gate(site, gate)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"PASS  {gate}" in result.stdout
