@@ -1,5 +1,5 @@
 """The daily reminder of overdue content reviews (.ci/review_reminder.py),
-run as CI runs it, against a forge's API served on 127.0.0.1 (forgekit): one
+run as CI runs it, against a forge's API served on 127.0.0.1 (issueforgekit): one
 issue opened on the first overdue day, the same issue edited on later days,
 closed when nothing is overdue; re-runs change nothing; staff text cannot
 ping, link or format; failures are one clear line and a non-zero exit; the
@@ -17,7 +17,7 @@ import html5lib
 import pytest
 import yaml
 from conftest import ROOT
-from forgekit import REPO, FakeForge
+from issueforgekit import REPO, FakeForge
 from markdown_it import MarkdownIt
 
 SCRIPT = ROOT / ".ci" / "review_reminder.py"
