@@ -675,52 +675,37 @@ def test_pelicans_own_test_export_imports_and_builds_with_no_warning(tmp_path):
 
 
 def test_the_command_takes_its_values_from_the_environment(tmp_path):
+    """As make import-wordpress runs it: FILE= and DEFAULT_CATEGORY= arrive
+    as LAB_IMPORT_* variables, never on a command line."""
     content = copy_site(tmp_path)
     export = wxrkit.write(tmp_path / "export.xml", [post(171)])
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "plugins"),
-        "LAB_IMPORT_FILE": str(export),
-        "LAB_IMPORT_DEFAULT_CATEGORY": "Ideas",
-    }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lab_import.wordpress",
-            "--settings",
-            str(ROOT / "pelicanconf.py"),
-            "--content",
-            str(content),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "[171] post 'Post 171': written" in result.stdout
-    assert (tmp_path / "wordpress-import-report.txt").read_text() in result.stdout
+    command = [sys.executable, "-m", "lab_import.wordpress", "--settings",
+               str(ROOT / "pelicanconf.py"), "--content", str(content)]  # fmt: skip
+    results = []
+    for category in ("Ideas", "Not a category"):
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "plugins"),
+            "LAB_IMPORT_FILE": str(export),
+            "LAB_IMPORT_DEFAULT_CATEGORY": category,
+        }
+        results.append(
+            subprocess.run(
+                command,
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        )
+    good, bad = results
+    assert good.returncode == 0, good.stderr
+    assert "[171] post 'Post 171': written" in good.stdout
     assert front(content / "posts/2019-03-04-post-171.md")[0]["category"] == "Ideas"
-    env["LAB_IMPORT_DEFAULT_CATEGORY"] = "Not a category"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lab_import.wordpress",
-            "--settings",
-            str(ROOT / "pelicanconf.py"),
-            "--content",
-            str(content),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "nothing was written" in result.stderr
+    assert bad.returncode == 1
+    assert "nothing was written" in bad.stderr
+    assert "'Not a category' is not a category of this site" in bad.stderr
+    report = (tmp_path / "wordpress-import-report.txt").read_text(encoding="utf-8")
+    assert report in bad.stderr
