@@ -162,6 +162,9 @@ def _paragraphs(soup: BeautifulSoup) -> BeautifulSoup:
     return out
 
 
+_PLAIN_ESCAPER = MarkdownConverter(escape_misc=True)
+
+
 def _target(url: str) -> str:
     """A link target as Markdown reads it whole (in <> when it has spaces
     or brackets)."""
@@ -222,16 +225,30 @@ def html_to_markdown(
     gallery: Callable[[str], list[tuple[str, str]]] = lambda _id: [],
     notes: list[str] | None = None,
     missing: list[str] | None = None,
+    words: list[str] | None = None,
 ) -> str:
-    """Markdown of a WordPress body (or excerpt, or comment)."""
+    """Markdown of a WordPress body (or excerpt, or comment). `words`, when
+    given, receives the text's plain words (read from the same parse)."""
     notes = notes if notes is not None else []
     missing = missing if missing is not None else []
+    if not any(char in text for char in "<&[") and not text.lstrip().startswith(
+        ("    ", "\t")
+    ):
+        # Plain text (most comments): paragraphs at blank lines, escaped,
+        # with no parse (indented code would need the converter's care).
+        if words is not None:
+            words.append(" ".join(text.split()))
+        paragraphs = [" ".join(p.split()) for p in _BLANK_LINE_RE.split(text)]
+        escaper = _PLAIN_ESCAPER
+        return "\n\n".join(escaper.escape(p, set()) for p in paragraphs if p)
     text = expand_shortcodes(text, gallery, notes)
     soup = BeautifulSoup(text, "html.parser")
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
     for element in soup.find_all(["script", "style", "noscript", "template"]):
         element.decompose()
+    if words is not None:
+        words.append(_words(soup))
     soup = _paragraphs(soup)
     converter = _Converter(
         relink,
@@ -247,15 +264,26 @@ def html_to_markdown(
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
+def _words(soup: BeautifulSoup) -> str:
+    # Captions are not the text's own sentences.
+    return " ".join(
+        " ".join(node.split())
+        for node in soup.find_all(string=True)
+        if node.strip() and node.find_parent("figcaption") is None
+    )
+
+
 def plain_text(text: str) -> str:
     """The words of WordPress HTML, with shortcodes and markup dropped."""
+    if not any(char in text for char in "<&["):
+        return " ".join(text.split())
     text = _SHORTCODE_RE.sub(lambda m: m[3] or "", text)
     soup = BeautifulSoup(text, "html.parser")
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
-    for element in soup.find_all(["script", "style", "figcaption"]):
+    for element in soup.find_all(["script", "style"]):
         element.decompose()
-    return " ".join(soup.get_text(" ").split())
+    return _words(soup)
 
 
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+")

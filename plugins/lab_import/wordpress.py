@@ -452,10 +452,17 @@ class Stage:
             tempfile.mkdtemp(prefix=".wordpress-import-", dir=content.parent)
         )
         self.hashes: dict[str, str] = {}
+        self._folders: set[Path] = set()
+
+    def folder(self, path: Path) -> None:
+        """Make a file's folder, once (tens of thousands of files share few)."""
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
 
     def write(self, relative: str, data: bytes) -> None:
         path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.folder(path)
         path.write_bytes(data)
         self.hashes[relative] = sha256(data)
 
@@ -463,7 +470,7 @@ class Stage:
         if relative in self.hashes:
             return
         path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.folder(path)
         shutil.copyfile(source, path)
         self.hashes[relative] = file_sha256(path)
 
@@ -654,6 +661,7 @@ class Importer:
         )
         slug = self.unique_slug(kind, wanted, notes)
         missing: list[str] = []
+        words: list[str] = []
         body = html_to_markdown(
             item.content,
             relink=media.relink,
@@ -661,6 +669,7 @@ class Importer:
             gallery=lambda i: self._gallery(i, found),
             notes=notes,
             missing=missing,
+            words=words,
         )
         data: dict[str, Any] = {"title": title}
         if kind == "post":
@@ -670,7 +679,7 @@ class Importer:
             data["modified"] = modified.isoformat(timespec="seconds")
         if kind == "post":
             data.update(self._people_and_topics(item, found, mapping))
-        data["summary"] = self._summary(item, title, notes)
+        data["summary"] = self._summary(item, title, words[0], notes)
         # In the order of the site's own files: challenge after summary.
         if challenge := data.pop("challenge", None):
             data["challenge"] = challenge
@@ -747,11 +756,11 @@ class Importer:
             data["challenge"] = challenge
         return data
 
-    def _summary(self, item: Item, title: str, notes: list[str]) -> str:
+    def _summary(self, item: Item, title: str, text: str, notes: list[str]) -> str:
         summary = escape_text(plain_text(item.excerpt))
         if summary:
             return summary
-        words = first_sentences(plain_text(item.content), _SUMMARY_WORDS)
+        words = first_sentences(text, _SUMMARY_WORDS)
         if words:
             notes.append("summary: no excerpt, the first sentences are used")
             return escape_text(words)
@@ -833,10 +842,6 @@ class Importer:
             if parent is not None:
                 record["reply_to"] = ok[parent]["id"]
             record = comment_schema.published_record(record)
-            _, problems = comment_schema.validate_published(record)
-            if problems:
-                self._refused(comment_id, post, str(problems))
-                continue
             stage.write(f"comments/{post}/{record['id']}.yaml", dump_yaml(record))
             self.report.comments["published"] += 1
             written.append(record["id"])
@@ -907,30 +912,29 @@ class Importer:
         return {c: effective.get(c) for c in ok}
 
     def comment_record(self, comment, post: str) -> tuple[dict | None, str]:
+        """A published comment's record, checked as the build checks one
+        (the schema, then the body's bounds), or None and why not."""
         moment = item_date(comment.date_gmt, comment.date, self.zone)
         if moment is None:
             return None, "no date"
         number = make_slug(comment.id) or "0"
-        comment_id = f"{moment.astimezone(dt.UTC):%Y%m%d-%H%M%S}-wp{number}"
-        name = " ".join(html.unescape(comment.author).split()) or "Anonymous"
-        body = html_to_markdown(comment.content)
-        try:
-            record: dict[str, Any] = {
-                "id": comment_schema.comment_id(comment_id),
-                "post": post,
-                "name": comment_schema.name(name),
-                "date": moment,
-                "body": comment_schema.body(body),
-            }
-        except comment_schema.Invalid as exc:
-            return None, str(exc)
-        if problem := comment_render.body_problem(record["body"]):
-            return None, problem
+        data: dict[str, Any] = {
+            "id": f"{moment.astimezone(dt.UTC):%Y%m%d-%H%M%S}-wp{number}",
+            "post": post,
+            "name": " ".join(html.unescape(comment.author).split()) or "Anonymous",
+            "date": moment,
+            "body": html_to_markdown(comment.content),
+        }
         if comment.url:
             try:
-                record["website"] = comment_schema.website(comment.url)
+                data["website"] = comment_schema.website(comment.url)
             except comment_schema.Invalid:
                 self.report.comments["website left out (not an http(s) address)"] += 1
+        record, problems = comment_schema.validate_published(data)
+        if problems:
+            return None, "; ".join(f"{field}: {reason}" for field, reason in problems)
+        if problem := comment_render.body_problem(record["body"]):
+            return None, problem
         return record, ""
 
     # -- the whole run
@@ -1009,7 +1013,7 @@ class Importer:
             moves.append(RECORD_FILE)
         for relative in moves:
             target = self.content / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
+            stage.folder(target)
             os.replace(stage.root / relative, target)
 
 
