@@ -29,6 +29,7 @@ from lab_import.wordpress import (
     ImportStopped,
     Options,
     Site,
+    Stage,
     import_wordpress,
     make_slug,
     old_addresses,
@@ -709,3 +710,21 @@ def test_the_command_takes_its_values_from_the_environment(tmp_path):
     assert "'Not a category' is not a category of this site" in bad.stderr
     report = (tmp_path / "wordpress-import-report.txt").read_text(encoding="utf-8")
     assert report in bad.stderr
+
+
+def test_staged_files_move_into_place_whole_folders_or_one_by_one(tmp_path):
+    content = copy_site(tmp_path)
+    stage = Stage(content)
+    files = {
+        "a/0.md": b"zero",
+        "a/b/c/1.md": b"one",
+        "comments/new-post/1.yaml": b"new",
+        "posts/2019-01-01-x.md": b"x",
+    }
+    for relative, data in files.items():
+        stage.write(relative, data)
+    stage.move(sorted(files), content)
+    stage.discard()
+    for relative, data in files.items():
+        assert (content / relative).read_bytes() == data
+    assert not stage.root.exists()

@@ -28,6 +28,7 @@ import email.utils
 import hashlib
 import html
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -473,6 +474,32 @@ class Stage:
         self.folder(path)
         shutil.copyfile(source, path)
         self.hashes[relative] = file_sha256(path)
+
+    def move(self, files: list[str], content: Path) -> None:
+        """Move staged files into the content folder. A staged folder whose
+        every file moves, into a folder the content folder lacks (a new
+        post's comments), moves whole: one rename instead of one a file."""
+        by_folder: dict[str, list[str]] = {}
+        for relative in files:
+            by_folder.setdefault(posixpath.dirname(relative), []).append(relative)
+        staged_count = Counter(posixpath.dirname(r) for r in self.hashes)
+        # Folders with folders in them move file by file.
+        parents = {
+            "/".join(folder.split("/")[:depth])
+            for folder in staged_count
+            for depth in range(1, folder.count("/") + 1)
+        }
+        for folder, names in by_folder.items():
+            target = content / folder
+            whole = len(names) == staged_count[folder] and folder not in parents
+            if folder and whole and not target.exists():
+                self.folder(target / "x")
+                os.replace(self.root / folder, target)
+                continue
+            for relative in names:
+                path = content / relative
+                self.folder(path)
+                os.replace(self.root / relative, path)
 
     def discard(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -1011,10 +1038,7 @@ class Importer:
         if record != self.record:
             stage.write(RECORD_FILE, body)
             moves.append(RECORD_FILE)
-        for relative in moves:
-            target = self.content / relative
-            stage.folder(target)
-            os.replace(stage.root / relative, target)
+        stage.move(moves, self.content)
 
 
 def import_wordpress(options: Options, site: Site) -> Report:

@@ -11,6 +11,7 @@ leave the parser.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class Channel:
     wxr_version: str = ""
 
 
+@functools.lru_cache(maxsize=256)
 def name_of(tag: object) -> str:
     """`wp:post_id` for `{http://wordpress.org/export/1.2/}post_id`: the
     version and scheme of the namespace make no difference to the importer."""
