@@ -728,3 +728,34 @@ def test_staged_files_move_into_place_whole_folders_or_one_by_one(tmp_path):
     for relative, data in files.items():
         assert (content / relative).read_bytes() == data
     assert not stage.root.exists()
+
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>t</title><link>https://lab.example.org/</link>
+<description>d</description><item><title>a</title>
+<link>https://lab.example.org/updates/2019/a/</link>{guid}
+<pubDate>Mon, 04 Mar 2019 10:00:00 +0000</pubDate><description>x</description>
+</item></channel></rss>"""
+
+
+@pytest.mark.parametrize(
+    ("guid", "problem"),
+    [
+        # WordPress's guid kept as the feed id: an address, not a permalink.
+        ('<guid isPermaLink="false">https://old.example.org/?p=1</guid>', False),
+        ("<guid>https://lab.example.org/updates/2019/a/</guid>", False),
+        ('<guid isPermaLink="false">tag:lab.example.org,2025:a</guid>', False),
+        ("<guid>tag:lab.example.org,2025:a</guid>", True),
+        (
+            '<guid isPermaLink="false">https://lab.example.org/updates/2019/a/</guid>',
+            True,
+        ),
+    ],
+)
+def test_the_feed_check_takes_an_imported_guid(tmp_path, guid, problem):
+    from feedcheck import check_rss
+
+    path = tmp_path / "feed.rss.xml"
+    path.write_text(RSS.format(guid=guid), encoding="utf-8")
+    problems = [p for p in check_rss(path) if "guid" in p]
+    assert bool(problems) is problem, problems
