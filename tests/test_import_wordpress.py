@@ -759,3 +759,25 @@ def test_the_feed_check_takes_an_imported_guid(tmp_path, guid, problem):
     path.write_text(RSS.format(guid=guid), encoding="utf-8")
     problems = [p for p in check_rss(path) if "guid" in p]
     assert bool(problems) is problem, problems
+
+
+def test_make_import_wordpress_never_lets_the_shell_read_its_values(
+    tmp_path, make_repo
+):
+    # Each would create `marker` in the folder make runs in, if a shell or
+    # make read it.
+    folder = tmp_path / "x'$(touch marker)'`touch marker`"
+    folder.mkdir()
+    export = wxrkit.write(folder / "export.xml", [post(181)])
+    repo, make = make_repo(FIXTURES / "site")
+    done = make(
+        "import-wordpress", f"FILE={export}", "DEFAULT_CATEGORY=$(shell touch marker)"
+    )
+    assert done.returncode == 2, done.stdout + done.stderr  # make's own code
+    assert "'$(shell touch marker)' is not a category of this site" in done.stderr
+    assert not (repo / "marker").exists()
+    done = make("import-wordpress", f"FILE={export}", "DEFAULT_CATEGORY=Ideas")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (repo / "content/posts/2019-03-04-post-181.md").exists()
+    assert (repo / "wordpress-import-report.txt").exists()
+    assert not (repo / "marker").exists()
