@@ -107,6 +107,8 @@ STATUS_ITEMS = [
     post(11, post_type="product"),
     post(12, post_type="revision", status="inherit"),
     attachment(13, "2019/03/photo.jpg"),
+    post(14, post_password="secret"),  # noqa: S106 (a test export's)
+    post(15, comment_status="closed"),
 ]
 
 
@@ -127,6 +129,8 @@ def test_every_status_and_type_is_written_or_skipped_with_its_reason(tmp_path):
         "11": ("skipped", "post type 'product' is not imported", ""),
         "12": ("skipped", "post type 'revision' is not imported", ""),
         "13": ("skipped", "an attachment: its picture is copied where used", ""),
+        "14": ("written", "", "draft"),
+        "15": ("written", "", "published"),
     }
     content = tmp_path / "content"
     data, _ = front(content / "posts/2019-03-04-post-1.md")
@@ -143,6 +147,12 @@ def test_every_status_and_type_is_written_or_skipped_with_its_reason(tmp_path):
         )
     assert not list(content.glob("posts/*post-6.md"))
     assert not list(content.glob("posts/*post-7.md"))
+    protected, _ = front(content / "posts/2019-03-04-post-14.md")
+    assert protected["status"] == "draft"
+    assert "secret" not in str(protected)
+    assert "protected by a password: written as a draft" in report.item("14").notes
+    assert front(content / "posts/2019-03-04-post-15.md")[0]["comments"] == "closed"
+    assert "comments" not in data
     page, _ = front(content / "pages/old-page.md")
     assert set(page) <= set(SCHEMAS["page"])
     assert front(content / "pages/draft-page.md")[0]["status"] == "draft"

@@ -112,6 +112,9 @@ def export(
         _add(element, f"{{{ns['excerpt']}}}encoded", item["excerpt"])
         for key in ITEM_FIELDS:
             _add(element, wp + key, item[key])
+        for key in ("comment_status", "post_password"):
+            if key in item:
+                _add(element, wp + key, item[key])
         if item.get("attachment_url"):
             _add(element, wp + "attachment_url", item["attachment_url"])
         for domain, nicename, name in item["terms"]:

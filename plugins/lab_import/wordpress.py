@@ -715,6 +715,8 @@ class Importer:
         data["slug"] = slug
         if status == "draft":
             data["status"] = "draft"
+        if kind == "post" and item.comment_status == "closed":
+            data["comments"] = "closed"
         data.update(
             self._identity(
                 item, kind=kind, status=status, slug=slug, date=date, entry=entry
@@ -766,6 +768,10 @@ class Importer:
             return None, None, None
         if meaning not in ("published", "draft"):
             entry.notes.append(meaning)
+        if item.password and status == "published":
+            # Its readers needed the password: never published without it.
+            status = "draft"
+            entry.notes.append("protected by a password: written as a draft")
         return kind, status, date
 
     def _people_and_topics(

@@ -72,6 +72,8 @@ class Item:
     post_type: str = ""
     pub_date: str = ""
     attachment_url: str = ""
+    comment_status: str = ""
+    password: str = ""
     # (domain, nicename, name) of each <category>, in the export's order.
     terms: list[tuple[str, str, str]] = field(default_factory=list)
     meta: dict[str, list[str]] = field(default_factory=dict)
@@ -153,6 +155,8 @@ _ITEM_FIELDS = {
     "wp:status": "status",
     "wp:post_type": "post_type",
     "wp:attachment_url": "attachment_url",
+    "wp:comment_status": "comment_status",
+    "wp:post_password": "password",
 }
 
 
