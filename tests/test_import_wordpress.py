@@ -791,3 +791,14 @@ def test_make_import_wordpress_never_lets_the_shell_read_its_values(
     assert (repo / "content/posts/2019-03-04-post-181.md").exists()
     assert (repo / "wordpress-import-report.txt").exists()
     assert not (repo / "marker").exists()
+
+
+@pytest.mark.parametrize(
+    "body", ["[video src=x] " * 5000, "[caption] " * 5000, "[x] [/y] " * 5000]
+)
+def test_shortcodes_take_linear_time(body):
+    from lab_import.convert import html_to_markdown
+
+    started = time.monotonic()
+    html_to_markdown(body)
+    assert time.monotonic() - started < 5

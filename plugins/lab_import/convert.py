@@ -21,18 +21,15 @@ from markdownify import MarkdownConverter
 
 # Shortcodes turned into HTML; any other one is listed in the report.
 KNOWN_SHORTCODES = ("caption", "wp_caption", "gallery", "embed", "audio", "video")
+# Every opening and closing tag of a known shortcode, found in one pass.
 _SHORTCODE_RE = re.compile(
-    r"\[(caption|wp_caption|embed|audio|video|gallery)\b([^\]]*)\]"
-    r"(?:(.*?)\[/\1\])?",
-    re.S | re.I,
+    r"\[(/?)(caption|wp_caption|embed|audio|video|gallery)\b([^\[\]]{0,2000})\]",
+    re.I,
 )
 # [name attr=...] or [name]...[/name]: what an unknown shortcode looks like
 # (a bare "[1]" or "[sic]" in prose is not one).
-_OTHER_SHORTCODE_RE = re.compile(
-    r"\[([A-Za-z][\w-]*)(?:\s+[^\]]*=[^\]]*)?\](?=.*\[/\1\])"
-    r"|\[([A-Za-z][\w-]*)\s+[^\]]*=[^\]]*\]",
-    re.S,
-)
+_OPENING_RE = re.compile(r"\[([A-Za-z][\w-]*)(\s[^\[\]]{0,2000})?\]")
+_CLOSING_RE = re.compile(r"\[/([A-Za-z][\w-]*)\]")
 _ATTR_RE = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s'"\]]+))""")
 _MEDIA_ATTRS = ("src", "mp3", "m4a", "ogg", "wav", "wma", "mp4", "m4v", "webm",
                 "ogv", "wmv", "flv")  # fmt: skip
@@ -83,10 +80,7 @@ def expand_shortcodes(
     """Known shortcodes as HTML; `gallery(id)` gives (url, alt) of a picture
     by its attachment id (or [] when unknown). Notes what it did or could not."""
 
-    def replace(match: re.Match) -> str:
-        name = match[1].lower()
-        attrs = shortcode_attributes(match[2])
-        inner = match[3] or ""
+    def replace(name: str, attrs: dict[str, str], inner: str) -> str:
         if name in ("caption", "wp_caption"):
             notes.append("shortcode [caption]: a picture with its caption")
             return _figure(inner, attrs.get("caption", ""))
@@ -105,12 +99,9 @@ def expand_shortcodes(
                 f'<p><img src="{_esc(url)}" alt="{_esc(alt)}"></p>'
                 for url, alt in pictures
             )
-        url = attrs.get("src", "") if name == "embed" else ""
-        if name == "embed":
-            url = url or html.unescape(inner).strip()
-        else:
-            url = next((attrs[k] for k in _MEDIA_ATTRS if attrs.get(k)), "")
-            url = url or html.unescape(inner).strip()
+        keys = ("src",) if name == "embed" else _MEDIA_ATTRS
+        url = next((attrs[k] for k in keys if attrs.get(k)), "")
+        url = url or html.unescape(inner).strip()
         if not url:
             notes.append(f"shortcode [{name}] without an address: left out")
             return ""
@@ -118,10 +109,37 @@ def expand_shortcodes(
         notes.append(f"shortcode [{name}]: a link to {url}")
         return f'<p><a href="{_esc(url)}">{_esc(label)}</a></p>'
 
-    text = _SHORTCODE_RE.sub(replace, text)
-    for match in _OTHER_SHORTCODE_RE.finditer(text):
-        name = match[1] or match[2]
-        notes.append(f"shortcode [{name}]: unknown, left as text")
+    # Linear: an opening tag encloses what lies up to the next tag when that
+    # is its own closing tag (WordPress never nests a shortcode in itself).
+    tags = list(_SHORTCODE_RE.finditer(text))
+    out: list[str] = []
+    done = 0
+    index = 0
+    while index < len(tags):
+        tag = tags[index]
+        index += 1
+        if tag[1]:  # a closing tag with no opening one: left as it is
+            continue
+        name = tag[2].lower()
+        end, inner = tag.end(), ""
+        following = tags[index] if index < len(tags) else None
+        if following is not None and following[1] and following[2].lower() == name:
+            inner, end = text[tag.end() : following.start()], following.end()
+            index += 1
+        out += [
+            text[done : tag.start()],
+            replace(name, shortcode_attributes(tag[3]), inner),
+        ]
+        done = end
+    out.append(text[done:])
+    text = "".join(out)
+    closed = set(_CLOSING_RE.findall(text))
+    unknown = {
+        match[1]
+        for match in _OPENING_RE.finditer(text)
+        if match[1] in closed or "=" in (match[2] or "")
+    }
+    notes += [f"shortcode [{name}]: unknown, left as text" for name in sorted(unknown)]
     return text
 
 
@@ -277,7 +295,7 @@ def plain_text(text: str) -> str:
     """The words of WordPress HTML, with shortcodes and markup dropped."""
     if not any(char in text for char in "<&["):
         return " ".join(text.split())
-    text = _SHORTCODE_RE.sub(lambda m: m[3] or "", text)
+    text = _SHORTCODE_RE.sub("", text)
     soup = BeautifulSoup(text, "html.parser")
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
