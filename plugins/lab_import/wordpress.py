@@ -706,7 +706,7 @@ class Importer:
             data["modified"] = modified.isoformat(timespec="seconds")
         if kind == "post":
             data.update(self._people_and_topics(item, found, mapping))
-        data["summary"] = self._summary(item, title, words[0], notes)
+        data["summary"] = self._summary_text(item, title, words[0], notes)
         # In the order of the site's own files: challenge after summary.
         if challenge := data.pop("challenge", None):
             data["challenge"] = challenge
@@ -789,7 +789,7 @@ class Importer:
             data["challenge"] = challenge
         return data
 
-    def _summary(self, item: Item, title: str, text: str, notes: list[str]) -> str:
+    def _summary_text(self, item: Item, title: str, text: str, notes: list[str]) -> str:
         summary = escape_text(plain_text(item.excerpt))
         if summary:
             return summary
