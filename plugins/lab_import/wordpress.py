@@ -33,6 +33,7 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -429,12 +430,30 @@ def existing_slugs(content: Path, folder: str, ours: set[str]) -> set[str]:
     return slugs
 
 
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def record_yaml(record: Mapping[str, str]) -> bytes:
+    """The record as YAML (`files:` then `path: sha256` a line), written an
+    entry at a time: one dump of tens of thousands of entries builds a node
+    for each first, and would be the import's peak of memory."""
+    parts = ["files:\n"]
+    for path, digest in sorted(record.items()):
+        entry = yaml.dump({path: digest}, Dumper=_YAML_DUMPER, allow_unicode=True,
+                          default_flow_style=False, width=10_000)  # fmt: skip
+        parts.append(textwrap.indent(entry, "  "))
+    if len(parts) == 1:
+        parts = ["files: {}\n"]
+    return "".join(parts).encode("utf-8")
+
+
 def read_record(content: Path) -> dict[str, str]:
     path = content / RECORD_FILE
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ImportStopped([f"{path}: cannot be read ({exc}); remove it"]) from None
     files = data.get("files") if isinstance(data, dict) else None
@@ -1040,7 +1059,7 @@ class Importer:
             text += dump_yaml(addition).decode("utf-8")
             stage.write("authors.yaml", text.encode("utf-8"))
             moves.append("authors.yaml")
-        body = dump_yaml({"files": dict(sorted(record.items()))})
+        body = record_yaml(record)
         if record != self.record:
             stage.write(RECORD_FILE, body)
             moves.append(RECORD_FILE)
