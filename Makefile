@@ -225,6 +225,26 @@ comments-purge: $(STAMP) ## Delete pending comments over 30 days old and old sen
 comments-load-test: $(STAMP) ## Load the endpoint on 127.0.0.1: 3 runs of 1,000 comments from 50 clients; prints throughput, p95, server CPU a comment, the target
 	PYTHONPATH=plugins $(BIN)/python -m lab_comments.loadtest --submissions $(LOAD_SUBMISSIONS) --clients $(LOAD_CLIENTS) --runs $(LOAD_RUNS)
 
+# -- Moving from WordPress (README: "Moving from WordPress")
+# FILE, MAP, UPLOADS and DEFAULT_CATEGORY reach the importer in its environment,
+# never through the shell, as for comments-redact above.
+unexport FILE MAP UPLOADS DEFAULT_CATEGORY FORCE
+import-wordpress: export LAB_IMPORT_FILE = $(value FILE)
+import-wordpress: export LAB_IMPORT_MAP = $(value MAP)
+import-wordpress: export LAB_IMPORT_UPLOADS = $(value UPLOADS)
+import-wordpress: export LAB_IMPORT_DEFAULT_CATEGORY = $(value DEFAULT_CATEGORY)
+import-wordpress: export LAB_IMPORT_FORCE = $(value FORCE)
+
+import-wordpress: $(STAMP) ## Import a WordPress export into content/ (FILE=export.xml, MAP=import-map.yaml, UPLOADS=folder, DEFAULT_CATEGORY=Name, FORCE=1)
+	@PYTHONPATH=plugins $(BIN)/python -m lab_import.wordpress --settings $(CONFFILE)
+
+BENCH_IMPORT_POSTS ?= 10000
+BENCH_IMPORT_COMMENTS ?= 50000
+bench-import: $(STAMP) ## Time a synthetic WordPress import (10,000 posts, 50,000 comments) and its peak memory
+	PYTHONPATH=plugins $(BIN)/python -m lab_import.bench --posts $(BENCH_IMPORT_POSTS) --comments $(BENCH_IMPORT_COMMENTS)
+
+.PHONY: import-wordpress bench-import
+
 .PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
 	comments-redact comments-erase comments-reply comments-purge comments-load-test
 

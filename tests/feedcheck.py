@@ -73,7 +73,14 @@ def check_rss(path: Path) -> list[str]:
             guids.append(guid.text)
             permalink = guid.get("isPermaLink", "true")
             looks_like_url = urlsplit(guid.text or "").scheme in ("http", "https")
-            if (permalink == "true") != looks_like_url:
+            # A permalink must be an address, and the item's own address is
+            # a permalink. Another address may be a guid that is not one
+            # (RSS 2.0 allows it): a WordPress post keeps its guid
+            # `https://old.example/?p=12` as its feed id when it moves here.
+            is_link = (guid.text or "") == link
+            if (permalink == "true" and not looks_like_url) or (
+                permalink != "true" and is_link
+            ):
                 problems.append(
                     f"{where}: guid {guid.text!r} has isPermaLink={permalink!r}"
                 )

@@ -15,8 +15,13 @@ from lab_common import SettingsError
 from lab_common.plugin_order import position_problem
 
 PLUGINS_DIR = ROOT / "plugins"
+# Commands run by hand that write content for the site (not plugins): they
+# may read the shared schemas of the plugins whose files they write.
+TOOLS = ("lab_import",)
 PACKAGES = sorted(
-    p.name for p in PLUGINS_DIR.iterdir() if p.is_dir() and p.name.startswith("lab_")
+    p.name
+    for p in PLUGINS_DIR.iterdir()
+    if p.is_dir() and p.name.startswith("lab_") and p.name not in TOOLS
 )
 # The modules of lab_comments that the endpoint and the moderation CLI run
 # on a host with no site build.
@@ -83,6 +88,39 @@ def test_lab_feeds_and_lab_social_never_import_each_other():
             assert not {m for m in modules if m.split(".")[0] == other}, (
                 f"{one}/{name} imports {other}"
             )
+
+
+# What a tool may import of the plugins: the schemas and the store that the
+# build itself checks content with, never a plugin's Pelican side.
+TOOL_MAY_IMPORT = {
+    "lab_common",
+    "lab_content.schema",
+    "lab_content.authors",
+    "lab_content.frontmatter",
+    "lab_comments",
+    "lab_comments.schema",
+    "lab_comments.store",
+    "lab_comments.render",
+    "lab_comments.settings",
+}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_tool_imports_only_the_shared_schemas_and_no_plugin_imports_it(tool):
+    wrong = {
+        f"{name} imports {module}"
+        for name, modules in package_imports(tool).items()
+        for module in modules
+        if module.split(".")[0] in PACKAGES and module not in TOOL_MAY_IMPORT
+    }
+    assert wrong == set()
+    importers = {
+        f"{package}/{name}"
+        for package in PACKAGES
+        for name, modules in package_imports(package).items()
+        if any(m.split(".")[0] == tool for m in modules)
+    }
+    assert importers == set()
 
 
 @pytest.mark.parametrize("module", ENDPOINT_SIDE)
