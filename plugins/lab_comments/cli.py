@@ -51,7 +51,6 @@ import logging
 import os
 import sys
 import textwrap
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,13 +63,14 @@ from .endpoint import (
     config_from_env,
     parse_staff,
 )
+from .flags import ListingContext, comment_flags
+from .flags import shown as _shown
 from .moderation import Decisions, moderation_lock
-from .render import BodyRefused, body_problem, count_links
+from .render import BodyRefused, body_problem
 from .store import Published, Queue, StoreError, load_yaml, new_id, remove_file
 
 CONTENT_VARIABLE = "LAB_COMMENTS_CONTENT"
 DEFAULT_CONTENT = REPO_ROOT / "content" / "comments"
-MANY_LINKS = 3
 # What the make targets pass in the environment (see the module docstring).
 ID_VARIABLE = "LAB_COMMENTS_ID"
 TEXT_VARIABLE = "LAB_COMMENTS_TEXT"
@@ -360,62 +360,6 @@ def list_command(args, config, content) -> int:
         print()
     print("Approve: make comments-approve ID=...   Reject: make comments-reject ID=...")
     return 0
-
-
-class ListingContext:
-    """What the flags of one comment need to know of the others, worked out
-    once per listing: how many pending comments came from each address and
-    from each sender, and each sender's history of moderated comments (read
-    once per sender)."""
-
-    def __init__(self, queue: Queue, entries: Sequence[tuple[str, dict | None, str]]):
-        self.queue = queue
-        self.per_client = Counter(
-            record["client"] for _, record, _ in entries if record is not None
-        )
-        self.per_sender = Counter(
-            record["sender"] for _, record, _ in entries if record is not None
-        )
-        self._senders: dict[str, dict] = {}
-
-    def sender(self, sender: str) -> dict:
-        if sender not in self._senders:
-            self._senders[sender] = self.queue.sender(sender)
-        return self._senders[sender]
-
-
-def comment_flags(record: dict, context: ListingContext) -> list[str]:
-    """What a moderator should look at twice. BodyRefused if the body cannot
-    be published (rendered as the build renders it)."""
-    flags = []
-    if record.get("reply_to"):
-        flags.append(f"reply to {record['reply_to']}")
-    links = count_links(record["body"])
-    if links >= MANY_LINKS:
-        flags.append(f"many links ({links})")
-    elif links:
-        flags.append(f"{links} link(s)")
-    if record.get("website"):
-        flags.append(f"website {_shown(record['website'])}")
-    if len(record["body"]) > 3000:
-        flags.append(f"long ({len(record['body'])} characters)")
-    sender = context.sender(record["sender"])
-    if int(sender.get("rejected", 0)):
-        flags.append(f"sender had {sender['rejected']} rejected")
-    # Approved and rejected ones (the sender's record) and those waiting.
-    sent = (
-        int(sender.get("comments", 0))
-        + int(sender.get("rejected", 0))
-        + context.per_sender[record["sender"]]
-    )
-    if sent > 1:
-        flags.append(f"sender sent {sent} in 12 months")
-    same_client = context.per_client[record["client"]]
-    if same_client > 1:
-        # The internet (IP) address, not the email address: a moderator
-        # reading "address" beside an email took it for that.
-        flags.append(f"{same_client} pending from the same internet address")
-    return flags
 
 
 def show_command(args, config, content) -> int:
@@ -742,17 +686,6 @@ def _wrap(text: str, width: int) -> list[str]:
     if line:
         lines.append(line)
     return lines
-
-
-def _shown(text: str) -> str:
-    """Text safe to print in a terminal: escape sequences and other control
-    characters are shown as codes, never sent to the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char in "\n" or (char.isprintable()) else f"\\u{ord(char):04x}"
-        for char in text
-    )
 
 
 if __name__ == "__main__":
