@@ -288,6 +288,8 @@ def serve_command(args, config, content) -> int:
             flush=True,
         )
 
+    # Delivery by pull request runs beside the server, in this process.
+    worker = app.start_delivery()
     try:
         serve(
             app,
@@ -300,6 +302,9 @@ def serve_command(args, config, content) -> int:
         )
     except ListenError as exc:
         raise Refused(str(exc)) from None
+    finally:
+        if worker is not None:
+            worker.stop()
     return 0
 
 
