@@ -55,7 +55,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import names, schema
+from . import names, pulls, schema
 from .endpoint import (
     REPO_ROOT,
     ConfigError,
@@ -362,6 +362,9 @@ def list_command(args, config, content) -> int:
         excerpt = _shown(" ".join(record["body"].split())[:240])
         for line in _wrap(excerpt, 76):
             print(f"    > {line}")
+        if config.delivery is not None:
+            entry = pulls.read_entry(config.queue, comment_id)
+            print(f"    {_shown(pulls.describe(entry))}")
         print()
     print("Approve: make comments-approve ID=...   Reject: make comments-reject ID=...")
     return 0

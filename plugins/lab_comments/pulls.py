@@ -287,7 +287,14 @@ class Git:
             raise GitError(f"git {args[0]}: cannot run ({exc.strerror})") from None
         if done.returncode != 0:
             lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            detail = " / ".join(line.strip() for line in lines[-3:])[:300]
+            # The lines that say why (the remote's hook, git's own reason),
+            # not the progress and the "To <url>" of a push.
+            why = [
+                line.strip()
+                for line in lines
+                if line.strip().startswith(("remote:", "!", "fatal:", "error:"))
+            ] or lines[-3:]
+            detail = " / ".join(why)[:400]
             raise GitError(self.scrub(f"git {args[0]} failed: {detail}"))
         return done.stdout.decode("utf-8", "replace").strip()
 
@@ -673,6 +680,11 @@ class Deliverer:
             logger.warning("delivery: %d comment(s) had no outbox entry", adopted)
         settled = 0
         for comment_id in outbox_ids(self.queue.root):
+            if not self.queue.path(comment_id).exists():
+                # Decided with the commands (approve, reject, erase): the
+                # entry has nothing left to deliver or to wait for.
+                delivery.settle(self.queue, comment_id, False, self.clock())
+                continue
             entry = read_entry(self.queue.root, comment_id)
             if entry is None or entry["state"] != OPENED or not entry.get("pull"):
                 continue
