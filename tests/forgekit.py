@@ -8,8 +8,11 @@ work was done)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import os
+import shutil
 import socketserver
 import subprocess
 import threading
@@ -35,8 +38,6 @@ GIT_ENV = {
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
-    import os
-
     done = subprocess.run(
         ["git", *args],
         cwd=cwd,
@@ -293,3 +294,90 @@ def delivery_environment(bare: Path, forge: FakeForge, **more: str) -> dict[str,
         "LAB_COMMENTS_GIT_TIMEOUT": "30",
         **more,
     }
+
+
+class GitOverHttp:
+    """`git http-backend` (CGI) behind a WSGI app that asks for the token
+    as HTTP basic authentication, as a forge's git service does: the smart
+    HTTP protocol, for fetch and push, on 127.0.0.1."""
+
+    def __init__(self, root: Path, user: str, token: str):
+        self.root = root
+        self.expected = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode(
+            "ascii"
+        )
+        self.refused = 0
+
+    def __call__(self, environ, start_response):
+        if environ.get("HTTP_AUTHORIZATION") != self.expected:
+            self.refused += 1
+            start_response(
+                "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')]
+            )
+            return [b""]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(length) if length else b""
+        cgi = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": "endpoint",
+            "REQUEST_METHOD": environ["REQUEST_METHOD"],
+            "PATH_INFO": environ.get("PATH_INFO", ""),
+            "QUERY_STRING": environ.get("QUERY_STRING", ""),
+            "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+            "CONTENT_LENGTH": str(len(data)),
+            "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
+            "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
+        }
+        done = subprocess.run(
+            ["git", "http-backend"],
+            input=data,
+            capture_output=True,
+            env=cgi,
+            timeout=30,
+            check=False,
+        )
+        head, _, body = done.stdout.partition(b"\r\n\r\n")
+        if not _:
+            head, _, body = done.stdout.partition(b"\n\n")
+        status, headers = "200 OK", []
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = value.strip()
+            elif name:
+                headers.append((name, value.strip()))
+        start_response(status, headers)
+        return [body]
+
+
+@contextlib.contextmanager
+def served_git(root: Path, user: str, token: str) -> Iterator[str]:
+    """GitOverHttp on 127.0.0.1; yields its base URL."""
+    app = GitOverHttp(root, user, token)
+    server = make_server(
+        "127.0.0.1", 0, app, server_class=_ThreadedServer, handler_class=_Quiet
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def git_argv_logger(folder: Path) -> tuple[Path, Path]:
+    """A `git` that logs its arguments and runs the real one: (the folder
+    to put first on PATH, the log)."""
+    real = shutil.which("git")
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "argv.log"
+    wrapper = folder / "git"
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return folder, log

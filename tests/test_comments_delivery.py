@@ -10,6 +10,7 @@ pull requests are settled by the periodic check; the token is nowhere."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import http.client
@@ -29,9 +30,11 @@ from forgekit import (
     Fault,
     delivery_environment,
     git,
+    git_argv_logger,
     refuse_pushes,
     remote_branches,
     served_forge,
+    served_git,
     site_repository,
 )
 
@@ -644,3 +647,35 @@ def test_kill_9_between_push_and_pull_request_delivers_each_comment_once(
     assert {f"comments/{i}" for i in opened(queue)} == set(heads)
     assert all(forge.labels[n] == ["comment"] for n in forge.pulls)
     assert forge.count("POST", f"/repos/{REPO}/pulls") == 3
+
+
+def test_over_https_style_http_the_token_goes_in_a_header_never_an_argument(
+    tmp_path, monkeypatch
+):
+    """The remote served by `git http-backend` behind basic authentication:
+    the endpoint fetches and pushes with the token, and no git command it
+    runs has the token (or its header) among its arguments."""
+    bare = site_repository(tmp_path)
+    bin_dir, argv_log = git_argv_logger(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    with served_forge() as forge, served_git(tmp_path, "x-access-token", TOKEN) as url:
+        desk = Desk(tmp_path / "desk", forge)
+        settings = delivery_from_env(
+            delivery_environment(bare, forge, LAB_COMMENTS_GIT_REMOTE=f"{url}/site.git")
+        )
+        deliverer = pulls.Deliverer(settings, desk.app.queue, desk.clock)
+        comment_id = desk.post()
+        assert deliverer.deliver(comment_id) == "opened"
+        # Without the token the same remote refuses.
+        wrong = pulls.Git(
+            pulls.Settings(**{**settings.__dict__, "token": "wrong-token"}),
+            tmp_path / "other.git",
+        )
+        with pytest.raises(pulls.GitError) as refused:
+            wrong.remote_branch("main")
+        assert "wrong-token" not in str(refused.value)
+    assert f"comments/{comment_id}" in remote_branches(bare)
+    argv = argv_log.read_text()
+    assert "push" in argv and "fetch" in argv
+    secret_header = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    assert TOKEN not in argv and secret_header not in argv
