@@ -484,6 +484,7 @@ def test_health_reports_the_backlog_and_says_late(tmp_path):
 def test_comments_list_shows_each_comments_delivery(desk, capsys, tmp_path):
     first = desk.post()
     desk.deliverer.step()
+    desk.later(2)  # ids sort by the second they arrived in
     second = desk.post(email="other@example.org", body="Second.")
     environ = {
         **delivery_environment(desk.bare, desk.forge),
@@ -592,8 +593,9 @@ def test_a_comment_posted_to_the_served_endpoint_becomes_a_pull_request(tmp_path
             assert pull["title"] and "A thoughtful comment." in pull["body"]
             # Merged on the forge: the periodic check settles it.
             forge.close(1, merged=True)
-            wait_until(lambda: not (queue / "pending" / f"{comment_id}.yaml").exists())
+            wait_until(lambda: Decisions(queue).get(comment_id) is not None)
             assert Decisions(queue).get(comment_id)[0] == "approved"
+            assert not (queue / "pending" / f"{comment_id}.yaml").exists()
         log = (tmp_path / "server.log").read_text()
     for file in queue.rglob("*"):
         if file.is_file() and "repo.git" not in file.parts:

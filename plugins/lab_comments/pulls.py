@@ -704,6 +704,12 @@ class Deliverer:
                     logger.info("comment %s %s (%s)", comment_id, decision, pull.url)
         return settled
 
+    def check_wait(self, monotonic: float) -> float:
+        """Seconds until the next periodic check."""
+        if self._checked is None:
+            return 0.0
+        return max(0.0, self._checked + self.settings.check_seconds - monotonic)
+
     # -- what /health and comments-list say
 
     def backlog(self, now: dt.datetime) -> tuple[int, float, int]:
@@ -787,7 +793,10 @@ class Worker:
             try:
                 deliverer.step()
                 deliverer.check()
-                wait = deliverer.next_wait(deliverer.clock())
+                wait = min(
+                    deliverer.next_wait(deliverer.clock()),
+                    deliverer.check_wait(time.monotonic()),
+                )
             except Exception:
                 # Never a token in it: our errors are scrubbed, and urllib's
                 # and subprocess's carry no header or environment.
