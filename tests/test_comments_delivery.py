@@ -175,7 +175,7 @@ def test_a_bad_delivery_setting_is_refused_at_start(setting, value, named):
     assert TOKEN not in str(caught.value)
 
 
-def test_the_token_can_come_from_a_file_and_is_never_shown(tmp_path):
+def test_the_token_can_come_from_a_file_and_is_never_shown(tmp_path, monkeypatch):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     settings = delivery_from_env(
@@ -196,6 +196,11 @@ def test_the_token_can_come_from_a_file_and_is_never_shown(tmp_path):
         "http.https://git.example.org/lab/site.git.extraHeader"
     )
     assert git_env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
+    # After what the host passes the same way (a proxy, a CA bundle).
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    git_env = pulls.Git(settings, tmp_path / "repo.git").env()
+    assert git_env["GIT_CONFIG_COUNT"] == "2"
+    assert git_env["GIT_CONFIG_KEY_1"].endswith(".extraHeader")
     assert git_env["GIT_TERMINAL_PROMPT"] == "0"
 
 
@@ -391,6 +396,23 @@ def test_422_already_exists_is_found_by_the_lookup(desk):
     assert desk.entry(comment_id)["pull"] == 1
     assert len(desk.forge.pulls) == 1
     assert desk.forge.count("POST", f"/repos/{REPO}/pulls") == 2
+
+
+def test_a_branch_deleted_before_its_pull_request_is_pushed_again(desk):
+    comment_id = desk.post()
+    branch = f"comments/{comment_id}"
+    # The forge refuses the head (it was deleted on the remote by hand).
+    desk.forge.fault(
+        Fault("POST", "/pulls", status=422, body={"message": "Validation Failed"})
+    )
+    desk.deliverer.step()
+    entry = desk.entry(comment_id)
+    assert entry["state"] == "to-deliver" and "422" in entry["last_error"]
+    git(f"--git-dir={desk.bare}", "branch", "-D", branch)
+    desk.later(5)
+    desk.deliverer.step()
+    assert desk.entry(comment_id)["state"] == "opened"
+    assert branch in remote_branches(desk.bare) and len(desk.forge.pulls) == 1
 
 
 def test_a_refused_push_is_retried_until_the_remote_takes_it(desk):

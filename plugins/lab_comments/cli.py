@@ -34,6 +34,10 @@ lab_comments.server (connections per client and in all, a deadline for each
 request: LAB_COMMENTS_CLIENT_CONNECTIONS, LAB_COMMENTS_MAX_CONNECTIONS,
 LAB_COMMENTS_REQUEST_SECONDS).
 
+With LAB_COMMENTS_DELIVERY=pull-request, `serve` also runs the delivery
+worker (lab_comments.pulls) and `list` shows each comment's delivery: its
+pull request's address, or what is left to do and the last error.
+
 Exit status: 0 done, 1 refused (or already done by another command), 2
 usage. Never imports Pelican.
 

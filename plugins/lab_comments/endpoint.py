@@ -10,7 +10,11 @@ form and puts each comment in the private moderation queue.
     OPTIONS /comments  CORS preflight, for the site's own origin only
     GET /health      200 "ok", or 503 and a one-line reason: the queue is
                      full or cannot be written, the manifest is missing or
-                     malformed (for a process supervisor or monitoring)
+                     malformed (for a process supervisor or monitoring);
+                     with delivery by pull request, a second line gives the
+                     backlog ("delivery: 2 to deliver, oldest 3 min"), and
+                     says "late" past LAB_COMMENTS_DELIVERY_LATE_SECONDS
+                     while staying 200 (comments are still taken and kept)
 
 Refusals: unknown, repeated, missing or over-long fields, a name with a
 character that cannot be seen (lab_comments.names), an unknown post (hidden
@@ -40,7 +44,10 @@ one beyond its bounds (nested too deeply, too many parts, too much HTML) is
 refused with 400 and the reason.
 
 It reads only the manifest the build writes (which posts take comments, the
-ids of approved comments) and writes only to the queue. It never imports
+ids of approved comments) and writes only to the queue. With
+LAB_COMMENTS_DELIVERY=pull-request a new comment also gets an outbox entry
+in the queue folder, and a worker thread delivers it to the site's
+repository as a pull request (lab_comments.pulls; docs/delivery.md). It never imports
 Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
 `python -m lab_comments.cli serve` (waitress). A queue folder it cannot write
 to, or an unreadable key, stops it at start with a StoreError of one line;

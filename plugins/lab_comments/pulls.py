@@ -232,25 +232,25 @@ class Git:
         self.folder = Path(folder)
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "GIT_TERMINAL_PROMPT": "0",
-            "LC_ALL": "C",
-            "GIT_CONFIG_NOSYSTEM": "1",
-        }
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         env.pop("GIT_DIR", None)
         env.pop("GIT_INDEX_FILE", None)
         scheme = urlsplit(self.settings.remote).scheme
         if scheme in ("http", "https"):
             # The token goes in a header set through the environment (seen
             # only by this user), never in a URL or an argument (seen by all
-            # in the process list), and only to this remote.
+            # in the process list), and only to this remote. Added after
+            # any configuration the host passes the same way.
             pair = f"{self.settings.git_user}:{self.settings.token}".encode()
-            env["GIT_CONFIG_COUNT"] = "1"
-            env["GIT_CONFIG_KEY_0"] = f"http.{self.settings.remote}.extraHeader"
-            env["GIT_CONFIG_VALUE_0"] = "Authorization: Basic " + base64.b64encode(
-                pair
-            ).decode("ascii")
+            try:
+                count = int(env.get("GIT_CONFIG_COUNT", "0"))
+            except ValueError:
+                count = 0
+            env["GIT_CONFIG_COUNT"] = str(count + 1)
+            env[f"GIT_CONFIG_KEY_{count}"] = f"http.{self.settings.remote}.extraHeader"
+            env[f"GIT_CONFIG_VALUE_{count}"] = (
+                "Authorization: Basic " + base64.b64encode(pair).decode("ascii")
+            )
         return {**env, **(extra or {})}
 
     def scrub(self, text: str) -> str:
@@ -478,6 +478,7 @@ class Deliverer:
         # Set by enqueue: the worker wakes at once for a new comment.
         self.wake = threading.Event()
         self._checked: float | None = None
+        self._context: ListingContext | None = None
 
     # -- intake
 
@@ -541,9 +542,20 @@ class Deliverer:
         """Deliver every entry that is due (oldest first); return how many
         were tried."""
         ids = self.due(self.clock())
-        for comment_id in ids:
-            self.deliver(comment_id)
+        # The flags count the whole queue: read once for all of this step's
+        # pull requests, not once for each.
+        self._context = None
+        try:
+            for comment_id in ids:
+                self.deliver(comment_id)
+        finally:
+            self._context = None
         return len(ids)
+
+    def context(self) -> ListingContext:
+        if self._context is None:
+            self._context = ListingContext(self.queue, list(self.queue.pending()))
+        return self._context
 
     def deliver(self, comment_id: str) -> str:
         """Take one comment as far as it goes now; its state afterwards
@@ -584,6 +596,16 @@ class Deliverer:
             if self.settings.label:
                 self.forge.add_labels(entry["pull"], [self.settings.label])
         except (GitError, ForgeError) as exc:
+            if (
+                isinstance(exc, ForgeError)
+                and exc.status == 422
+                and entry["state"] == PUSHED
+                and not entry.get("pull")
+            ):
+                # Refused, and no pull request has this head: the branch may
+                # be gone from the remote (deleted by hand). The next try
+                # pushes it again if so.
+                entry["state"] = TO_DELIVER
             return self._failed(comment_id, entry, exc, now)
         entry.update(state=OPENED, next_try=None, last_error="")
         if not self._save(comment_id, entry):
@@ -611,9 +633,8 @@ class Deliverer:
         pull = self.forge.find_pull(branch)
         if pull is not None:
             return pull
-        entries = list(self.queue.pending())
         try:
-            flags = comment_flags(record, ListingContext(self.queue, entries))
+            flags = comment_flags(record, self.context())
         except BodyRefused:
             flags = []  # not reached: the body was checked before
         staff = staff_lookalike(record["name"], self.staff_names())
