@@ -29,6 +29,10 @@ ENDPOINT_SIDE = (
     "server",
     "cli",
     "settings",
+    "delivery",
+    "flags",
+    "forge",
+    "pulls",
 )
 
 
