@@ -113,8 +113,12 @@ class FakeForge:
     """The GitHub-shaped calls delivery makes: list pulls (by head), open a
     pull, label an issue, get a pull."""
 
-    def __init__(self, token: str = TOKEN):
+    def __init__(self, token: str = TOKEN, gitea: bool = False):
         self.token = token
+        # Gitea's and Forgejo's shape: the list ignores `head` (and here
+        # shows nothing, as if the pull request were on a later page), and
+        # GET /pulls/{base}/{head} finds one.
+        self.gitea = gitea
         self.pulls: dict[int, dict[str, Any]] = {}
         self.labels: dict[int, list[str]] = {}
         self.calls: list[Call] = []
@@ -191,6 +195,8 @@ class FakeForge:
 
     def route(self, method, path, query, body) -> tuple[int, Any]:
         with self.lock:
+            if method == "GET" and path == "/pulls" and self.gitea:
+                return 200, []
             if method == "GET" and path == "/pulls":
                 head = query.get("head", [""])[0]
                 found = [
@@ -231,6 +237,15 @@ class FakeForge:
                 ]
                 return 200, [{"name": x} for x in self.labels[number]]
             if method == "GET" and path.startswith("/pulls/"):
+                parts = path.split("/", 3)  # "", "pulls", base or number, head
+                base, head = parts[2], parts[3] if len(parts) == 4 else ""
+                if head:
+                    if not self.gitea:
+                        return 404, {"message": "Not Found"}
+                    for p in self.pulls.values():
+                        if (p["base"]["ref"], p["head"]["ref"]) == (base, head):
+                            return 200, p
+                    return 404, {"message": "Not Found"}
                 number = int(path.split("/")[2])
                 if number not in self.pulls:
                     return 404, {"message": "Not Found"}

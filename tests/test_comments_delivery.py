@@ -27,6 +27,7 @@ from commentkit import GOOD, SECRET, SITE, Clock, call, make_app
 from forgekit import (
     REPO,
     TOKEN,
+    FakeForge,
     Fault,
     delivery_environment,
     git,
@@ -413,6 +414,25 @@ def test_a_branch_deleted_before_its_pull_request_is_pushed_again(desk):
     desk.deliverer.step()
     assert desk.entry(comment_id)["state"] == "opened"
     assert branch in remote_branches(desk.bare) and len(desk.forge.pulls) == 1
+
+
+def test_on_a_gitea_shaped_forge_a_lost_answer_still_gives_one_pull_request(
+    tmp_path,
+):
+    """Forgejo's and Gitea's list ignores `head`: the lookup misses the pull
+    request opened before a crash, opening it again answers 422, and their
+    own lookup (GET /pulls/{base}/{head}) finds it."""
+    with served_forge(FakeForge(gitea=True)) as forge:
+        desk = Desk(tmp_path, forge)
+        comment_id = desk.post()
+        forge.fault(Fault("POST", "/pulls", status=502, after=True))
+        desk.deliverer.step()
+        assert len(forge.pulls) == 1 and desk.entry(comment_id)["pull"] is None
+        desk.later(5)
+        assert desk.deliverer.step() == 1
+        assert desk.entry(comment_id)["state"] == "opened"
+        assert desk.entry(comment_id)["pull"] == 1 and len(forge.pulls) == 1
+        assert forge.count("GET", f"/repos/{REPO}/pulls/main/comments/{comment_id}")
 
 
 def test_a_refused_push_is_retried_until_the_remote_takes_it(desk):

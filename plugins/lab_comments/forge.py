@@ -117,6 +117,18 @@ class Forge:
                 return pull
         return None
 
+    def pull_of(self, base: str, head: str) -> Pull | None:
+        """Forgejo's and Gitea's own lookup of the pull request from `head`
+        into `base` (their list ignores `head`); None where there is none,
+        or on a forge without it (GitHub answers 404)."""
+        try:
+            pull = _pull(self.call("GET", f"/pulls/{quote(base)}/{quote(head)}"))
+        except ForgeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return pull if pull is not None and pull.head == head else None
+
     def open_pull(self, title: str, head: str, base: str, body: str) -> Pull:
         answer = self.call(
             "POST", "/pulls", {"title": title, "head": head, "base": base, "body": body}

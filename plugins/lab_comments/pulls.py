@@ -645,8 +645,11 @@ class Deliverer:
         except ForgeError as exc:
             if exc.status != 422:
                 raise
-            # "A pull request already exists": the lookup finds it.
-            pull = self.forge.find_pull(branch)
+            # "A pull request already exists": the lookup finds it (on
+            # Forgejo and Gitea, whose list ignores the head, their own).
+            pull = self.forge.find_pull(branch) or self.forge.pull_of(
+                self.settings.base, branch
+            )
             if pull is None:
                 raise
             return pull
