@@ -98,6 +98,8 @@ class Fault:
     after: bool = False
     body: Any = None
     times: int = 1
+    # Declare a longer answer than is sent, then close (a cut connection).
+    cut: bool = False
 
 
 @dataclass
@@ -172,6 +174,12 @@ class FakeForge:
                     break
         if fault and not fault.after:
             self._hang(fault)
+            if fault.cut:
+                start_response(
+                    "200 OK",
+                    [("Content-Type", "application/json"), ("Content-Length", "999")],
+                )
+                return [b'{"number": ']
             if fault.status:
                 return self._answer(
                     start_response, fault.status, fault.body, fault.headers

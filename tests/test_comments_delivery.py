@@ -341,6 +341,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after():
         (Fault("POST", "/pulls", status=403), "403"),
         (Fault("GET", "/pulls", hang=10), "no answer within 1 s"),
         (Fault("POST", "/issues/", status=502), "502"),
+        (Fault("POST", "/pulls", cut=True), "cut short"),
     ],
 )
 def test_a_forge_fault_keeps_the_comment_to_deliver_and_a_retry_delivers_it_once(

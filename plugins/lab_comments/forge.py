@@ -10,6 +10,7 @@ never the token (scrubbed from anything the forge echoes back, too).
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import time
 import urllib.error
@@ -87,6 +88,10 @@ class Forge:
                 self.scrub(f"{what}: {exc.code} {_message(exc)}"),
                 retry_after(exc.headers.get("Retry-After")),
             ) from None
+        except http.client.HTTPException as exc:
+            # A connection cut in the middle of an answer, a garbled one.
+            name = type(exc).__name__
+            raise ForgeError(0, f"{what}: the answer was cut short ({name})") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, TimeoutError):
