@@ -189,7 +189,7 @@ comments-list: $(STAMP) ## List comments waiting for moderation, with flags
 # TEXT='$(shell ...)' stays text), and the variables themselves are not
 # exported: make expands a variable it exports, and one given on the command
 # line is exported by default.
-unexport ID TEXT TEXT_FILE AUTHOR BODY_FILE STAFF OVERRIDE
+unexport ID TEXT TEXT_FILE AUTHOR BODY_FILE STAFF OVERRIDE PULL
 COMMENTS_BY_ID := comments-show comments-approve comments-reject comments-redact \
 	comments-erase comments-reply
 $(COMMENTS_BY_ID): export LAB_COMMENTS_ID = $(value ID)
@@ -197,6 +197,7 @@ comments-redact: export LAB_COMMENTS_TEXT = $(value TEXT)
 comments-redact: export LAB_COMMENTS_TEXT_FILE = $(value TEXT_FILE)
 comments-reply: export LAB_COMMENTS_AUTHOR = $(value AUTHOR)
 comments-reply: export LAB_COMMENTS_BODY_FILE = $(value BODY_FILE)
+comments-reply: export LAB_COMMENTS_TO_PULL = $(value PULL)
 
 comments-show: $(STAMP) ## Show one pending comment in full (ID=)
 	@$(COMMENTS) show
@@ -214,7 +215,7 @@ comments-redact: $(STAMP) ## Replace TEXT= (or the text in TEXT_FILE=) in a pend
 comments-erase: $(STAMP) ## Delete a published comment from content/comments/ (ID=)
 	@$(COMMENTS) erase
 
-comments-reply: $(STAMP) ## Publish a Lab team reply to a published comment (ID=, AUTHOR= a key of authors.yaml, BODY_FILE= or standard input)
+comments-reply: $(STAMP) ## Publish a Lab team reply to a published comment (ID=, AUTHOR= a key of authors.yaml, BODY_FILE= or standard input; PULL=1: to a comment in an open pull request, on its branch)
 	@$(COMMENTS) reply
 
 comments-purge: $(STAMP) ## Delete pending comments over 30 days old and old sender hashes

@@ -62,7 +62,7 @@ class Desk:
             delivery_environment(self.bare, forge, **more)
         )
         self.app = make_app(
-            tmp_path / "endpoint", clock=self.clock, delivery=self.settings
+            tmp_path / "endpoint", clock=self.clock, pull_delivery=self.settings
         )
         self.deliverer = self.app.deliverer
 
@@ -116,7 +116,7 @@ def branch_file(bare: Path, branch: str, path: str) -> bytes:
 
 def test_queue_mode_is_the_default_and_has_no_deliverer(tmp_path):
     config = config_from_env({"LAB_COMMENTS_QUEUE": str(tmp_path / "q")})
-    assert config.delivery is None
+    assert config.pull_delivery is None
 
 
 @pytest.mark.parametrize(

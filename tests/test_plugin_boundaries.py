@@ -33,6 +33,8 @@ ENDPOINT_SIDE = (
     "flags",
     "forge",
     "pulls",
+    "fetch",
+    "__main__",
 )
 
 

@@ -152,6 +152,8 @@ def check_parser_fields(tmp_path):
     assert parser.received(head + b"abc") == len(head)
     assert parser.headers_finished and not parser.completed
     assert (parser.content_length, parser.chunked) == (10, False)
+    # ... and path, the request's path (the webhook's bodies may be longer).
+    assert parser.path == "/"
     assert parser.expect_continue is True
     assert parser.headers["CONTENT_LENGTH"] == "10"
     chunked = HTTPRequestParser(adj)
@@ -208,7 +210,8 @@ CONTRACT = [
      "GuardedChannel (waiting, parser_class)", check_channel_requests_and_parser_class),
     ("HTTPChannel.will_close", "GuardedServer.maintenance", check_will_close),
     ("HTTPRequestParser headers_finished, completed, content_length, chunked, "
-     "expect_continue, headers['CONNECTION']", "CappedParser", check_parser_fields),
+     "path, expect_continue, headers['CONNECTION']", "CappedParser",
+     check_parser_fields),
     ("HTTPChannel sends 100 Continue from request.expect_continue",
      "CappedParser", check_channel_continue),
     ("Adjustments options", "GuardedServer.__init__", check_options),

@@ -1,4 +1,5 @@
-"""Moderation from the command line (the make targets wrap it):
+"""Moderation from the command line (the make targets wrap it; `python -m
+lab_comments` is the same, with `serve` when no command is given):
 
     python -m lab_comments.cli serve [--host 127.0.0.1] [--port 8001]
     python -m lab_comments.cli list
@@ -9,6 +10,7 @@
                                   [--replacement TEXT]
     python -m lab_comments.cli erase ID
     python -m lab_comments.cli reply ID --author KEY [--body-file PATH]
+                                  [--to-pull [--remote NAME]]
     python -m lab_comments.cli purge
 
 Pending comments are in the queue (LAB_COMMENTS_QUEUE); approving one writes
@@ -16,6 +18,11 @@ its public fields (never the email address or a hash) to
 content/comments/<post>/<id>.yaml (LAB_COMMENTS_CONTENT), to be committed and
 published by the next build. Approving never marks a comment as staff: a
 staff reply is written by `reply`, as an author of content/authors.yaml.
+With delivery by pull request, `reply --to-pull` answers a comment whose
+pull request is still open: it commits the reply's file to that pull
+request's branch (`<LAB_COMMENTS_BRANCH_PREFIX><id>`, fetched from and pushed
+to the remote, without touching the working tree), so that the comment and
+the reply are published together when it is merged.
 
 Approve, reject, redact, erase and reply each run under the queue's
 moderation lock (lab_comments.moderation), so that two of them on the same
@@ -53,13 +60,15 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import names, pulls, schema
+from . import delivery, names, pulls, schema
 from .endpoint import (
     REPO_ROOT,
     ConfigError,
@@ -71,7 +80,15 @@ from .flags import ListingContext, comment_flags
 from .flags import shown as _shown
 from .moderation import Decisions, moderation_lock
 from .render import BodyRefused, body_problem
-from .store import Published, Queue, StoreError, load_yaml, new_id, remove_file
+from .store import (
+    Published,
+    Queue,
+    StoreError,
+    dump_yaml,
+    load_yaml,
+    new_id,
+    remove_file,
+)
 
 CONTENT_VARIABLE = "LAB_COMMENTS_CONTENT"
 DEFAULT_CONTENT = REPO_ROOT / "content" / "comments"
@@ -82,6 +99,7 @@ TEXT_FILE_VARIABLE = "LAB_COMMENTS_TEXT_FILE"
 AUTHOR_VARIABLE = "LAB_COMMENTS_AUTHOR"
 BODY_FILE_VARIABLE = "LAB_COMMENTS_BODY_FILE"
 AUTHORS_VARIABLE = "LAB_COMMENTS_AUTHORS"
+TO_PULL_VARIABLE = "LAB_COMMENTS_TO_PULL"
 REDACTED = "[removed by a moderator]"
 
 
@@ -189,6 +207,19 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the authors file (default: ${AUTHORS_VARIABLE} or authors.yaml "
         "beside the comments folder)",
     )
+    reply.add_argument(
+        "--to-pull",
+        action="store_true",
+        help="the comment is in an open pull request (delivery by pull "
+        "request): commit the reply to its branch and push it "
+        f"(default: ${TO_PULL_VARIABLE})",
+    )
+    reply.add_argument(
+        "--remote",
+        default="origin",
+        help="with --to-pull: the git remote holding the pull request's branch "
+        '(default: origin; "" for a branch of this clone)',
+    )
     reply.set_defaults(run=reply_command)
 
     commands.add_parser(
@@ -271,6 +302,7 @@ def _what_became_of(
 
 def serve_command(args, config, content) -> int:
     from .endpoint import CommentsApp
+    from .fetch import fetcher_from_config
     from .server import ListenError, limits_from_env, serve
 
     try:
@@ -283,6 +315,11 @@ def serve_command(args, config, content) -> int:
     if args.trusted_proxy:
         config = dataclasses.replace(config, trusted_proxy=args.trusted_proxy)
     app = CommentsApp(config)
+    # The manifest and shell from the live site, when LAB_COMMENTS_MANIFEST_URL
+    # says where (a daemon thread: it ends with the server).
+    fetcher = fetcher_from_config(config)
+    if fetcher is not None:
+        fetcher.start()
 
     def ready() -> None:
         print(
@@ -366,7 +403,7 @@ def list_command(args, config, content) -> int:
         excerpt = _shown(" ".join(record["body"].split())[:240])
         for line in _wrap(excerpt, 76):
             print(f"    > {line}")
-        if config.delivery is not None:
+        if config.pull_delivery is not None:
             entry = pulls.read_entry(config.queue, comment_id)
             print(f"    {_shown(pulls.describe(entry))}")
         print()
@@ -579,7 +616,7 @@ def erase_command(args, config, content) -> int:
     print(
         f"Erased {args.id} ({_relative(path)}). Commit the change; the next build "
         "removes it from the site. It stays in the git history until that is "
-        "rewritten (see README: Comments and moderation)."
+        "rewritten (see docs/moderation.md)."
     )
     return 0
 
@@ -607,36 +644,160 @@ def reply_command(args, config, content) -> int:
             )
         body = sys.stdin.read()
     now = _now()
+    to_pull = args.to_pull or args.environ.get(TO_PULL_VARIABLE, "") in TRUE
+    if to_pull:
+        return _reply_to_pull(args, config, content, name=name, body=body, now=now)
     with _desk(config, content) as (_, published, decisions):
         parent = published.find(args.id)
         if parent is None:
-            unknown = f"{args.id} is not published: approve it first, then reply"
+            unknown = (
+                f"{args.id} is not published: approve it first, then reply (or, "
+                "if it is in an open pull request, reply with --to-pull; make: "
+                "PULL=1)"
+            )
             raise _gone(args.id, published, decisions, unknown, "cannot reply")
         post = published.read(parent).get("post") or parent.parent.name
         comment_id = new_id(now)
         while published.find(comment_id):
             comment_id = new_id(now)
-        record = {
-            "id": comment_id,
-            "post": post,
-            "name": name,
-            "date": schema.format_date(now),
-            "reply_to": args.id,
-            "staff": True,
-            "body": body,
-        }
-        clean, problems = schema.validate_published(record)
-        if problems:
-            raise Refused("; ".join(f"{field}: {reason}" for field, reason in problems))
-        if reason := body_problem(clean["body"]):
-            raise Refused(f"the reply cannot be published: body: {reason}")
-        record["body"] = clean["body"]
+        record = _staff_reply(
+            comment_id, post, name=name, parent=args.id, body=body, now=now
+        )
         path = published.write(record)
     print(
         f"Replied to {args.id} as {name} (Lab team): {_relative(path)}. Commit "
         "it; the next build publishes it."
     )
     return 0
+
+
+TRUE = ("1", "yes", "true")
+
+
+def _staff_reply(
+    comment_id: str, post: str, *, name: str, parent: str, body: str, now: dt.datetime
+) -> dict:
+    """A staff reply's published record, checked as the build checks it."""
+    record = {
+        "id": comment_id,
+        "post": post,
+        "name": name,
+        "date": schema.format_date(now),
+        "reply_to": parent,
+        "staff": True,
+        "body": body,
+    }
+    clean, problems = schema.validate_published(record)
+    if problems:
+        raise Refused("; ".join(f"{field}: {reason}" for field, reason in problems))
+    if reason := body_problem(clean["body"]):
+        raise Refused(f"the reply cannot be published: body: {reason}")
+    record["body"] = clean["body"]
+    return record
+
+
+def _reply_to_pull(
+    args, config, content: Path, *, name: str, body: str, now: dt.datetime
+) -> int:
+    """The staff reply committed to the branch of the comment's pull request
+    (fetched from `args.remote` and pushed back, or a branch of this clone
+    with no remote), through a scratch index: the working tree, the index
+    and the checked-out branch are left as they are. The push is a fast
+    forward: if the branch moved meanwhile it is refused, and running the
+    command again replies on top of the new tip."""
+    branch = delivery.branch_for(config.branch_prefix, args.id)
+    git = Git(content)
+    folder = git.relative(content)
+    remote = args.remote
+    if remote:
+        git.run("fetch", "--quiet", remote, f"refs/heads/{branch}", what=branch)
+        tip = git.run("rev-parse", "--verify", "FETCH_HEAD^{commit}")
+    else:
+        tip = git.run("rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}")
+    files = git.run("ls-tree", "-r", "--name-only", tip, "--", folder).splitlines()
+    parents = [f for f in files if f.endswith(f"/{args.id}.yaml")]
+    if len(parents) != 1:
+        raise Refused(
+            f"the branch {branch} holds no comment file {args.id}.yaml under "
+            f"{folder}/: is it the branch of that comment's pull request?"
+        )
+    try:
+        parent = load_yaml(git.run("show", f"{tip}:{parents[0]}", strip=False).encode())
+        post = schema.slug(parent["post"])
+    except (StoreError, schema.Invalid, TypeError, KeyError):
+        raise Refused(f"{parents[0]} on {branch} is not a comment file") from None
+    taken = {Path(f).stem for f in files}
+    comment_id = new_id(now)
+    while comment_id in taken:
+        comment_id = new_id(now)
+    record = _staff_reply(
+        comment_id, post, name=name, parent=args.id, body=body, now=now
+    )
+    path = f"{folder}/{post}/{comment_id}.yaml"
+    blob = git.run("hash-object", "-w", "--stdin", input=dump_yaml(record))
+    with tempfile.TemporaryDirectory() as scratch:
+        index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        git.run("read-tree", tip, env=index)
+        git.run(
+            "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index
+        )
+        tree = git.run("write-tree", env=index)
+    message = f"Lab team reply to comment {args.id}, by {name}"
+    commit = git.run("commit-tree", tree, "-p", tip, "-m", message)
+    if remote:
+        git.run("push", "--quiet", remote, f"{commit}:refs/heads/{branch}", what=branch)
+    else:
+        git.run("update-ref", f"refs/heads/{branch}", commit, tip)
+    where = f"{remote}'s branch {branch}" if remote else f"the branch {branch}"
+    print(
+        f"Replied to {args.id} as {name} (Lab team): {path}, committed to "
+        f"{where}. Merging its pull request publishes the comment and the reply."
+    )
+    return 0
+
+
+class Git:
+    """git in the repository that holds `folder`; each failure a Refused
+    with git's own words."""
+
+    def __init__(self, folder: Path):
+        self.cwd = folder if folder.is_dir() else folder.parent
+        self.top = Path(self.run("rev-parse", "--show-toplevel"))
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.top.resolve()).as_posix()
+        except ValueError:
+            raise Refused(f"{path} is not in the git repository {self.top}") from None
+
+    def run(
+        self,
+        *arguments: str,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        what: str = "",
+        strip: bool = True,
+    ) -> str:
+        try:
+            done = subprocess.run(  # noqa: S603 (git, arguments we made)
+                ["git", *arguments],  # noqa: S607 (git from PATH, as a user runs it)
+                cwd=getattr(self, "top", self.cwd),
+                input=input,
+                env={**os.environ, **(env or {})},
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise Refused(f"git {arguments[0]}: {exc}") from None
+        if done.returncode:
+            said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            reason = said[-1] if said else f"exit status {done.returncode}"
+            raise Refused(
+                f"git {arguments[0]} {what}: {_shown(reason)}".replace("  ", " ")
+            )
+        out = done.stdout.decode("utf-8")
+        return out.strip() if strip else out
 
 
 def _author_name(key: str, authors_path: Path) -> str:

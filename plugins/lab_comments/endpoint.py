@@ -8,6 +8,9 @@ form and puts each comment in the private moderation queue.
                      that says what is wrong in the form's words and gives
                      the reader's form back to correct and send again
     OPTIONS /comments  CORS preflight, for the site's own origin only
+    POST /forge-hook  the forge's signed webhook: a pull request of ours
+                     merged or closed settles its comment (hooks.py;
+                     off, 404, without LAB_COMMENTS_HOOK_SECRET)
     GET /health      200 "ok", or 503 and a one-line reason: the queue is
                      full or cannot be written, the manifest is missing or
                      malformed (for a process supervisor or monitoring);
@@ -44,16 +47,18 @@ one beyond its bounds (nested too deeply, too many parts, too much HTML) is
 refused with 400 and the reason.
 
 It reads only the manifest the build writes (which posts take comments, the
-ids of approved comments) and writes only to the queue. With
-LAB_COMMENTS_DELIVERY=pull-request a new comment also gets an outbox entry
-in the queue folder, and a worker thread delivers it to the site's
-repository as a pull request (lab_comments.pulls; docs/delivery.md). It never imports
-Pelican. Settings are the environment variables in ENVIRONMENT; serve it with
-`python -m lab_comments.cli serve` (waitress). A queue folder it cannot write
-to, or an unreadable key, stops it at start with a StoreError of one line;
-a bad setting with a ConfigError. Forwarding headers (X-Forwarded-For,
-Forwarded, X-Real-IP) are believed only from LAB_COMMENTS_TRUSTED_PROXY (by
-waitress); without it the first request that carries one logs a warning.
+ids of approved comments) and writes only to the queue; `serve` may fetch the
+manifest from the live site (fetch.py). With LAB_COMMENTS_DELIVERY=pull-request
+a new comment also gets an outbox entry in the queue folder, and a worker
+thread delivers it to the site's repository as a pull request
+(lab_comments.pulls; docs/delivery.md). It never imports Pelican. Settings
+are the environment variables in ENVIRONMENT; serve it with `python -m
+lab_comments serve` (waitress; deploy/ and docs/deploy.md for a server). A
+queue folder it cannot write to, or an unreadable key, stops it at start
+with a StoreError of one line; a bad setting with a ConfigError. Forwarding
+headers (X-Forwarded-For, Forwarded, X-Real-IP) are believed only from
+LAB_COMMENTS_TRUSTED_PROXY (by waitress); without it the first request that
+carries one logs a warning.
 """
 
 from __future__ import annotations
@@ -75,8 +80,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import answer, pulls, schema
-from .delivery import DEFAULT_BRANCH_PREFIX
+from . import answer, delivery, hooks, pulls, schema
 from .limits import (
     QUEUE_TROUBLE,
     PendingCount,
@@ -180,10 +184,6 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "credentials in it)",
     ),
     "LAB_COMMENTS_GIT_BASE": ("main", "the branch pull requests are opened against"),
-    "LAB_COMMENTS_BRANCH_PREFIX": (
-        DEFAULT_BRANCH_PREFIX,
-        "each comment's branch is this and its id; the endpoint pushes nothing else",
-    ),
     "LAB_COMMENTS_GIT_CONTENT": (
         "content/comments",
         "folder of the published comments in the repository",
@@ -198,7 +198,6 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "",
         "the forge's API (https://api.github.com, https://codeberg.org/api/v1)",
     ),
-    "LAB_COMMENTS_FORGE_REPO": ("", "the site's repository on the forge, owner/name"),
     "LAB_COMMENTS_FORGE_TOKEN": (
         "",
         "the forge token (contents and pull requests, read and write, on the one "
@@ -228,6 +227,49 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "3600",
         "/health says 'late' when a comment has waited this long to be delivered",
     ),
+    # -- the forge's webhook (lab_comments.hooks)
+    "LAB_COMMENTS_HOOK_SECRET": (
+        "",
+        "the secret the forge signs its webhook with (32 characters or more); "
+        "empty, and no LAB_COMMENTS_HOOK_SECRET_FILE: POST /forge-hook is off "
+        "(404)",
+    ),
+    "LAB_COMMENTS_HOOK_SECRET_FILE": (
+        "",
+        "a file holding that secret instead (not both)",
+    ),
+    "LAB_COMMENTS_BRANCH_PREFIX": (
+        delivery.DEFAULT_BRANCH_PREFIX,
+        "the start of the name of each comment's branch (<prefix><id>)",
+    ),
+    "LAB_COMMENTS_FORGE_REPO": (
+        "",
+        "the site's repository on the forge, owner/name; a webhook about a "
+        "pull request on any other is ignored (empty: not checked)",
+    ),
+    # The manifest fetched from the live site (fetch.py; `serve` only).
+    "LAB_COMMENTS_MANIFEST_URL": (
+        "",
+        "address of the live site's manifest "
+        "(https://lab.example.org/comments-manifest.json): serve fetches it "
+        "into LAB_COMMENTS_MANIFEST, and the answer shell into "
+        "LAB_COMMENTS_ANSWER_SHELL; empty: the files are put there otherwise",
+    ),
+    "LAB_COMMENTS_MANIFEST_EVERY": (
+        "300",
+        "seconds between two fetches of the manifest (an unchanged one costs a 304)",
+    ),
+    "LAB_COMMENTS_ANSWER_SHELL_URL": (
+        "",
+        "address of the live site's answer shell; empty: comments-answer.shell "
+        "beside LAB_COMMENTS_MANIFEST_URL; none: not fetched",
+    ),
+    # A file for the key, so that it stays out of the environment (systemd's
+    # LoadCredential=, a container's secret; deploy/).
+    "LAB_COMMENTS_SECRET_FILE": (
+        "",
+        "a file holding LAB_COMMENTS_SECRET (one line), instead of the variable itself",
+    ),
 }
 
 
@@ -256,7 +298,15 @@ class Config:
     # The build's shell for answer pages (None: plain pages).
     answer_shell: Path | None = None
     # Delivery by pull request (None: the queue and the commands only).
-    delivery: pulls.Settings | None = None
+    pull_delivery: pulls.Settings | None = None
+    # -- the forge's webhook (lab_comments.hooks); no secret: off
+    hook_secret: bytes | None = field(default=None, repr=False)
+    branch_prefix: str = delivery.DEFAULT_BRANCH_PREFIX
+    forge_repo: str = ""
+    # The manifest (and shell) fetched from the live site (fetch.py).
+    manifest_url: str = ""
+    manifest_every: int = 300
+    answer_shell_url: str = ""
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -283,6 +333,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     if any(not o for o in origins):
         raise ConfigError("LAB_COMMENTS_ALLOWED_ORIGINS: each must be an http(s) URL")
     secret = get("LAB_COMMENTS_SECRET")
+    if get("LAB_COMMENTS_SECRET_FILE"):
+        secret = secret_from_file(secret, get("LAB_COMMENTS_SECRET_FILE"))
     if secret and len(secret) < 32:
         raise ConfigError("LAB_COMMENTS_SECRET: use at least 32 characters")
     proxy = get("LAB_COMMENTS_TRUSTED_PROXY")
@@ -293,6 +345,23 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
             raise ConfigError(
                 "LAB_COMMENTS_TRUSTED_PROXY: must be an IP address or *"
             ) from None
+    try:
+        hook_secret = hooks.read_secret(
+            get("LAB_COMMENTS_HOOK_SECRET"),
+            get("LAB_COMMENTS_HOOK_SECRET_FILE"),
+        )
+        branch_prefix = hooks.check_prefix(get("LAB_COMMENTS_BRANCH_PREFIX"))
+        forge_repo = hooks.check_repo(get("LAB_COMMENTS_FORGE_REPO"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    fetched = {
+        name: get(name)
+        for name in ("LAB_COMMENTS_MANIFEST_URL", "LAB_COMMENTS_ANSWER_SHELL_URL")
+    }
+    for name, url in fetched.items():
+        may_be_none = name == "LAB_COMMENTS_ANSWER_SHELL_URL" and url == "none"
+        if url and not may_be_none and not origin_of(url):
+            raise ConfigError(f"{name}: must be an http(s) URL")
     return Config(
         queue=Path(get("LAB_COMMENTS_QUEUE")),
         manifest=Path(get("LAB_COMMENTS_MANIFEST")),
@@ -313,8 +382,30 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
             get("LAB_COMMENTS_ANSWER_SHELL")
             or Path(get("LAB_COMMENTS_MANIFEST")).with_name("comments-answer.shell")
         ),
-        delivery=delivery_from_env(environ),
+        hook_secret=hook_secret,
+        branch_prefix=branch_prefix,
+        forge_repo=forge_repo,
+        manifest_url=fetched["LAB_COMMENTS_MANIFEST_URL"],
+        manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
+        answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
+        pull_delivery=delivery_from_env(environ),
     )
+
+
+def secret_from_file(secret: str, path: str) -> str:
+    """The key in the file LAB_COMMENTS_SECRET_FILE names (ConfigError when
+    it cannot be read, or LAB_COMMENTS_SECRET is set as well)."""
+    if secret:
+        raise ConfigError(
+            "LAB_COMMENTS_SECRET_FILE: set it or LAB_COMMENTS_SECRET, not both"
+        )
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(
+            f"LAB_COMMENTS_SECRET_FILE: {path} cannot be read: {reason}"
+        ) from None
 
 
 def delivery_from_env(environ: Mapping[str, str]) -> pulls.Settings | None:
@@ -587,6 +678,7 @@ STATUS = {
     204: "204 No Content",
     303: "303 See Other",
     400: "400 Bad Request",
+    401: "401 Unauthorized",
     403: "403 Forbidden",
     404: "404 Not Found",
     405: "405 Method Not Allowed",
@@ -729,9 +821,9 @@ class CommentsApp:
         # Delivery by pull request: the outbox is written at intake, the
         # worker (start_delivery, run by `serve`) does the rest.
         self.deliverer: pulls.Deliverer | None = None
-        if config.delivery is not None:
+        if config.pull_delivery is not None:
             self.deliverer = pulls.Deliverer(
-                config.delivery, self.queue, clock, staff_names=self._staff_names
+                config.pull_delivery, self.queue, clock, staff_names=self._staff_names
             )
 
     def start_delivery(self) -> pulls.Worker | None:
@@ -774,7 +866,9 @@ class CommentsApp:
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
         handlers = self.routes.get(path)
-        if handlers is None:
+        if handlers is None or (
+            path == hooks.HOOK_PATH and self.config.hook_secret is None
+        ):
             return self.page(Refusal(404, "There is nothing at this address."))
         handler = handlers.get(method)
         if handler is None:
@@ -960,7 +1054,7 @@ class CommentsApp:
         line = f"delivery: {count} to deliver"
         if count:
             line += f", oldest {_age(oldest)}"
-            if oldest >= self.config.delivery.late_seconds:
+            if oldest >= self.config.pull_delivery.late_seconds:
                 line += " (late: see the endpoint's log)"
         if held:
             line += f"; {held} held for the moderation commands"
@@ -1226,17 +1320,9 @@ class CommentsApp:
         return length
 
     def _read_form(self, environ, length: int) -> dict[str, list[str]]:
-        stream = environ["wsgi.input"]
-        chunks, remaining = [], length
-        while remaining > 0:
-            chunk = stream.read(remaining)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        if remaining:
+        data = _read_body(environ["wsgi.input"], length)
+        if data is None:
             raise Refusal(400, "The form arrived incomplete. Please send it again.")
-        data = b"".join(chunks)
         try:
             text = data.decode("utf-8")
             return parse_qs(
@@ -1252,11 +1338,82 @@ class CommentsApp:
         except ValueError:
             raise Refusal(400, "The form has too many fields.") from None
 
+    # -- the forge's webhook (lab_comments.hooks)
+
+    def forge_hook(self, environ) -> Response:
+        """A signed webhook settles a comment whose pull request was merged
+        or closed; nothing is parsed before the signature is checked, and no
+        answer names the secret."""
+        value = environ.get("CONTENT_LENGTH", "").strip()
+        if not value.isdigit():
+            return _text(411, "Content-Length required")
+        length = int(value)
+        if length > hooks.HOOK_BODY_MAX:
+            return _text(413, f"over {hooks.HOOK_BODY_MAX} bytes")
+        body = _read_body(environ["wsgi.input"], length)
+        if body is None:
+            return _text(400, "the body arrived incomplete")
+        if not hooks.verify(self.config.hook_secret or b"", body, environ):
+            logger.warning("forge hook: refused a request without a good signature")
+            return _text(401, "signature missing or wrong")
+        try:
+            payload = hooks.parse(body)
+        except hooks.BadPayload as exc:
+            return _text(400, str(exc))
+        decision = hooks.decide(
+            hooks.event_of(environ),
+            payload,
+            self.config.branch_prefix,
+            self.config.forge_repo,
+        )
+        comment_id = decision.comment_id
+        result: dict[str, str] = {"done": "nothing"}
+        if comment_id is None:
+            result["why"] = decision.why
+        elif not hooks.delivered(self.queue.root, comment_id):
+            result.update(
+                comment=comment_id,
+                why="not waiting for a pull request (settled before, or not sent "
+                "as one)",
+            )
+        else:
+            done = delivery.settle(
+                self.queue, comment_id, decision.merged, self.clock()
+            )
+            result.update(comment=comment_id)
+            if done:
+                result["done"] = done
+                logger.info("forge hook: comment %s %s", comment_id, done)
+            else:
+                result["why"] = "settled before"
+        body = (json.dumps(result) + "\n").encode()
+        return Response(STATUS[200], body, [("Content-Type", "application/json")])
+
 
 CommentsApp.routes = {
     "/comments": {"POST": CommentsApp.post_comment, "OPTIONS": CommentsApp.preflight},
     "/health": {"GET": CommentsApp.health},
+    hooks.HOOK_PATH: {"POST": CommentsApp.forge_hook},
 }
+
+
+def _text(status: int, text: str) -> Response:
+    """A short plain answer, for a program (the forge), not a reader."""
+    body = f"{text}\n".encode()
+    return Response(STATUS[status], body, [("Content-Type", "text/plain")])
+
+
+def _read_body(stream, length: int) -> bytes | None:
+    """Exactly `length` bytes of the request's body, or None if it ends
+    sooner."""
+    chunks, remaining = [], length
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def _post_url(form: Mapping[str, list[str]], manifest: Manifest) -> str:

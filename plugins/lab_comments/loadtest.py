@@ -46,6 +46,14 @@ def write_manifest(
     path: Path, siteurl: str, posts: Mapping[str, dict], staff: Sequence[str] = ()
 ) -> None:
     """A manifest like the build's, for a server without a site."""
+    path.write_bytes(manifest_data(siteurl, posts, staff))
+
+
+def manifest_data(
+    siteurl: str, posts: Mapping[str, dict], staff: Sequence[str] = ()
+) -> bytes:
+    """The bytes of a manifest like the build's (each post open, no comments,
+    unless its entry in `posts` says otherwise)."""
     entries = {
         slug: {
             "url": f"{siteurl}/updates/{slug}/",
@@ -57,7 +65,7 @@ def write_manifest(
         for slug, entry in posts.items()
     }
     data = {"version": 1, "siteurl": siteurl, "posts": entries, "staff": list(staff)}
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return json.dumps(data, indent=2).encode("utf-8")
 
 
 @dataclass
@@ -78,10 +86,13 @@ def running_server(
     threads: int = 8,
     timeout: float = 30,
     port: int | None = None,
+    *,
+    python: str = sys.executable,
+    module: str = "lab_comments.cli",
 ) -> Iterator[Server]:
-    """`lab_comments.cli serve` in a child process on 127.0.0.1 (a free port
-    unless given), ready when this yields (GET /health answered); stopped
-    (and waited for) on exit."""
+    """`python -m module serve` (`lab_comments.cli serve`) in a child process
+    on 127.0.0.1 (a free port unless given), ready when this yields (GET
+    /health answered); stopped (and waited for) on exit."""
     port = port or free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -89,7 +100,7 @@ def running_server(
         **environ,
     }
     command = [
-        *(sys.executable, "-m", "lab_comments.cli", "serve"),
+        *(python, "-m", module, "serve"),
         *("--host", HOST, "--port", str(port), "--threads", str(threads)),
     ]
     with open(log, "wb") as out:

@@ -45,7 +45,7 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 
-from . import schema
+from . import hooks, schema
 from .endpoint import ConfigError
 from .limits import client_key
 
@@ -74,6 +74,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 # with a declared length (CappedParser answers at the headers when it is over
 # the endpoint's own limit); a backstop only.
 BACKSTOP_BODY = 1024 * 1024
+# Paths whose requests may be longer than a comment's: the forge's signed
+# webhook (a pull request's payload is some 25 KB and quotes the comment).
+PATH_BODY = {hooks.HOOK_PATH: hooks.HOOK_BODY_MAX}
 # Request line and headers together (waitress's default is 256 KiB); a form's
 # are well under 8 KiB.
 HEADER_MAX = 32 * 1024
@@ -137,7 +140,10 @@ class CappedParser(HTTPRequestParser):
         if (
             self.headers_finished
             and not self.completed
-            and (self.chunked or self.content_length > self.limit)
+            and (
+                self.chunked
+                or self.content_length > PATH_BODY.get(self.path, self.limit)
+            )
         ):
             self.completed = True
             self.expect_continue = False
@@ -211,7 +217,9 @@ class GuardedServer(TcpWSGIServer):
                 "asyncore_loop_timeout": CHECK_SECONDS,
                 # poll, not select: no limit on descriptor numbers.
                 "asyncore_use_poll": True,
-                "max_request_body_size": max(BACKSTOP_BODY, limits.body + 1),
+                "max_request_body_size": max(
+                    BACKSTOP_BODY, limits.body + 1, *(n + 1 for n in PATH_BODY.values())
+                ),
                 "max_request_header_size": HEADER_MAX,
                 **adjustments,
             },

@@ -1,0 +1,207 @@
+"""Helpers for the deployment tests: a live site on 127.0.0.1 that serves the
+manifest the way a test tells it to (well, with an ETag and 304s, or badly),
+and the endpoint started the way a server starts it (`python -m lab_comments
+serve`, from any Python)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab_comments.loadtest import HOST, Server, running_server
+
+# What the site does with a request: (handler) -> None; it writes the answer.
+Behaviour = Callable[[http.server.BaseHTTPRequestHandler], None]
+
+
+def serve_file(body: bytes, etag: str = "", last_modified: str = "") -> Behaviour:
+    """200 with the body and its validators; 304 when the request's
+    If-None-Match is the ETag (or If-Modified-Since is Last-Modified)."""
+
+    def behave(handler) -> None:
+        if (etag and handler.headers.get("If-None-Match") == etag) or (
+            last_modified and handler.headers.get("If-Modified-Since") == last_modified
+        ):
+            handler.send_response(304)
+            handler.end_headers()
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        if etag:
+            handler.send_header("ETag", etag)
+        if last_modified:
+            handler.send_header("Last-Modified", last_modified)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return behave
+
+
+def status(code: int) -> Behaviour:
+    def behave(handler) -> None:
+        body = b"error"
+        handler.send_response(code)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return behave
+
+
+def redirect(location: str) -> Behaviour:
+    def behave(handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return behave
+
+
+def truncated(body: bytes) -> Behaviour:
+    """Declares the whole body, sends half of it, closes the connection."""
+
+    def behave(handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body[: len(body) // 2])
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    return behave
+
+
+def endless(declare: int | None = None, seconds: float = 20) -> Behaviour:
+    """A body that never ends (until the client leaves or `seconds` pass),
+    declared `declare` bytes long, or not declared at all."""
+
+    def behave(handler) -> None:
+        handler.send_response(200)
+        if declare is not None:
+            handler.send_header("Content-Length", str(declare))
+        handler.end_headers()
+        handler.close_connection = True
+        chunk = b" " * 65536
+        ends = time.monotonic() + seconds
+        with contextlib.suppress(OSError):
+            while time.monotonic() < ends:
+                handler.wfile.write(chunk)
+
+    return behave
+
+
+def trickle(body: bytes, every: float = 0.2) -> Behaviour:
+    """The whole body declared, then one byte every `every` seconds."""
+
+    def behave(handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            for byte in body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(every)
+
+    return behave
+
+
+def silent(seconds: float = 20) -> Behaviour:
+    """Reads the request and answers nothing for `seconds`."""
+
+    def behave(handler) -> None:
+        handler.close_connection = True
+        time.sleep(seconds)
+
+    return behave
+
+
+@dataclass
+class Site:
+    """The live site: `paths` maps a path to what it does; `requests` records
+    (path, headers) of every request."""
+
+    port: int
+    paths: dict[str, Behaviour] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+
+@contextlib.contextmanager
+def live_site() -> Iterator[Site]:
+    """A threaded HTTP server on 127.0.0.1 (a free port), stopped on exit."""
+    site = Site(0)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            site.requests.append((self.path, dict(self.headers.items())))
+            behave = site.paths.get(self.path, status(404))
+            behave(self)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+    server.daemon_threads = True
+    site.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def endpoint_process(python: str, environ: Mapping[str, str], log: Path):
+    """`python -m lab_comments serve` (the deployed command) on 127.0.0.1 and
+    a free port, run by `python` (another virtual environment's, say) with
+    only PATH, PYTHONPATH=plugins and `environ`; up (GET /health answered)
+    when entered, stopped on exit."""
+    return running_server(environ, log, python=python, module="lab_comments")
+
+
+def get(server: Server, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def post_form(server: Server, body: bytes, origin: str) -> tuple[int, str]:
+    """POST /comments; (status, Location)."""
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin}
+    try:
+        connection.request("POST", "/comments", body, headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader("Location", "")
+    finally:
+        connection.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
