@@ -20,6 +20,7 @@ import signal
 import time
 from pathlib import Path
 
+import hookkit
 import html5lib
 import markdown
 import pytest
@@ -724,3 +725,62 @@ def test_over_https_style_http_the_token_goes_in_a_header_never_an_argument(
     assert "push" in argv and "fetch" in argv
     secret_header = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
     assert TOKEN not in argv and secret_header not in argv
+
+
+def send_hook(port: int, body: bytes, headers: dict) -> int:
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        sent = {k: v for k, v in headers.items() if v is not None}
+        connection.request("POST", "/forge-hook", body, sent)
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("kind", ["github", "forgejo"])
+def test_posted_delivered_then_merged_through_the_signed_webhook(tmp_path, kind):
+    """The issue's whole loop through the served endpoint: a comment posted,
+    delivered as a branch and a pull request, and the forge's signed
+    webhook for "merged" deleting the private record; an unsigned or wrongly
+    signed one is refused with 401 and changes nothing."""
+    bare = site_repository(tmp_path)
+    queue = tmp_path / "queue"
+    with (
+        served_forge() as forge,
+        endpoint(
+            tmp_path,
+            forge,
+            bare,
+            LAB_COMMENTS_HOOK_SECRET=hookkit.HOOK_SECRET,
+            # Only the webhook settles it here.
+            LAB_COMMENTS_PULL_CHECK_SECONDS="3600",
+        ) as server,
+    ):
+        assert post_over_http(server.port) == 303
+        wait_until(lambda: opened(queue), what="the entry was never opened")
+        (comment_id,) = opened(queue)
+        entry = pulls.read_entry(queue, comment_id)
+        payload = hookkit.pull_request(
+            "closed",
+            entry["branch"],
+            merged=True,
+            forge=kind,
+            base=hookkit.repository(REPO, forge=kind),
+            number=entry["pull"],
+        )
+        body = hookkit.encode(payload)
+        unsigned = {
+            k: v for k, v in hookkit.headers(kind, body).items() if "Signature" not in k
+        }
+        forged = hookkit.headers(kind, body, secret="x" * 40)
+        assert send_hook(server.port, body, unsigned) == 401
+        assert send_hook(server.port, body, forged) == 401
+        assert (queue / "pending" / f"{comment_id}.yaml").exists()
+        assert send_hook(server.port, body, hookkit.headers(kind, body)) == 200
+        assert not (queue / "pending" / f"{comment_id}.yaml").exists()
+        assert pulls.read_entry(queue, comment_id) is None
+        assert Decisions(queue).get(comment_id)[0] == "approved"
+    # Delivered once, and settled by the webhook (the check never asked).
+    assert len(forge.pulls) == 1 and forge.count("GET", f"/repos/{REPO}/pulls/1") == 0
