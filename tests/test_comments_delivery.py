@@ -614,21 +614,28 @@ def opened(queue: Path) -> set[str]:
 def test_a_comment_posted_to_the_served_endpoint_becomes_a_pull_request(tmp_path):
     bare = site_repository(tmp_path)
     with served_forge() as forge:
-        # The forge answers slowly: the reader's answer does not wait for it.
-        forge.fault(Fault("GET", "/pulls", hang=3))
+        # The forge does not answer until released.
+        forge.fault(Fault("GET", "/pulls", hang=60))
         with endpoint(
             tmp_path, forge, bare, LAB_COMMENTS_PULL_CHECK_SECONDS="0.5"
         ) as server:
-            started = time.monotonic()
             assert post_over_http(server.port) == 303
-            assert time.monotonic() - started < 2.5
-            forge.wait_for(lambda f: f.labels)
+            forge.wait_for(lambda f: f.calls)
+            # The worker waits for the forge; readers do not.
+            started = time.monotonic()
+            assert post_over_http(server.port, body="Another.", email="b@x.org") == 303
+            assert time.monotonic() - started < 5
+            assert "delivery: 2 to deliver" in get_health(server.port)
+            forge.release.set()
+            forge.wait_for(lambda f: len(f.labels) == 2)
             queue = tmp_path / "queue"
-            wait_until(lambda: opened(queue), what="the entry was never opened")
-            (comment_id,) = opened(queue)
+            wait_until(lambda: len(opened(queue)) == 2, what="not opened")
             assert "delivery: 0 to deliver" in get_health(server.port)
+            comment_id = delivery.id_from_branch(
+                "comments/", forge.pulls[1]["head"]["ref"]
+            )
             branch = f"comments/{comment_id}"
-            assert remote_branches(bare).keys() == {"main", branch}
+            assert branch in remote_branches(bare) and len(remote_branches(bare)) == 3
             path = f"content/comments/a-post/{comment_id}.yaml"
             expected = approved_bytes(queue, tmp_path, comment_id)
             assert branch_file(bare, branch, path) == expected
