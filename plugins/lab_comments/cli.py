@@ -47,6 +47,10 @@ request: LAB_COMMENTS_CLIENT_CONNECTIONS, LAB_COMMENTS_MAX_CONNECTIONS,
 LAB_COMMENTS_REQUEST_SECONDS), and, when email is set up, the thread that
 sends the moderators' digest (lab_comments.digest).
 
+With LAB_COMMENTS_DELIVERY=pull-request, `serve` also runs the delivery
+worker (lab_comments.pulls) and `list` shows each comment's delivery: its
+pull request's address, or what is left to do and the last error.
+
 Exit status: 0 done, 1 refused (or already done by another command), 2
 usage. Never imports Pelican.
 
@@ -66,12 +70,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import delivery, names, schema
+from . import delivery, names, pulls, schema
 from .endpoint import (
     REPO_ROOT,
     ConfigError,
@@ -79,8 +82,10 @@ from .endpoint import (
     config_from_env,
     parse_staff,
 )
+from .flags import ListingContext, comment_flags
+from .flags import shown as _shown
 from .moderation import Decisions, moderation_lock
-from .render import BodyRefused, body_problem, count_links
+from .render import BodyRefused, body_problem
 from .store import (
     Published,
     Queue,
@@ -93,7 +98,6 @@ from .store import (
 
 CONTENT_VARIABLE = "LAB_COMMENTS_CONTENT"
 DEFAULT_CONTENT = REPO_ROOT / "content" / "comments"
-MANY_LINKS = 3
 # What the make targets pass in the environment (see the module docstring).
 ID_VARIABLE = "LAB_COMMENTS_ID"
 TEXT_VARIABLE = "LAB_COMMENTS_TEXT"
@@ -336,6 +340,8 @@ def serve_command(args, config, content) -> int:
             flush=True,
         )
 
+    # Delivery by pull request runs beside the server, in this process.
+    worker = app.start_delivery()
     try:
         serve(
             app,
@@ -348,6 +354,9 @@ def serve_command(args, config, content) -> int:
         )
     except ListenError as exc:
         raise Refused(str(exc)) from None
+    finally:
+        if worker is not None:
+            worker.stop()
     return 0
 
 
@@ -433,65 +442,12 @@ def list_command(args, config, content) -> int:
         excerpt = _shown(" ".join(record["body"].split())[:240])
         for line in _wrap(excerpt, 76):
             print(f"    > {line}")
+        if config.pull_delivery is not None:
+            entry = pulls.read_entry(config.queue, comment_id)
+            print(f"    {_shown(pulls.describe(entry))}")
         print()
     print("Approve: make comments-approve ID=...   Reject: make comments-reject ID=...")
     return 0
-
-
-class ListingContext:
-    """What the flags of one comment need to know of the others, worked out
-    once per listing: how many pending comments came from each address and
-    from each sender, and each sender's history of moderated comments (read
-    once per sender)."""
-
-    def __init__(self, queue: Queue, entries: Sequence[tuple[str, dict | None, str]]):
-        self.queue = queue
-        self.per_client = Counter(
-            record["client"] for _, record, _ in entries if record is not None
-        )
-        self.per_sender = Counter(
-            record["sender"] for _, record, _ in entries if record is not None
-        )
-        self._senders: dict[str, dict] = {}
-
-    def sender(self, sender: str) -> dict:
-        if sender not in self._senders:
-            self._senders[sender] = self.queue.sender(sender)
-        return self._senders[sender]
-
-
-def comment_flags(record: dict, context: ListingContext) -> list[str]:
-    """What a moderator should look at twice. BodyRefused if the body cannot
-    be published (rendered as the build renders it)."""
-    flags = []
-    if record.get("reply_to"):
-        flags.append(f"reply to {record['reply_to']}")
-    links = count_links(record["body"])
-    if links >= MANY_LINKS:
-        flags.append(f"many links ({links})")
-    elif links:
-        flags.append(f"{links} link(s)")
-    if record.get("website"):
-        flags.append(f"website {_shown(record['website'])}")
-    if len(record["body"]) > 3000:
-        flags.append(f"long ({len(record['body'])} characters)")
-    sender = context.sender(record["sender"])
-    if int(sender.get("rejected", 0)):
-        flags.append(f"sender had {sender['rejected']} rejected")
-    # Approved and rejected ones (the sender's record) and those waiting.
-    sent = (
-        int(sender.get("comments", 0))
-        + int(sender.get("rejected", 0))
-        + context.per_sender[record["sender"]]
-    )
-    if sent > 1:
-        flags.append(f"sender sent {sent} in 12 months")
-    same_client = context.per_client[record["client"]]
-    if same_client > 1:
-        # The internet (IP) address, not the email address: a moderator
-        # reading "address" beside an email took it for that.
-        flags.append(f"{same_client} pending from the same internet address")
-    return flags
 
 
 def show_command(args, config, content) -> int:
@@ -942,17 +898,6 @@ def _wrap(text: str, width: int) -> list[str]:
     if line:
         lines.append(line)
     return lines
-
-
-def _shown(text: str) -> str:
-    """Text safe to print in a terminal: escape sequences and other control
-    characters are shown as codes, never sent to the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char in "\n" or (char.isprintable()) else f"\\u{ord(char):04x}"
-        for char in text
-    )
 
 
 if __name__ == "__main__":

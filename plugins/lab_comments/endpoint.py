@@ -13,7 +13,11 @@ form and puts each comment in the private moderation queue.
                      off, 404, without LAB_COMMENTS_HOOK_SECRET)
     GET /health      200 "ok", or 503 and a one-line reason: the queue is
                      full or cannot be written, the manifest is missing or
-                     malformed (for a process supervisor or monitoring)
+                     malformed (for a process supervisor or monitoring);
+                     with delivery by pull request, a second line gives the
+                     backlog ("delivery: 2 to deliver, oldest 3 min"), and
+                     says "late" past LAB_COMMENTS_DELIVERY_LATE_SECONDS
+                     while staying 200 (comments are still taken and kept)
 
 Refusals: unknown, repeated, missing or over-long fields, a name with a
 character that cannot be seen (lab_comments.names), an unknown post (hidden
@@ -44,7 +48,10 @@ refused with 400 and the reason.
 
 It reads only the manifest the build writes (which posts take comments, the
 ids of approved comments) and writes only to the queue; `serve` may fetch the
-manifest from the live site (fetch.py). It never imports Pelican. Settings
+manifest from the live site (fetch.py). With LAB_COMMENTS_DELIVERY=pull-request
+a new comment also gets an outbox entry in the queue folder, and a worker
+thread delivers it to the site's repository as a pull request
+(lab_comments.pulls; docs/delivery.md). It never imports Pelican. Settings
 are the environment variables in ENVIRONMENT; serve it with `python -m
 lab_comments serve` (waitress; deploy/ and docs/deploy.md for a server). A
 queue folder it cannot write to, or an unreadable key, stops it at start
@@ -77,7 +84,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import answer, delivery, hooks, schema
+from . import answer, delivery, hooks, pulls, schema
 from .digest import DigestSettings, Notifier
 from .limits import (
     QUEUE_TROUBLE,
@@ -170,6 +177,61 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "0",
         "every 303 answer takes at least this long (milliseconds); a dropped or "
         "duplicate submission always takes as long as a recent stored one",
+    ),
+    # -- delivery by pull request (lab_comments.pulls; docs/delivery.md)
+    "LAB_COMMENTS_DELIVERY": (
+        "queue",
+        "queue: moderators use the commands; pull-request: each comment is "
+        "also delivered as a pull request on the site's repository",
+    ),
+    "LAB_COMMENTS_GIT_REMOTE": (
+        "",
+        "the site repository's git URL (https://, ssh, file:// or a path; no "
+        "credentials in it)",
+    ),
+    "LAB_COMMENTS_GIT_BASE": ("main", "the branch pull requests are opened against"),
+    "LAB_COMMENTS_GIT_CONTENT": (
+        "content/comments",
+        "folder of the published comments in the repository",
+    ),
+    "LAB_COMMENTS_GIT_NAME": ("Lab comments", "author and committer name"),
+    "LAB_COMMENTS_GIT_EMAIL": ("comments@lab.invalid", "author and committer email"),
+    "LAB_COMMENTS_GIT_USER": (
+        "x-access-token",
+        "user name sent with the token to an https remote",
+    ),
+    "LAB_COMMENTS_FORGE_API": (
+        "",
+        "the forge's API (https://api.github.com, https://codeberg.org/api/v1)",
+    ),
+    "LAB_COMMENTS_FORGE_TOKEN": (
+        "",
+        "the forge token (contents and pull requests, read and write, on the one "
+        "repository); never logged",
+    ),
+    "LAB_COMMENTS_FORGE_TOKEN_FILE": (
+        "",
+        "a file holding the token instead (e.g. a systemd credential)",
+    ),
+    "LAB_COMMENTS_PULL_LABEL": (
+        "comment",
+        "label put on each pull request (empty: none)",
+    ),
+    "LAB_COMMENTS_FORGE_TIMEOUT": ("10", "seconds a forge API call may take"),
+    "LAB_COMMENTS_GIT_TIMEOUT": ("120", "seconds a git command may take"),
+    "LAB_COMMENTS_RETRY_SECONDS": (
+        "30",
+        "wait before the first retry of a failed delivery; doubled each time",
+    ),
+    "LAB_COMMENTS_RETRY_MAX_SECONDS": ("3600", "the longest wait between retries"),
+    "LAB_COMMENTS_PULL_CHECK_SECONDS": (
+        "600",
+        "how often opened pull requests are checked for a merge or close (the "
+        "webhook's fallback)",
+    ),
+    "LAB_COMMENTS_DELIVERY_LATE_SECONDS": (
+        "3600",
+        "/health says 'late' when a comment has waited this long to be delivered",
     ),
     # -- the forge's webhook (lab_comments.hooks)
     "LAB_COMMENTS_HOOK_SECRET": (
@@ -279,6 +341,8 @@ class Config:
     trusted_proxy: str = ""
     # The build's shell for answer pages (None: plain pages).
     answer_shell: Path | None = None
+    # Delivery by pull request (None: the queue and the commands only).
+    pull_delivery: pulls.Settings | None = None
     # -- the forge's webhook (lab_comments.hooks); no secret: off
     hook_secret: bytes | None = field(default=None, repr=False)
     branch_prefix: str = delivery.DEFAULT_BRANCH_PREFIX
@@ -373,6 +437,7 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
         answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
         **mail_config(get),
+        pull_delivery=delivery_from_env(environ),
     )
 
 
@@ -455,6 +520,64 @@ def mail_config(get: Callable[[str], str]) -> dict:
         "moderators": moderators,
         "digest_minutes": seconds("LAB_COMMENTS_DIGEST_MINUTES"),
     }
+
+
+def delivery_from_env(environ: Mapping[str, str]) -> pulls.Settings | None:
+    """The pull-request delivery settings (None in queue mode); ConfigError
+    of one line for a bad or incomplete combination. The token's value is
+    never in a message."""
+
+    def get(name: str) -> str:
+        return environ.get(name, "").strip() or ENVIRONMENT[name][0]
+
+    def seconds(name: str) -> float:
+        value = get(name)
+        try:
+            result = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}: {value!r} is not a number") from None
+        if not result > 0 or result == float("inf"):
+            raise ConfigError(f"{name}: must be more than 0")
+        return result
+
+    mode = get("LAB_COMMENTS_DELIVERY")
+    if mode == "queue":
+        return None
+    if mode != "pull-request":
+        raise ConfigError("LAB_COMMENTS_DELIVERY: must be queue or pull-request")
+    token = environ.get("LAB_COMMENTS_FORGE_TOKEN", "").strip()
+    token_file = get("LAB_COMMENTS_FORGE_TOKEN_FILE")
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(
+                f"LAB_COMMENTS_FORGE_TOKEN_FILE: cannot be read ({reason})"
+            ) from None
+    settings = pulls.Settings(
+        remote=get("LAB_COMMENTS_GIT_REMOTE"),
+        forge_api=get("LAB_COMMENTS_FORGE_API"),
+        forge_repo=get("LAB_COMMENTS_FORGE_REPO"),
+        token=token,
+        base=get("LAB_COMMENTS_GIT_BASE"),
+        prefix=get("LAB_COMMENTS_BRANCH_PREFIX"),
+        # Empty is a choice here (no label), not "the default".
+        label=environ.get("LAB_COMMENTS_PULL_LABEL", "comment").strip(),
+        content=get("LAB_COMMENTS_GIT_CONTENT").strip("/"),
+        committer_name=get("LAB_COMMENTS_GIT_NAME"),
+        committer_email=get("LAB_COMMENTS_GIT_EMAIL"),
+        git_user=get("LAB_COMMENTS_GIT_USER"),
+        forge_timeout=seconds("LAB_COMMENTS_FORGE_TIMEOUT"),
+        git_timeout=seconds("LAB_COMMENTS_GIT_TIMEOUT"),
+        retry_seconds=seconds("LAB_COMMENTS_RETRY_SECONDS"),
+        retry_max=seconds("LAB_COMMENTS_RETRY_MAX_SECONDS"),
+        check_seconds=seconds("LAB_COMMENTS_PULL_CHECK_SECONDS"),
+        late_seconds=seconds("LAB_COMMENTS_DELIVERY_LATE_SECONDS"),
+    )
+    if problem := pulls.settings_problem(settings):
+        raise ConfigError(problem)
+    return settings
 
 
 def origin_of(url: str) -> str:
@@ -821,6 +944,25 @@ class CommentsApp:
                 ),
                 post_url=self._post_address,
             )
+        # Delivery by pull request: the outbox is written at intake, the
+        # worker (start_delivery, run by `serve`) does the rest.
+        self.deliverer: pulls.Deliverer | None = None
+        if config.pull_delivery is not None:
+            self.deliverer = pulls.Deliverer(
+                config.pull_delivery, self.queue, clock, staff_names=self._staff_names
+            )
+
+    def start_delivery(self) -> pulls.Worker | None:
+        """Start the delivery worker (pull-request mode); stop() ends it."""
+        if self.deliverer is None:
+            return None
+        return pulls.Worker(self.deliverer).start()
+
+    def _staff_names(self) -> tuple[str, ...]:
+        try:
+            return parse_staff(self.manifest.path.read_bytes())
+        except (OSError, ManifestError):
+            return ()
 
     # The route table: path -> method -> handler.
     routes: ClassVar[dict[str, dict[str, Handler]]] = {}
@@ -1032,7 +1174,25 @@ class CommentsApp:
         if problem:
             body = f"unavailable: {problem}\n".encode()
             return Response(STATUS[503], body, [("Content-Type", "text/plain")])
-        return Response(STATUS[200], b"ok\n", [("Content-Type", "text/plain")])
+        body = b"ok\n"
+        if self.deliverer is not None:
+            body += (self._delivery_line() + "\n").encode()
+        return Response(STATUS[200], body, [("Content-Type", "text/plain")])
+
+    def _delivery_line(self) -> str:
+        """The pull-request backlog. Still 200 when it is late: comments are
+        still taken and kept, so a proxy's health check must not take the
+        endpoint out of service for a forge's outage; monitoring looks for
+        "late" (docs/delivery.md)."""
+        count, oldest, held = self.deliverer.backlog(self.clock())
+        line = f"delivery: {count} to deliver"
+        if count:
+            line += f", oldest {_age(oldest)}"
+            if oldest >= self.config.pull_delivery.late_seconds:
+                line += " (late: see the endpoint's log)"
+        if held:
+            line += f"; {held} held for the moderation commands"
+        return line
 
     def _queue_problem(self) -> str:
         """Why the queue takes no comment now, or "". A scratch file is
@@ -1207,7 +1367,7 @@ class CommentsApp:
             raise self._queue_failed(exc) from None
         self._queue_works()
         if new:
-            self._note_added(comment_id)
+            self._note_added(comment_id, now)
         else:
             self.abuse.refund_post(post.slug)
         logger.info(
@@ -1219,7 +1379,23 @@ class CommentsApp:
         answer = self.see_other(post.url, environ, fragment="comment-pending")
         return answer, new
 
-    def _note_added(self, comment_id: str) -> None:
+    def _enqueue(self, comment_id: str, now: dt.datetime) -> None:
+        """The comment's outbox entry; the reader's answer never depends on
+        it: a comment whose entry could not be written is given one by the
+        worker's next round (Deliverer.adopt)."""
+        try:
+            self.deliverer.enqueue(comment_id, now)
+        except OSError as exc:
+            logger.error(
+                "comment %s: its delivery entry cannot be written (%s); the "
+                "worker will pick it up",
+                comment_id,
+                exc.strerror or exc,
+            )
+
+    def _note_added(self, comment_id: str, now: dt.datetime) -> None:
+        if self.deliverer is not None:
+            self._enqueue(comment_id, now)
         if self.digest is not None:
             self.digest.poke()  # in memory: the answer never waits for mail
         path = self.queue.path(comment_id)
@@ -1410,6 +1586,14 @@ def _utf8(parameters: str) -> bool:
         if key.strip().lower() == "charset":
             return value.strip().strip('"').lower() in ("utf-8", "utf8")
     return True
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 3600)} h"
 
 
 def _duration(seconds: int) -> str:
