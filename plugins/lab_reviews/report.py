@@ -100,8 +100,7 @@ def report_text(today: str, found: list[Entry], soon_days: int) -> str:
     soon = len(found) - overdue
     if not found:
         return (
-            f"Reviews on {today}: nothing is overdue or due within {soon_days} "
-            "days.\n"
+            f"Reviews on {today}: nothing is overdue or due within {soon_days} days.\n"
         )
     lines = [
         f"Reviews on {today}: {overdue} overdue, {soon} due within {soon_days} days."
@@ -196,9 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         atomic_write(args.json, report_json(today, found), mode=0o644)
     overdue = [e for e in found if e.status == "overdue"]
-    if overdue and (
-        args.fail_on_overdue or (args.check and settings["LAB_REVIEW_OVERDUE"] == "fail")
-    ):
+    failing = args.check and settings["LAB_REVIEW_OVERDUE"] == "fail"
+    if overdue and (args.fail_on_overdue or failing):
         return 1
     if overdue and args.check:
         sys.stderr.write(
