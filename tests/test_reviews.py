@@ -388,7 +388,7 @@ def test_a_post_with_change_notes_says_when_it_was_last_updated(reviewed_output)
     assert text_of(heading) == "Updates to this page"
     (history,) = by_class(root, "lab-history")
     changes = [
-        (li.find(f"{HTML}time").get("datetime"), text_of(li))
+        (next(li.iter(f"{HTML}time")).get("datetime"), text_of(li))
         for li in history.iter(f"{HTML}li")
     ]
     assert changes == [
