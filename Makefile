@@ -156,11 +156,25 @@ check screenshots: export LAB_CHANGED_PAGES = $(value CHANGED_PAGES)
 
 check: publish $(CHECK_STAMP) ## Quality gates on the production build (needs Java 17, Node 20, chromium, nginx)
 	$(BIN)/python tests/check_site.py --site $(OUTPUTDIR)
+	@# Overdue reviews: a warning, or a failure when LAB_REVIEW_OVERDUE = "fail".
+	@$(REVIEW_REPORT) --check >/dev/null
 	$(BIN)/python -m pytest -m gates $(PYTEST_ARGS)
 	$(BIN)/python tests/screenshots.py --site $(OUTPUTDIR) --out $(SCREENSHOTDIR)
 
 screenshots: $(CHECK_STAMP) ## Screenshots of output/'s page types (and CHANGED_PAGES=file) at 320 and 1280 px, JavaScript on and off
 	$(BIN)/python tests/screenshots.py --site $(OUTPUTDIR) --out $(SCREENSHOTDIR)
+
+# -- Reviews (README: front matter reference; plugins/README.md: lab_reviews).
+# The report reads the site as the production build does (its settings, its
+# "today": SOURCE_DATE_EPOCH when set) and writes nothing but its report; the
+# file named by JSON= reaches it in the environment, never through the shell.
+REVIEW_REPORT := PYTHONPATH=plugins $(BIN)/python -m lab_reviews.report -s $(PUBLISHCONF)
+unexport JSON FAIL_ON_OVERDUE
+review-report: export LAB_REVIEW_JSON = $(value JSON)
+
+review-report: $(STAMP) ## List reviews overdue or due within 30 days, by owner (FAIL_ON_OVERDUE=1: exit 1 if any is overdue; JSON=file: also as JSON)
+	@$(REVIEW_REPORT) $(if $(filter 1 yes true,$(value FAIL_ON_OVERDUE)),--fail-on-overdue) \
+		$${LAB_REVIEW_JSON:+--json "$$LAB_REVIEW_JSON"}
 
 lint: $(STAMP) ## Check code style with ruff
 	$(BIN)/ruff check .
@@ -248,4 +262,4 @@ bench-import: $(STAMP) ## Time a synthetic WordPress import (10,000 posts, 50,00
 .PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
 	comments-redact comments-erase comments-reply comments-purge comments-load-test
 
-.PHONY: help install html clean regenerate serve devserver publish preview screenshots test lint format check check-tools bench bench-profile weights
+.PHONY: help install html clean regenerate serve devserver publish preview screenshots test lint format check check-tools bench bench-profile weights review-report

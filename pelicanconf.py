@@ -171,6 +171,20 @@ LAB_SOCIAL_ACCOUNT = {
 LAB_CONTACT_EMAIL = "lab@example.org"
 LAB_CATEGORIES = ["Announcements", "Research", "Ideas", "Testing", "Learning"]
 
+# Reviews (lab_content; README: front matter reference): how often each kind of
+# item is checked, unless its front matter says otherwise. Standing pages and
+# challenges carry advice and plans that go stale; posts are news of their day
+# and calls close, so they have no cycle.
+LAB_REVIEW_EVERY = {
+    "page": "12 months",
+    "challenge": "6 months",
+    "post": None,
+    "call": None,
+}
+# An overdue review warns in `make check` ("fail" would fail it); readers see
+# no difference either way, and `make review-report` tells the owners.
+LAB_REVIEW_OVERDUE = "warn"
+
 # Sharing (lab_social): the site's X/Twitter account for twitter:site. Card images
 # are drawn once and kept between builds in .cache/, outside output/ (which a build
 # replaces), next to this file whatever the working directory.

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import (
@@ -157,10 +158,18 @@ def test_each_post_shares_its_title_description_authors_and_dates(prod_site):
         assert head.values("fediverse:creator") == mastodon
         published = dt.datetime.fromisoformat(posting["datePublished"])
         assert published == dt.datetime.fromisoformat(str(post["date"]))
-        modified = post.get("modified", post["date"])
-        assert dt.datetime.fromisoformat(
-            head.value("article:modified_time")
-        ) == dt.datetime.fromisoformat(str(modified))
+        # The latest change note (midnight in the site's zone), never the
+        # technical `modified` (issue 18: a typo fixed is no change).
+        modified = published
+        if post.get("changes"):
+            latest = max(change["date"] for change in post["changes"])
+            modified = max(
+                published,
+                dt.datetime.combine(latest, dt.time(), ZoneInfo("Europe/London")),
+            )
+        assert (
+            dt.datetime.fromisoformat(head.value("article:modified_time")) == modified
+        )
         assert head.value("article:section") == post["category"]
         tags = post.get("tags", [])
         assert head.values("article:tag") == (

@@ -12,7 +12,10 @@ Problem = tuple[str, str]
 
 HANDLE_RE = re.compile(r"^@[A-Za-z0-9_]{1,15}$")
 MASTODON_RE = re.compile(r"^@([A-Za-z0-9_.]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
-FIELDS = ("name", "role", "bio", "twitter", "mastodon", "url")
+# A user name on the forge that hosts the site's repository (no @): the
+# review reminder issue mentions the owner of an overdue page by it.
+FORGE_HANDLE_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})$")
+FIELDS = ("name", "role", "bio", "twitter", "mastodon", "url", "forge_handle")
 REQUIRED = ("name", "role", "bio")
 # The field of a problem that leaves no profile readable.
 UNREADABLE = "file"
@@ -22,7 +25,8 @@ def parse_authors(source: str) -> tuple[dict[str, dict[str, Any]], list[Problem]
     """Parse the authors YAML into {key: profile}, with every problem found.
 
     A profile has name, role, bio and optionally twitter ("@handle"),
-    mastodon ("@user@server") and url; mastodon_url is derived.
+    mastodon ("@user@server"), url and forge_handle (a forge user name);
+    mastodon_url is derived.
     """
     try:
         data, problems = read_yaml(source)
@@ -77,6 +81,9 @@ def _convert(name: str, value: Any) -> str:
     value = text(value)
     if name == "twitter" and not HANDLE_RE.match(value):
         raise Invalid(f"{value!r} is not a handle such as @improvementlab")
+    if name == "forge_handle" and not FORGE_HANDLE_RE.match(value):
+        hint = " (write it without the @)" if value.startswith("@") else ""
+        raise Invalid(f"{value!r} is not a forge user name such as ada-lane{hint}")
     if name == "mastodon" and not MASTODON_RE.match(value):
         raise Invalid(f"{value!r} is not a handle such as @lab@social.example")
     return value

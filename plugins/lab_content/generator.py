@@ -15,6 +15,7 @@ from pelican.utils import posixize_path
 from lab_common import plain_text
 from lab_common.errors import ContentValidationError
 from lab_common.output import write_output
+from lab_common.reviews import as_date, item_review
 
 from .addresses import collision_line, collisions, link_target, missing_link_line
 from .authors import UNREADABLE, parse_authors
@@ -106,6 +107,8 @@ class LabContentGenerator(Generator):
             self._link_article(article, by_slug)
         for post in posts:
             self._check_authors(post, authors)
+        for item in everything:
+            self._derive_review(item, authors)
         for item in everything:
             self._check_file_links(item)
         self._point_at_broken_files()
@@ -260,6 +263,40 @@ class LabContentGenerator(Generator):
                 self.problems.append(
                     f"{_path(post)}: authors: unknown author key {author.slug!r}"
                 )
+
+    def _derive_review(self, item, authors: dict | None) -> None:
+        """`item.review` (lab_common.reviews.ItemReview), and the rules of
+        the review fields that need today or the authors file."""
+        metadata, today = item.metadata, self.now.date()
+        where = _path(item)
+        owner = metadata.get("owner")
+        if owner is not None:
+            if authors is None:
+                self._not_checked(item, "owner", self.lab["LAB_AUTHORS_FILE"])
+            elif owner not in authors:
+                self.problems.append(f"{where}: owner: unknown author key {owner!r}")
+        reviewed = metadata.get("reviewed")
+        if reviewed is not None and reviewed > today:
+            self.problems.append(
+                f"{where}: reviewed: {reviewed} is in the future (today is {today})"
+            )
+        for index, change in enumerate(metadata.get("changes", [])):
+            if change["date"] > today:
+                self.problems.append(
+                    f"{where}: changes[{index}].date: {change['date']} is in the "
+                    f"future (today is {today})"
+                )
+        kind = metadata.get("lab_kind")
+        item.review = item_review(
+            metadata,
+            kind=kind,
+            # A call is published when it opens; pages and challenges carry
+            # no date of their own.
+            published=as_date(metadata.get("date") or metadata.get("opens")),
+            today=today,
+            every_by_kind=self.lab["LAB_REVIEW_EVERY"],
+            soon_days=self.lab["LAB_REVIEW_DUE_SOON_DAYS"],
+        )
 
     def _check_file_links(self, item) -> None:
         """A link by file name to a file that does not exist (renamed,

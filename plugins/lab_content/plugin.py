@@ -17,7 +17,8 @@ Signals:
 Settings: see settings.DEFAULTS.
 Template variables: lab_authors, lab_today, challenges, calls, open_calls; on
 each post `challenge` and `phase`; challenge and call pages get `challenge`
-and `call` (see plugins/README.md).
+and `call`; every post, page, challenge and call has `review` (its change
+notes and review dates: lab_common.reviews.ItemReview). See plugins/README.md.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab_common.kinds import kind_of
+from lab_common.reviews import parse_period
 
 from .frontmatter import ImpossibleDate
 
@@ -262,6 +263,41 @@ def respond(value: Any) -> dict[str, Any]:
     return clean
 
 
+def period(value: Any) -> str:
+    """A review cycle such as `12 months`: kept as written, checked here."""
+    value = text(value)
+    try:
+        parse_period(value)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    return " ".join(value.split())
+
+
+def changes(value: Any) -> list[dict[str, Any]]:
+    """Notes of significant changes: `{date, note}` each, newest first, no
+    note given twice on one day."""
+    if not isinstance(value, list) or not value:
+        raise Invalid("expected a list of one or more {date, note} entries")
+    clean: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        fields = _mapping(
+            item, required=("date", "note"), optional=(), where=f"[{index}]"
+        )
+        change = {
+            "date": _sub(plain_date, fields, "date", index),
+            "note": " ".join(_sub(text, fields, "note", index).split()),
+        }
+        if clean and change["date"] > clean[-1]["date"]:
+            raise Invalid(
+                f"[{index}].date: {change['date']} is newer than the entry before "
+                f"it ({clean[-1]['date']}): list changes newest first"
+            )
+        if change in clean:
+            raise Invalid(f"[{index}]: repeats [{clean.index(change)}]")
+        clean.append(change)
+    return clean
+
+
 # -- the content types
 
 
@@ -270,6 +306,17 @@ class Field:
     convert: Callable[[Any], Any]
     required: bool = False
 
+
+# Every content type may say when it was last reviewed, when it is due again
+# (a cycle or a fixed day, not both), who owns it (an author key, checked
+# against authors.yaml by the generator) and what changed significantly.
+REVIEW_FIELDS: dict[str, Field] = {
+    "reviewed": Field(plain_date),
+    "review_every": Field(period),
+    "next_review": Field(plain_date),
+    "owner": Field(slug),
+    "changes": Field(changes),
+}
 
 POST_STATUSES = ("published", "draft", "hidden")
 COMMENT_STATES = ("open", "closed")
@@ -293,6 +340,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "id": Field(text),
         # Read by lab_comments: "closed" keeps a post's comments but drops the form.
         "comments": Field(one_of(*COMMENT_STATES)),
+        **REVIEW_FIELDS,
     },
     "page": {
         "title": Field(text, required=True),
@@ -305,6 +353,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # For special pages such as the 404 page, written outside the usual URLs.
         "template": Field(slug),
         "save_as": Field(text),
+        **REVIEW_FIELDS,
     },
     "challenge": {
         "title": Field(text, required=True),
@@ -317,6 +366,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "social": Field(social),
         "modified": Field(date_or_aware_datetime),
         "status": Field(one_of(*POST_STATUSES)),
+        **REVIEW_FIELDS,
     },
     "call": {
         "title": Field(text, required=True),
@@ -334,6 +384,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "social": Field(social),
         "modified": Field(date_or_aware_datetime),
         "status": Field(one_of(*POST_STATUSES)),
+        **REVIEW_FIELDS,
     },
 }
 
@@ -378,7 +429,33 @@ def validate(
         problems.append(("closes", "must be after opens"))
     if kind == "post" and "phase" in clean and "challenge" not in clean:
         problems.append(("phase", "needs a challenge"))
+    problems += review_problems(clean, data)
     return clean, problems
+
+
+def review_problems(clean: Mapping[str, Any], data: Mapping[str, Any]) -> list[Problem]:
+    """The rules between the review fields (and a post's date); those that
+    need today or the authors file are the generator's."""
+    problems: list[Problem] = []
+    if "review_every" in data and "next_review" in data:
+        problems.append(("next_review", "give review_every or next_review, not both"))
+    reviewed, next_review = clean.get("reviewed"), clean.get("next_review")
+    if reviewed and next_review and next_review <= reviewed:
+        problems.append(
+            ("next_review", f"{next_review} is not after the last review ({reviewed})")
+        )
+    published = clean.get("date")
+    if published is not None:
+        day = published.date() if isinstance(published, dt.datetime) else published
+        for index, change in enumerate(clean.get("changes", [])):
+            if change["date"] < day:
+                problems.append(
+                    (
+                        f"changes[{index}].date",
+                        f"{change['date']} is before the post was published ({day})",
+                    )
+                )
+    return problems
 
 
 def slugify_simple(value: str) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lab_common.reviews import parse_period
 from lab_common.settings import SettingsError, merged_settings
+
+KINDS = ("post", "page", "challenge", "call")
 
 DEFAULTS: dict[str, Any] = {
     # Folders under PATH that hold each content type; one type per folder, so a
@@ -46,6 +49,16 @@ DEFAULTS: dict[str, Any] = {
     # A folder for compiled templates, kept between builds; "" compiles the
     # theme afresh in every build.
     "LAB_TEMPLATE_CACHE_PATH": "",
+    # Reviews (README: front matter reference): the review cycle of each
+    # content type ("12 months", "6 weeks"...; None: no cycle) for items whose
+    # front matter gives neither review_every nor next_review.
+    "LAB_REVIEW_EVERY": {},
+    # A review is "due soon" this many days or fewer before its day.
+    "LAB_REVIEW_DUE_SOON_DAYS": 30,
+    # What an overdue review does to `make check` (lab_reviews.report
+    # --check): "warn" prints it, "fail" fails the check. Builds never fail
+    # on it, and readers see no difference.
+    "LAB_REVIEW_OVERDUE": "warn",
 }
 
 
@@ -54,4 +67,18 @@ def lab_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     merged = merged_settings(DEFAULTS, settings)
     if merged["LAB_CHALLENGE_UPDATE_CARDS"] < 0:
         raise SettingsError("LAB_CHALLENGE_UPDATE_CARDS: must be 0 or more")
+    if merged["LAB_REVIEW_DUE_SOON_DAYS"] < 0:
+        raise SettingsError("LAB_REVIEW_DUE_SOON_DAYS: must be 0 or more")
+    if merged["LAB_REVIEW_OVERDUE"] not in ("warn", "fail"):
+        raise SettingsError("LAB_REVIEW_OVERDUE: must be 'warn' or 'fail'")
+    for kind, every in merged["LAB_REVIEW_EVERY"].items():
+        if kind not in KINDS:
+            raise SettingsError(
+                f"LAB_REVIEW_EVERY: {kind!r} is not one of: {', '.join(KINDS)}"
+            )
+        if every is not None:
+            try:
+                parse_period(every)
+            except ValueError as exc:
+                raise SettingsError(f"LAB_REVIEW_EVERY[{kind!r}]: {exc}") from None
     return merged

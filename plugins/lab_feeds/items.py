@@ -99,8 +99,12 @@ def content_item(
     where = content.relative_source_path
     link = absolute_url(siteurl, content.url)
     published = in_zone(published, settings["TIMEZONE"])
-    modified = content.metadata.get("modified")
-    updated = in_zone(modified, settings["TIMEZONE"]) if modified else published
+    # Only a significant change (a change note, lab_content's `review`) moves
+    # an item's updated date: `modified` is also bumped for a typo fixed, and
+    # readers are not to be told of the same post twice for that.
+    review = getattr(content, "review", None)
+    last_updated = review.last_updated if review is not None else None
+    updated = in_zone(last_updated, settings["TIMEZONE"]) if last_updated else published
     summary = absolutise_html(content.get_summary(siteurl), link) + summary_suffix
     body = None
     if not options["LAB_FEEDS_SUMMARY_ONLY"]:

@@ -201,7 +201,7 @@ class SocialGenerator(Generator):
             ),
             "image": self._item_image(kind, item, social, title, url),
             "breadcrumbs": crumbs,
-            "modified": self._date(item.metadata.get("modified")),
+            **self._review_facts(item),
         }
         challenge = getattr(item, "challenge", None)
         if challenge is not None and kind in ("post", "call"):
@@ -216,6 +216,10 @@ class SocialGenerator(Generator):
                 "section": item.category.name if item.category else None,
                 "tags": tuple(t.name for t in getattr(item, "tags", []) or []),
             }
+            # A change note is dated by day (midnight): on the day a post is
+            # published it is no earlier than the post itself.
+            if facts.get("modified") and facts["modified"] < facts["published"]:
+                facts["modified"] = facts["published"]
         elif kind == "challenge":
             facts |= {
                 "team": tuple(
@@ -274,6 +278,19 @@ class SocialGenerator(Generator):
                 )
             )
         return tuple(crumbs)
+
+    def _review_facts(self, item) -> dict[str, Any]:
+        """The latest significant change and the last review (lab_content's
+        `item.review`); the technical `modified` of front matter is not one."""
+        review = getattr(item, "review", None)
+        if review is None:
+            return {}
+        owner = (self.context.get("lab_authors") or {}).get(review.owner)
+        return {
+            "modified": self._date(review.last_updated),
+            "last_reviewed": review.reviewed,
+            "reviewed_by": self._profile_person(owner) if owner else None,
+        }
 
     def _date(self, value):
         if value is None:

@@ -78,7 +78,12 @@ class Page:
     breadcrumbs: tuple[Crumb, ...] = ()
     authors: tuple[Person, ...] = ()
     published: dt.datetime | None = None
+    # The latest significant change (a change note), never the technical
+    # `modified` of front matter, which a typo fixed bumps too.
     modified: dt.datetime | None = None
+    # When the page was last reviewed, and by whom (its owner; None: the Lab).
+    last_reviewed: dt.date | None = None
+    reviewed_by: Person | None = None
     section: str | None = None  # a post's category
     tags: tuple[str, ...] = ()
     # A challenge: its team. A post or call: the challenge it belongs to.
@@ -281,8 +286,17 @@ def challenge_reference(crumb: Crumb | None) -> dict[str, Any] | None:
     }
 
 
-def web_page_reference(page: Page) -> dict[str, str]:
-    return {"@type": "WebPage", "@id": page.url}
+def web_page_reference(page: Page, site: Site) -> dict[str, Any]:
+    return {"@type": "WebPage", "@id": page.url, **review_properties(page, site)}
+
+
+def review_properties(page: Page, site: Site) -> dict[str, Any]:
+    """schema.org's lastReviewed and reviewedBy (properties of the WebPage):
+    the owner as a Person, else the Lab; nothing for a page never reviewed."""
+    if page.last_reviewed is None:
+        return {}
+    reviewer = person(page.reviewed_by) if page.reviewed_by else organization(site)
+    return {"lastReviewed": page.last_reviewed.isoformat(), "reviewedBy": reviewer}
 
 
 def blog_posting(page: Page, site: Site) -> dict[str, Any]:
@@ -290,7 +304,7 @@ def blog_posting(page: Page, site: Site) -> dict[str, Any]:
         {
             "@type": "BlogPosting",
             "@id": page.url + "#article",
-            "mainEntityOfPage": web_page_reference(page),
+            "mainEntityOfPage": web_page_reference(page, site),
             "url": page.url,
             "headline": page.headline or page.title,
             "description": page.description,
@@ -315,7 +329,7 @@ def project(page: Page, site: Site) -> dict[str, Any]:
         {
             "@type": "Project",
             "@id": page.url + "#challenge",
-            "mainEntityOfPage": web_page_reference(page),
+            "mainEntityOfPage": web_page_reference(page, site),
             "url": page.url,
             "name": page.headline or page.title,
             "description": page.description,
@@ -334,7 +348,7 @@ def call_work(page: Page, site: Site) -> dict[str, Any]:
         {
             "@type": "CreativeWork",
             "@id": page.url + "#call",
-            "mainEntityOfPage": web_page_reference(page),
+            "mainEntityOfPage": web_page_reference(page, site),
             "url": page.url,
             "name": page.headline or page.title,
             "headline": page.headline or page.title,
@@ -387,6 +401,7 @@ def web_page(page: Page, site: Site) -> dict[str, Any]:
             "description": page.description,
             "primaryImageOfPage": image_object(page.image),
             "dateModified": iso(page.modified),
+            **review_properties(page, site),
             "inLanguage": site.language,
             "isPartOf": {"@id": site.url + "#website"},
         }
