@@ -204,7 +204,7 @@ comments-list: $(STAMP) ## List comments waiting for moderation, with flags
 # TEXT='$(shell ...)' stays text), and the variables themselves are not
 # exported: make expands a variable it exports, and one given on the command
 # line is exported by default.
-unexport ID TEXT TEXT_FILE AUTHOR BODY_FILE STAFF OVERRIDE PULL
+unexport ID TEXT TEXT_FILE AUTHOR BODY_FILE STAFF OVERRIDE PULL ADDR
 COMMENTS_BY_ID := comments-show comments-approve comments-reject comments-redact \
 	comments-erase comments-reply
 $(COMMENTS_BY_ID): export LAB_COMMENTS_ID = $(value ID)
@@ -213,6 +213,7 @@ comments-redact: export LAB_COMMENTS_TEXT_FILE = $(value TEXT_FILE)
 comments-reply: export LAB_COMMENTS_AUTHOR = $(value AUTHOR)
 comments-reply: export LAB_COMMENTS_BODY_FILE = $(value BODY_FILE)
 comments-reply: export LAB_COMMENTS_TO_PULL = $(value PULL)
+comments-erase-address: export LAB_COMMENTS_ADDRESS = $(value ADDR)
 
 comments-show: $(STAMP) ## Show one pending comment in full (ID=)
 	@$(COMMENTS) show
@@ -232,6 +233,9 @@ comments-erase: $(STAMP) ## Delete a published comment from content/comments/ (I
 
 comments-reply: $(STAMP) ## Publish a Lab team reply to a published comment (ID=, AUTHOR= a key of authors.yaml, BODY_FILE= or standard input; PULL=1: to a comment in an open pull request, on its branch)
 	@$(COMMENTS) reply
+
+comments-erase-address: $(STAMP) ## Erase everything kept about a reader's email address: reply-email subscriptions, queued emails, sender history (ADDR=)
+	@$(COMMENTS) erase-address
 
 comments-purge: $(STAMP) ## Delete pending comments over 30 days old and old sender hashes
 	@$(COMMENTS) purge
@@ -260,6 +264,6 @@ bench-import: $(STAMP) ## Time a synthetic WordPress import (10,000 posts, 50,00
 .PHONY: import-wordpress bench-import
 
 .PHONY: comments-serve comments-list comments-show comments-approve comments-reject \
-	comments-redact comments-erase comments-reply comments-purge comments-load-test
+	comments-redact comments-erase comments-reply comments-erase-address comments-purge comments-load-test
 
 .PHONY: help install html clean regenerate serve devserver publish preview screenshots test lint format check check-tools bench bench-profile weights review-report

@@ -243,7 +243,12 @@ def form_html(form: Mapping[str, list[str]], errors: Mapping[str, str]) -> str:
         f'maxlength="{schema.BODY_MAX}" required{described}>\n{body}</textarea>'
     )
     parts.append(_group("body", errors, control))
+    # The reader's choice, kept (theme/templates/partials/comments.html).
+    checked = " checked" if _value(form, "notify") == "1" else ""
     parts += [
+        '<p class="lab-comment-form__group"><input id="comment-notify" '
+        f'name="notify" type="checkbox" value="1"{checked}> <label '
+        'for="comment-notify">Email me when someone replies</label></p>',
         '<button type="submit" class="lab-button">Send comment for moderation</button>',
         "</form>",
     ]

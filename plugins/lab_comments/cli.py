@@ -106,6 +106,7 @@ AUTHOR_VARIABLE = "LAB_COMMENTS_AUTHOR"
 BODY_FILE_VARIABLE = "LAB_COMMENTS_BODY_FILE"
 AUTHORS_VARIABLE = "LAB_COMMENTS_AUTHORS"
 TO_PULL_VARIABLE = "LAB_COMMENTS_TO_PULL"
+ADDRESS_VARIABLE = "LAB_COMMENTS_ADDRESS"
 REDACTED = "[removed by a moderator]"
 
 
@@ -231,6 +232,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     reply.set_defaults(run=reply_command)
 
+    erase_address = commands.add_parser(
+        "erase-address",
+        help="erase everything kept about an email address (reader email, "
+        "sender history)",
+    )
+    erase_address.add_argument(
+        "address", nargs="?", help=f"the address (default: ${ADDRESS_VARIABLE})"
+    )
+    erase_address.set_defaults(run=erase_address_command)
+
     commands.add_parser(
         "purge", help="delete pending comments and sender hashes past their time"
     ).set_defaults(run=purge_command)
@@ -331,6 +342,8 @@ def serve_command(args, config, content) -> int:
         fetcher.start()
     if app.digest is not None:
         app.digest.start()
+    if app.replies is not None:
+        app.replies.start()
 
     def ready() -> None:
         print(
@@ -385,6 +398,35 @@ def mail_test_command(args, config, content) -> int:
     except MailError as exc:
         raise Refused(f"the test email was not sent through {where}: {exc}") from None
     print(f"Sent a test email to {', '.join(config.moderators)} through {where}.")
+    return 0
+
+
+def erase_address_command(args, config, content) -> int:
+    """A reader's request to be forgotten: their subscriptions, their
+    queued emails and their sender history go; pending comments that hold
+    the address are named, for the moderator to reject or approve."""
+    from .replies import erase_address
+
+    address = (args.address or args.environ.get(ADDRESS_VARIABLE, "")).strip()
+    try:
+        address = schema.email(address)
+    except schema.Invalid:
+        raise Refused("which address? Give it (make: ADDR=name@example.org)") from None
+    queue = _queue(config)
+    removed = erase_address(config.queue, queue.secret, address)
+    sender = queue.senders_dir / f"{queue.sender_hash(address)}.yaml"
+    removed += int(remove_file(sender))
+    waiting = [
+        comment_id
+        for comment_id, record, _ in queue.pending()
+        if record and str(record.get("email", "")).strip().lower() == address.lower()
+    ]
+    print(f"Erased {removed} file(s) about that address.")
+    for comment_id in waiting:
+        print(
+            f"Pending comment {comment_id} holds it: approve or reject it "
+            "(either removes the address)."
+        )
     return 0
 
 

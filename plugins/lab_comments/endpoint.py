@@ -97,7 +97,9 @@ from .limits import (
 from .mail import MailSettings, parse_addresses
 from .moderation import moderation_lock
 from .render import body_problem
+from .replies import CONFIRM_PATH, UNSUBSCRIBE_PATH, ReaderMail, ReplyNotifier
 from .store import TEMP_PREFIX, Queue, StoreError, atomic_write, dump_yaml
+from .subscriptions import CONFIRM, UNSUBSCRIBE, verify
 
 logger = logging.getLogger(__name__)
 
@@ -314,6 +316,20 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "60",
         "first wait after a failed attempt to send, doubling up to an hour",
     ),
+    # -- email to readers (replies.py, subscriptions.py): with the SMTP
+    # settings above and a public URL, the form's "Email me when someone
+    # replies" box works; without, it is ignored
+    "LAB_COMMENTS_PUBLIC_URL": (
+        "",
+        "this endpoint's public address (https://comments.lab.example.org), for "
+        "the confirm and unsubscribe links in readers' email; empty: no email "
+        "to readers",
+    ),
+    "LAB_COMMENTS_REPLY_TO": ("", "the Reply-To of readers' email; empty: none"),
+    "LAB_COMMENTS_CONFIRM_LIMIT": (
+        "5",
+        "confirmation emails one client can cause in an hour",
+    ),
 }
 
 
@@ -355,6 +371,10 @@ class Config:
     mail: MailSettings | None = None
     moderators: tuple[str, ...] = ()
     digest_minutes: float = 15.0
+    # Email to readers (replies.py): off without public_url and mail.
+    public_url: str = ""
+    reply_to: str = ""
+    confirm_limit: int = 5
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -437,6 +457,7 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
         answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
         **mail_config(get),
+        **reader_mail_config(get, number),
         pull_delivery=delivery_from_env(environ),
     )
 
@@ -519,6 +540,26 @@ def mail_config(get: Callable[[str], str]) -> dict:
         "mail": settings,
         "moderators": moderators,
         "digest_minutes": seconds("LAB_COMMENTS_DIGEST_MINUTES"),
+    }
+
+
+def reader_mail_config(get: Callable[[str], str], number) -> dict:
+    """Config's fields for email to readers; ConfigError naming the variable."""
+    public_url = get("LAB_COMMENTS_PUBLIC_URL").rstrip("/")
+    if public_url and not origin_of(public_url):
+        raise ConfigError("LAB_COMMENTS_PUBLIC_URL: must be an http(s) URL")
+    if public_url and not get("LAB_COMMENTS_SMTP_HOST"):
+        raise ConfigError("LAB_COMMENTS_SMTP_HOST: needed to email readers")
+    reply_to = get("LAB_COMMENTS_REPLY_TO")
+    if reply_to:
+        try:
+            parse_addresses(reply_to, "LAB_COMMENTS_REPLY_TO")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return {
+        "public_url": public_url,
+        "reply_to": reply_to,
+        "confirm_limit": number("LAB_COMMENTS_CONFIRM_LIMIT", 1),
     }
 
 
@@ -611,6 +652,10 @@ class Post:
     open: bool
     closes: dt.datetime | None
     comments: frozenset[str]
+    # For the reply emails (replies.py): the post's title and its published
+    # replies by id (each: to, name, text, url); empty in older manifests.
+    title: str = ""
+    replies: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 class Manifest:
@@ -682,12 +727,25 @@ def parse_manifest(data: bytes) -> tuple[str, dict[str, Post]]:
                 open=bool(entry["open"]),
                 closes=schema.utc_datetime(closes) if closes else None,
                 comments=frozenset(entry["comments"]),
+                title=str(entry.get("title", "")),
+                replies=_replies(entry.get("replies", {})),
             )
     except (ValueError, KeyError, TypeError, AttributeError, schema.Invalid):
         raise ManifestError("the manifest is malformed (rebuild the site)") from None
     if not origin_of(siteurl):
         raise ManifestError("the manifest names no site URL")
     return siteurl, posts
+
+
+def _replies(raw) -> dict[str, dict[str, str]]:
+    """A post's replies as the manifest lists them (TypeError if malformed)."""
+    keys = ("to", "name", "text", "url")
+    replies = {}
+    for reply_id, entry in raw.items():
+        if not all(isinstance(entry.get(key), str) for key in keys):
+            raise TypeError("a reply in the manifest is malformed")
+        replies[schema.comment_id(reply_id)] = {key: entry[key] for key in keys}
+    return replies
 
 
 # -- abuse control
@@ -944,6 +1002,20 @@ class CommentsApp:
                 ),
                 post_url=self._post_address,
             )
+        # Email to readers (None when off): intake keeps a ticked box's
+        # address and queues its confirmation; the thread (serve) tells of
+        # published replies.
+        self.replies: ReplyNotifier | None = None
+        if config.mail is not None and config.public_url:
+            self.replies = ReplyNotifier(
+                Path(config.queue),
+                self.queue.secret,
+                config.mail,
+                ReaderMail(config.public_url, config.reply_to),
+                self._manifest_posts,
+                clock=clock,
+            )
+        self.confirmations = RateLimiter(config.confirm_limit, 3600.0)
         # Delivery by pull request: the outbox is written at intake, the
         # worker (start_delivery, run by `serve`) does the rest.
         self.deliverer: pulls.Deliverer | None = None
@@ -951,6 +1023,12 @@ class CommentsApp:
             self.deliverer = pulls.Deliverer(
                 config.pull_delivery, self.queue, clock, staff_names=self._staff_names
             )
+
+    def _manifest_posts(self) -> Mapping[str, Post]:
+        try:
+            return self.manifest.load().posts
+        except ManifestError:
+            return {}
 
     def start_delivery(self) -> pulls.Worker | None:
         """Start the delivery worker (pull-request mode); stop() ends it."""
@@ -1011,7 +1089,16 @@ class CommentsApp:
     def page(self, refusal: Refusal, origin: str = "") -> Response:
         """The answer to a refusal: a page of the site (the build's shell,
         filled) when there is one, else a plain page; the same words."""
-        content = answer_of(refusal)
+        logger.info("refused %s: %s", refusal.status, refusal.problems)
+        return self._html(
+            refusal.status,
+            answer_of(refusal),
+            [*refusal.headers, *self._cors(origin)],
+        )
+
+    def _html(
+        self, status: int, content: answer.Answer, extra: list[tuple[str, str]]
+    ) -> Response:
         shell = self.shell.text()
         siteurl = self._siteurl() if shell is not None else ""
         if shell is not None and siteurl:
@@ -1024,11 +1111,9 @@ class CommentsApp:
             # Its form posts back here: a browser sends that post's Origin
             # only under a policy that lets it (never to another site).
             ("Referrer-Policy", "same-origin"),
-            *refusal.headers,
-            *self._cors(origin),
+            *extra,
         ]
-        logger.info("refused %s: %s", refusal.status, refusal.problems)
-        return Response(STATUS[refusal.status], body, headers)
+        return Response(STATUS[status], body, headers)
 
     # -- helpers
 
@@ -1368,6 +1453,7 @@ class CommentsApp:
         self._queue_works()
         if new:
             self._note_added(comment_id, now)
+            self._note_reader(submission, comment_id, environ, now)
         else:
             self.abuse.refund_post(post.slug)
         logger.info(
@@ -1404,6 +1490,94 @@ class CommentsApp:
         except OSError:
             return  # a moderator was quicker; the next count sees it
         self.pending.added(path.name, size)
+
+    def _note_reader(
+        self, submission: schema.Submission, comment_id: str, environ, now
+    ) -> None:
+        """Email to readers at intake: a ticked box keeps the address (and
+        queues a confirmation, at most `confirm_limit` an hour per client);
+        every comment of a subscribed address is noted, so that its own
+        replies are never told to it. The reader's answer does not depend
+        on it: a failure is logged."""
+        if self.replies is None:
+            return
+        try:
+            self.replies.subscribers.note_written(submission.email, comment_id)
+            if not submission.notify:
+                return
+            client = self.client_of(environ.get("REMOTE_ADDR", ""))
+            if self.confirmations.hit(client, self.monotonic()) is not None:
+                logger.info("comment %s: too many confirmations asked", comment_id)
+                return
+            self.replies.subscribe(submission.email, comment_id, now)
+        except (OSError, StoreError) as exc:
+            logger.error(
+                "comment %s: its subscription was not kept (%s)", comment_id, exc
+            )
+
+    # -- readers' links (subscriptions.py): a GET shows a button, a POST acts
+
+    def reader_link(self, environ) -> Response:
+        if self.replies is None:
+            return self.page(Refusal(404, "There is nothing at this address."))
+        path = environ.get("PATH_INFO", "")
+        confirming = path == CONFIRM_PATH
+        token = parse_qs(environ.get("QUERY_STRING", "")).get("t", [""])[0]
+        now = self.clock()
+        ident = verify(
+            self.queue.secret, CONFIRM if confirming else UNSUBSCRIBE, token, now
+        )
+        if ident is None:
+            return self.reader_page(
+                400,
+                "This link does not work",
+                "It is incomplete or too old. If you wanted to confirm, send "
+                "a comment again with the box ticked.",
+            )
+        if environ.get("REQUEST_METHOD", "GET").upper() == "GET":
+            action = "Confirm" if confirming else "Unsubscribe"
+            words = (
+                "Press the button to be emailed when someone replies to your comment."
+                if confirming
+                else "Press the button to stop every email from us to this address "
+                "and delete it."
+            )
+            button = (
+                '<form method="post"><input type="hidden" name="List-Unsubscribe" '
+                'value="One-Click"><button type="submit" class="lab-button">'
+                f"{action}</button></form>"
+            )
+            return self.reader_page(200, f"{action} email", words, button)
+        length = environ.get("CONTENT_LENGTH", "").strip()
+        if length.isdigit() and int(length) <= 1024:
+            _read_body(environ["wsgi.input"], int(length))
+        if confirming:
+            done = self.replies.subscribers.confirm(ident, now)
+            self.replies.poke()
+            return self.reader_page(
+                200,
+                "Thank you: your address is confirmed" if done else "Nothing to do",
+                "We will email you when someone replies to your comment. Every "
+                "email has a link to stop them."
+                if done
+                else "There is no subscription for this link any more.",
+            )
+        self.replies.subscribers.remove(ident)
+        return self.reader_page(
+            200,
+            "You are unsubscribed",
+            "We will not email you again, and your address is deleted.",
+        )
+
+    def reader_page(
+        self, status: int, title: str, words: str, extra: str = ""
+    ) -> Response:
+        content = answer.Answer(
+            title,
+            f'<h1 class="lab-heading-xl">{html.escape(title)}</h1>\n'
+            f'<p class="lab-body">{html.escape(words)}</p>{extra}',
+        )
+        return self._html(status, content, [("Cache-Control", "no-store")])
 
     def _decoy(self, form: Mapping[str, list[str]]) -> None:
         """The writes that storing a comment makes (its file, fsynced, and
@@ -1537,6 +1711,11 @@ CommentsApp.routes = {
     "/comments": {"POST": CommentsApp.post_comment, "OPTIONS": CommentsApp.preflight},
     "/health": {"GET": CommentsApp.health},
     hooks.HOOK_PATH: {"POST": CommentsApp.forge_hook},
+    CONFIRM_PATH: {"GET": CommentsApp.reader_link, "POST": CommentsApp.reader_link},
+    UNSUBSCRIBE_PATH: {
+        "GET": CommentsApp.reader_link,
+        "POST": CommentsApp.reader_link,
+    },
 }
 
 

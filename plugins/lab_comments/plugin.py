@@ -138,6 +138,31 @@ def manifest_json(
     return (text + "\n").encode("utf-8")
 
 
+# How much of a reply's text the manifest carries for the reply email.
+REPLY_TEXT_CHARS = 300
+
+
+def manifest_replies(
+    siteurl: str, records: list[Mapping[str, Any]], comments: list[Comment]
+) -> dict[str, dict[str, str]]:
+    """The published replies of a post, by id: the comment each answers,
+    the replier's name, the start of the text and the reply's address (what
+    the endpoint's reply email says; all shown on the post's page already)."""
+    urls = {comment.id: comment.url for comment in comments}
+    replies = {}
+    for record in records:
+        if not record.get("reply_to") or record["id"] not in urls:
+            continue
+        words = " ".join(record["body"].split())
+        replies[record["id"]] = {
+            "to": record["reply_to"],
+            "name": record["name"],
+            "text": words[:REPLY_TEXT_CHARS],
+            "url": absolute_url(siteurl, urls[record["id"]]),
+        }
+    return dict(sorted(replies.items()))
+
+
 def post_folder_url(url: str) -> str:
     """The URL of the folder a post's page is in ("updates/2025/x/")."""
     return url if url.endswith("/") else posixpath.dirname(url) + "/"
@@ -312,6 +337,14 @@ class CommentsGenerator(Generator):
                 else None,
                 "comments": sorted(c.id for c in self.comments[post.slug]),
             }
+            if replies := manifest_replies(
+                siteurl, by_post.get(post.slug, []), self.comments[post.slug]
+            ):
+                # What a reply email says (endpoint replies.py): public
+                # already, on the post's page.
+                self.manifest[post.slug].update(
+                    title=plain_text(post.title), replies=replies
+                )
         context["lab_comments"] = self._template_data()
         # Only now that every file has passed every check.
         self._save_cache(identity, cached, reading, looked_ns)

@@ -55,7 +55,9 @@ EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+$")
 HONEYPOT = "subject"
 LOADED = "loaded"
 SENT = "sent"
-FORM_FIELDS = ("post", "reply_to", "name", "email", "website", "body")
+# `notify`: the unticked box "Email me when someone replies" ("1" when
+# ticked); kept by the endpoint in its private store, never in a record.
+FORM_FIELDS = ("post", "reply_to", "name", "email", "website", "body", "notify")
 CONTROL_FIELDS = (HONEYPOT, LOADED, SENT)
 REQUIRED_FORM_FIELDS = ("post", "name", "email", "body")
 
@@ -67,6 +69,7 @@ LABELS = {
     "email": "Email address",
     "website": "Your website",
     "body": "Comment",
+    "notify": "Email me when someone replies",
     HONEYPOT: "Leave this field empty",
     LOADED: "Page loaded",
     SENT: "Form sent",
@@ -259,6 +262,13 @@ def flag(value: Any) -> bool:
     return value
 
 
+def checkbox(value: Any) -> bool:
+    """A ticked checkbox sends "1" (the form's value); nothing else is one."""
+    if value != "1":
+        raise Invalid('must be "1" when ticked')
+    return True
+
+
 def hex_digest(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
         raise Invalid("expected a 64-character hex digest")
@@ -281,6 +291,7 @@ class Submission:
     body: str
     reply_to: str | None = None
     website: str | None = None
+    notify: bool = False
 
 
 @dataclass(frozen=True)
@@ -299,6 +310,7 @@ _FORM_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "email": email,
     "website": website,
     "body": body,
+    "notify": checkbox,
 }
 
 

@@ -1,0 +1,332 @@
+"""Email to readers who ticked "Email me when someone replies".
+
+At intake (endpoint.py) a ticked box keeps the address with the comment's
+id in the private store (subscriptions.py) and queues one confirmation
+email, at most one a day to an address that has not confirmed. Nothing else
+is sent to an address until it is confirmed (by a POST: a GET only shows
+the button, since mail scanners follow links).
+
+A reply is told when it is published: when the live manifest (fetched by
+fetch.py, or written by a local build) lists it among a post's `replies`
+with `to` a subscribed comment. Pending, rejected and erased replies are
+never in the manifest, so they are never told. Each subscription remembers
+the replies it was told of (`told`), written after the email is queued
+under a key fixed by (address, reply): a crash between the two cannot
+queue it twice (mail.MailQueue refuses a key queued or sent). A reply the
+address wrote itself (`wrote`, noted at intake) is not told.
+
+Sending goes through its own mail queue, `<queue>/reader-mail/`, with
+retries and backoff (mail.py), one process at a time (a lock file). Every
+email carries a signed unsubscribe link and the List-Unsubscribe and
+List-Unsubscribe-Post headers (RFC 8058 one-click).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote as url_quote
+from xml.etree import ElementTree
+
+from .digest import quote
+from .mail import MailQueue, MailSettings, new_message, sender_domain
+from .store import remove_file
+from .subscriptions import CONFIRM, UNSUBSCRIBE, Subscribers, sign
+
+logger = logging.getLogger(__name__)
+
+KIND = "replies"
+MAIL_DIR = "reader-mail"
+LOCK_FILE = ".send.lock"
+CONFIRM_PATH = "/subscriptions/confirm"
+UNSUBSCRIBE_PATH = "/unsubscribe"
+CONFIRM_DAYS = 7
+# An unsubscribe link works this long after its email was sent.
+UNSUBSCRIBE_DAYS = 400
+LOOK_SECONDS = 30.0
+NAME_CHARS = 80
+TEXT_CHARS = 300
+# Queued messages refused this long are given up.
+KEEP_DAYS = 7.0
+
+
+@dataclass(frozen=True)
+class ReaderMail:
+    """Where links point and who answers: the endpoint's public address
+    (LAB_COMMENTS_PUBLIC_URL) and the Reply-To (LAB_COMMENTS_REPLY_TO)."""
+
+    public_url: str
+    reply_to: str = ""
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+def link(settings: ReaderMail, path: str, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}{path}?t={url_quote(token)}"
+
+
+# -- what the emails say (pure)
+
+
+def _page(title: str, paragraphs: list[tuple[str, str]], unsubscribe: str) -> str:
+    """HTML built as a tree (readers' words are text nodes, never markup):
+    each paragraph is (text, link) with the link "" for none."""
+    root = ElementTree.Element("html", lang="en-GB")
+    head = ElementTree.SubElement(root, "head")
+    ElementTree.SubElement(head, "meta", charset="utf-8")
+    ElementTree.SubElement(head, "title").text = title
+    body = ElementTree.SubElement(root, "body")
+    for text, href in paragraphs:
+        if href:
+            paragraph = ElementTree.SubElement(body, "p")
+            paragraph.text = text + " "
+            ElementTree.SubElement(paragraph, "a", href=href).text = href
+        else:
+            tag = "blockquote" if text[:1] == ">" else "p"
+            ElementTree.SubElement(body, tag).text = text.lstrip("> ")
+    footer = ElementTree.SubElement(body, "p")
+    footer.text = "To stop these emails: "
+    ElementTree.SubElement(footer, "a", href=unsubscribe).text = "unsubscribe"
+    return "<!DOCTYPE html>\n" + ElementTree.tostring(
+        root, encoding="unicode", method="html"
+    )
+
+
+def _text(paragraphs: list[tuple[str, str]], unsubscribe: str) -> str:
+    lines = []
+    for text, href in paragraphs:
+        lines += [f"{text} {href}".strip(), ""]
+    lines.append(f"To stop these emails (one click): {unsubscribe}")
+    return "\n".join(lines) + "\n"
+
+
+def confirmation_email(confirm: str, unsubscribe: str) -> Email:
+    subject = "Confirm: email me when someone replies"
+    paragraphs = [
+        (
+            "Someone (we hope you) sent a comment with this address and asked "
+            "to be emailed when someone replies to it.",
+            "",
+        ),
+        ("To confirm, open this link and press the button:", confirm),
+        (
+            "If it was not you, do nothing: we send no other email to this "
+            "address, and delete it in 7 days.",
+            "",
+        ),
+    ]
+    return Email(
+        subject,
+        _text(paragraphs, unsubscribe),
+        _page(subject, paragraphs, unsubscribe),
+    )
+
+
+def reply_email(title: str, reply: Mapping[str, str], unsubscribe: str) -> Email:
+    name = quote(reply["name"], NAME_CHARS)
+    subject = "A reply to your comment" + (f" on {quote(title, 100)}" if title else "")
+    paragraphs = [
+        (f"{name} replied to your comment on {quote(title, 200) or 'an update'}:", ""),
+        ("> " + quote(reply["text"], TEXT_CHARS), ""),
+        ("Read it and answer:", reply["url"]),
+    ]
+    return Email(
+        subject,
+        _text(paragraphs, unsubscribe),
+        _page(subject, paragraphs, unsubscribe),
+    )
+
+
+def mail_key(kind: str, ident: str, item: str) -> str:
+    """A message's name in the queue and its Message-ID, fixed by what it
+    is about, so that it is never queued twice."""
+    digest = hashlib.sha256(f"{ident}\0{item}".encode()).hexdigest()[:32]
+    return f"{kind}-{digest}"
+
+
+# -- the worker
+
+
+class ReplyNotifier:
+    """Queues the confirmation and reply emails and sends them; `start`
+    runs it in a thread (`serve`), `run_once` is one round (tests)."""
+
+    def __init__(
+        self,
+        queue_root: Path,
+        secret: bytes,
+        mail: MailSettings,
+        settings: ReaderMail,
+        manifest_posts: Callable[[], Mapping],
+        *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ):
+        self.secret = secret
+        self.mail = mail
+        self.settings = settings
+        self.manifest_posts = manifest_posts
+        self.clock = clock
+        self.subscribers = Subscribers(queue_root, secret).open()
+        self.folder = Path(queue_root) / MAIL_DIR
+        self.outbox = MailQueue(self.folder).open()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._purged: dt.datetime | None = None
+
+    # -- at intake (the endpoint's threads)
+
+    def subscribe(self, address: str, comment_id: str, now: dt.datetime) -> bool:
+        """Keep `address` for replies to `comment_id`; queue a confirmation
+        when one is due. Whether one was queued."""
+        ident, ask = self.subscribers.subscribe(address, KIND, comment_id, now)
+        if not ask:
+            return False
+        email = confirmation_email(
+            link(
+                self.settings,
+                CONFIRM_PATH,
+                sign(self.secret, CONFIRM, ident, now + dt.timedelta(CONFIRM_DAYS)),
+            ),
+            self._unsubscribe(ident, now),
+        )
+        self._queue(ident, f"confirm-{now.isoformat()}", address, email, now)
+        self.poke()
+        return True
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    # -- the thread
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="lab-comments-replies", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            wait = LOOK_SECONDS
+            try:
+                wait = self.run_once()
+            except Exception:
+                logger.exception("reply emails: unexpected error")
+            self._wake.wait(max(0.05, wait))
+
+    def run_once(self) -> float:
+        """Tell what is new, send what is due; seconds until the next round."""
+        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return LOOK_SECONDS
+            now = self.clock()
+            self.look(now)
+            self.outbox.deliver(self.mail, self.clock())
+            if self._purged is None or now - self._purged > dt.timedelta(days=1):
+                self._purged = now
+                self.subscribers.purge(now)
+                self.outbox.purge_sent(now)
+                self.outbox.expire(now, KEEP_DAYS)
+            due = self.outbox.next_due()
+            wait = LOOK_SECONDS
+            if due is not None:
+                wait = min(wait, (due - self.clock()).total_seconds())
+            return max(0.0, wait)
+        finally:
+            os.close(fd)
+
+    def look(self, now: dt.datetime) -> int:
+        """Queue one email per published reply not yet told to a confirmed
+        subscriber of the comment it answers; how many were queued."""
+        answers: dict[str, list[tuple[str, str, Mapping[str, str]]]] = {}
+        for post in self.manifest_posts().values():
+            for reply_id, reply in post.replies.items():
+                told = (post.title, reply_id, reply)
+                answers.setdefault(reply["to"], []).append(told)
+        if not answers:
+            return 0
+        queued = 0
+        for ident in self.subscribers.idents():
+            record = self.subscribers.read(ident)
+            if not record or not record.get("confirmed"):
+                continue
+            wrote = set(record.get("wrote", []))
+            for sub in record.get("subscriptions", []):
+                if sub.get("kind") != KIND:
+                    continue
+                told = set(sub.get("told", []))
+                for title, reply_id, reply in answers.get(sub.get("id"), []):
+                    if reply_id in told or reply_id in wrote:
+                        continue
+                    email = reply_email(title, reply, self._unsubscribe(ident, now))
+                    if self._queue(ident, reply_id, record["address"], email, now):
+                        queued += 1
+                    self.subscribers.told(ident, KIND, sub["id"], reply_id)
+        return queued
+
+    def _unsubscribe(self, ident: str, now: dt.datetime) -> str:
+        expires = now + dt.timedelta(days=UNSUBSCRIBE_DAYS)
+        token = sign(self.secret, UNSUBSCRIBE, ident, expires)
+        return link(self.settings, UNSUBSCRIBE_PATH, token)
+
+    def _queue(
+        self, ident: str, item: str, address: str, email: Email, now: dt.datetime
+    ) -> bool:
+        key = mail_key(KIND, ident, item)
+        unsubscribe = self._unsubscribe(ident, now)
+        headers = {
+            # RFC 3834: no automatic answers to a machine's message.
+            "Auto-Submitted": "auto-generated",
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        if self.settings.reply_to:
+            headers["Reply-To"] = self.settings.reply_to
+        message = new_message(
+            self.mail,
+            [address],
+            email.subject,
+            email.text,
+            html=email.html,
+            message_id=f"<{key}@{sender_domain(self.mail)}>",
+            now=now,
+            headers=headers,
+        )
+        return self.outbox.add(key, message, [address], now)
+
+
+def erase_address(queue_root: Path, secret: bytes, address: str) -> int:
+    """Everything the reader email keeps about `address`: its file in the
+    store and its emails still queued (the sent markers name no address).
+    How many files were removed. Needs no mail settings."""
+    removed = int(Subscribers(queue_root, secret).open().erase(address))
+    outbox = MailQueue(Path(queue_root) / MAIL_DIR).open()
+    wanted = address.strip().lower()
+    for entry in outbox.entries():
+        if wanted in (r.strip().lower() for r in entry.recipients):
+            removed += int(remove_file(outbox.path(entry.key)))
+    return removed
