@@ -118,6 +118,7 @@ def call(
     if isinstance(body, str):
         body = body.encode("utf-8")
     headers = {"Content-Type": FORM_TYPE, "Origin": SITE, **(headers or {})}
+    path, _, query = path.partition("?")
     environ: dict[str, Any] = {}
     wsgiref.util.setup_testing_defaults(environ)
     environ.update(
@@ -125,7 +126,7 @@ def call(
             "REQUEST_METHOD": method,
             "PATH_INFO": path,
             "REMOTE_ADDR": remote,
-            "QUERY_STRING": "",
+            "QUERY_STRING": query,
             "wsgi.input": stream if stream is not None else io.BytesIO(body),
         }
     )

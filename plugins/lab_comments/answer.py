@@ -53,7 +53,7 @@ FIELDS: dict[str, Field] = {
     "email": Field(
         "comment-email", "Email address", "Your email address",
         "Enter your email address",
-        "Never shown: we only use it to contact you about your comment.",
+        "Never shown: we use it only about your comment.",
     ),
     "website": Field(
         "comment-website", "Your website (optional)", "Your website address", "",
@@ -244,11 +244,10 @@ def form_html(form: Mapping[str, list[str]], errors: Mapping[str, str]) -> str:
     )
     parts.append(_group("body", errors, control))
     # The reader's choice, kept (theme/templates/partials/comments.html).
-    checked = " checked" if _value(form, "notify") == "1" else ""
+    checked = " checked" if _value(form, "notify") == "on" else ""
     parts += [
-        '<p class="lab-comment-form__group"><input id="comment-notify" '
-        f'name="notify" type="checkbox" value="1"{checked}> <label '
-        'for="comment-notify">Email me when someone replies</label></p>',
+        f'<p><label><input name="notify" type="checkbox"{checked}> '
+        "Email me when someone replies</label>",
         '<button type="submit" class="lab-button">Send comment for moderation</button>',
         "</form>",
     ]

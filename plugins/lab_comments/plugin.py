@@ -153,7 +153,9 @@ def manifest_replies(
     for record in records:
         if not record.get("reply_to") or record["id"] not in urls:
             continue
-        words = " ".join(record["body"].split())
+        # The text of the body as the page shows it (records keep it
+        # rendered: cache.py).
+        words = plain_text(str(record["body_html"]))
         replies[record["id"]] = {
             "to": record["reply_to"],
             "name": record["name"],

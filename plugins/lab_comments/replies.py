@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,11 @@ UNSUBSCRIBE_PATH = "/unsubscribe"
 CONFIRM_DAYS = 7
 # An unsubscribe link works this long after its email was sent.
 UNSUBSCRIBE_DAYS = 400
-LOOK_SECONDS = 30.0
+# The thread looks at the manifest (a stat of the file) this often, and
+# through the subscribers only when it changed, or when poked (a
+# confirmation), or every LOOK_SECONDS.
+MANIFEST_SECONDS = 2.0
+LOOK_SECONDS = 300.0
 NAME_CHARS = 80
 TEXT_CHARS = 300
 # Queued messages refused this long are given up.
@@ -185,6 +190,8 @@ class ReplyNotifier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._purged: dt.datetime | None = None
+        # The manifest's posts as last looked through, and when.
+        self._looked: tuple[object, float] | None = None
 
     # -- at intake (the endpoint's threads)
 
@@ -227,16 +234,18 @@ class ReplyNotifier:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            poked = self._wake.is_set()
             self._wake.clear()
-            wait = LOOK_SECONDS
+            wait = MANIFEST_SECONDS
             try:
-                wait = self.run_once()
+                wait = min(wait, self.run_once(always=poked))
             except Exception:
                 logger.exception("reply emails: unexpected error")
             self._wake.wait(max(0.05, wait))
 
-    def run_once(self) -> float:
-        """Tell what is new, send what is due; seconds until the next round."""
+    def run_once(self, always: bool = True) -> float:
+        """Tell what is new (`always`, or when the manifest changed), send
+        what is due; seconds until the next round is needed."""
         fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
@@ -244,7 +253,16 @@ class ReplyNotifier:
             except BlockingIOError:
                 return LOOK_SECONDS
             now = self.clock()
-            self.look(now)
+            posts = self.manifest_posts()
+            last = self._looked
+            if (
+                always
+                or last is None
+                or last[0] is not posts
+                or time.monotonic() - last[1] > LOOK_SECONDS
+            ):
+                self._looked = (posts, time.monotonic())
+                self.look(now, posts)
             self.outbox.deliver(self.mail, self.clock())
             if self._purged is None or now - self._purged > dt.timedelta(days=1):
                 self._purged = now
@@ -259,11 +277,12 @@ class ReplyNotifier:
         finally:
             os.close(fd)
 
-    def look(self, now: dt.datetime) -> int:
-        """Queue one email per published reply not yet told to a confirmed
-        subscriber of the comment it answers; how many were queued."""
+    def look(self, now: dt.datetime, posts: Mapping) -> int:
+        """Queue one email per published reply (in the manifest's `posts`)
+        not yet told to a confirmed subscriber of the comment it answers;
+        how many were queued."""
         answers: dict[str, list[tuple[str, str, Mapping[str, str]]]] = {}
-        for post in self.manifest_posts().values():
+        for post in posts.values():
             for reply_id, reply in post.replies.items():
                 told = (post.title, reply_id, reply)
                 answers.setdefault(reply["to"], []).append(told)

@@ -55,7 +55,7 @@ EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+$")
 HONEYPOT = "subject"
 LOADED = "loaded"
 SENT = "sent"
-# `notify`: the unticked box "Email me when someone replies" ("1" when
+# `notify`: the unticked box "Email me when someone replies" ("on" when
 # ticked); kept by the endpoint in its private store, never in a record.
 FORM_FIELDS = ("post", "reply_to", "name", "email", "website", "body", "notify")
 CONTROL_FIELDS = (HONEYPOT, LOADED, SENT)
@@ -263,9 +263,9 @@ def flag(value: Any) -> bool:
 
 
 def checkbox(value: Any) -> bool:
-    """A ticked checkbox sends "1" (the form's value); nothing else is one."""
-    if value != "1":
-        raise Invalid('must be "1" when ticked')
+    """A ticked checkbox without a value sends "on"; nothing else is one."""
+    if value != "on":
+        raise Invalid('must be "on" when ticked')
     return True
 
 
