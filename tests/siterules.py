@@ -147,9 +147,13 @@ def sitemap_lists_every_page(site: Built) -> list[str]:
     return problems
 
 
-# All that the public manifest may hold (issue 15: no titles).
+# All that the public manifest may hold (issue 15: no titles; issue 19: a
+# post with published replies carries its title and, per reply, what the
+# reply email says, all shown on its page already).
 MANIFEST_KEYS = {"version", "siteurl", "posts", "staff"}
 MANIFEST_POST_KEYS = {"url", "open", "closes", "comments"}
+MANIFEST_REPLY_POST_KEYS = MANIFEST_POST_KEYS | {"title", "replies"}
+MANIFEST_REPLY_KEYS = {"to", "name", "text", "url"}
 
 
 def comments_published(site: Built) -> list[str]:
@@ -168,11 +172,17 @@ def comments_published(site: Built) -> list[str]:
     raw = json.loads(data)
     if set(raw) - MANIFEST_KEYS:
         problems.append(f"comments-manifest.json: {sorted(set(raw) - MANIFEST_KEYS)}")
-    problems += [
-        f"comments-manifest.json: {slug}: {sorted(set(entry) - MANIFEST_POST_KEYS)}"
-        for slug, entry in raw["posts"].items()
-        if set(entry) - MANIFEST_POST_KEYS
-    ]
+    for slug, entry in raw["posts"].items():
+        allowed = (
+            MANIFEST_REPLY_POST_KEYS if entry.get("replies") else (MANIFEST_POST_KEYS)
+        )
+        if set(entry) - allowed:
+            problems.append(
+                f"comments-manifest.json: {slug}: {sorted(set(entry) - allowed)}"
+            )
+        for reply_id, reply in entry.get("replies", {}).items():
+            if set(reply) != MANIFEST_REPLY_KEYS or reply_id not in entry["comments"]:
+                problems.append(f"comments-manifest.json: {slug}: reply {reply_id}")
     unlisted = post_statuses(site.content, ("hidden", "draft"))
     problems += [
         f"comments-manifest.json: lists {slug}, a {unlisted[slug]} post"

@@ -197,10 +197,20 @@ def test_the_form_is_labelled_and_works_without_javascript(threaded):
         node for node in form.iter()
         if node.tag in ("input", "textarea") and node.get("type") != "hidden"
     ]  # fmt: skip
+    # A label names its control by `for`, or by holding it (the notify box:
+    # an implicit label, which the post page's weight budget can afford).
+    held = {
+        control
+        for label in form.iter("label")
+        for control in label.iter()
+        if control is not label and text_of(label)
+    }
     for node in visible:
-        assert labels.get(node.get("id")), node.get("name")
+        assert labels.get(node.get("id")) or node in held, node.get("name")
+    notify = next(node for node in held if node.get("name") == "notify")
+    assert notify.get("type") == "checkbox" and notify.get("checked") is None
     names = {node.get("name") for node in form.iter() if node.get("name")}
-    assert names == {"post", "reply_to", "name", "email", "website", "body",
+    assert names == {"post", "reply_to", "name", "email", "website", "body", "notify",
                      "subject", "loaded", "sent"}  # fmt: skip
     email = by_id(form, "comment-email")
     assert email.get("type") == "email" and email.get("autocomplete") == "email"
@@ -294,12 +304,38 @@ def test_the_manifest_tells_the_endpoint_what_it_may_accept(threaded):
     manifest = json.loads((output / "comments-manifest.json").read_text())
     assert manifest["version"] == 1 and manifest["siteurl"] == SAMPLE_SITEURL_DEV
     post = manifest["posts"]["a-published-post"]
-    # What the endpoint needs and nothing more: no title (issue 15).
+    # What the endpoint needs and nothing more (issue 15), and, for a post
+    # with replies, what the reply emails say (issue 19): the title and,
+    # per published reply, the comment it answers, the name, the text as
+    # the page shows it and its address. Never an address or a hash.
+    url = SAMPLE_SITEURL_DEV + "/updates/2025/a-published-post/"
     assert post == {
-        "url": SAMPLE_SITEURL_DEV + "/updates/2025/a-published-post/",
+        "url": url,
         "open": True,
         "closes": None,
         "comments": ["c-a", "c-b", "c-c", "c-d"],
+        "title": "A published post",
+        "replies": {
+            "c-b": {
+                "to": "c-a",
+                "name": "Lab Person",
+                "text": "Reply to Ann.",
+                "url": url + "#comment-c-b",
+            },
+            "c-d": {
+                "to": "c-b",
+                "name": "Dee",
+                "text": "Reply to the reply.",
+                "url": url + "#comment-c-d",
+            },
+        },
+    }
+    # A post without replies keeps no title.
+    assert set(manifest["posts"]["an-ideas-post"]) == {
+        "url",
+        "open",
+        "closes",
+        "comments",
     }
     # Drafts take no comments (the fixture's "future" post is past by now).
     assert set(manifest["posts"]) == {

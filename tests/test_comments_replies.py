@@ -1,0 +1,570 @@
+"""Email when someone replies (lab_comments.replies, subscriptions): through
+the real endpoint in-process with a real SMTP server (aiosmtpd on
+127.0.0.1), replies published through the manifest (written as the build
+writes it, and once by a real build of a fixture site), and once on a real
+waitress server."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import http.client
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from commentkit import (
+    EXISTING,
+    GOOD,
+    SECRET,
+    SITE,
+    Clock,
+    build_fixture,
+    call,
+    comment,
+    fixture_site,
+    make_app,
+    page_text,
+    parse_html_bytes,
+)
+from mailkit import Recorder, smtp_server, wait_for
+
+from lab_comments import cli, schema
+from lab_comments.endpoint import CommentsApp, Config
+from lab_comments.loadtest import HOST, running_server, write_manifest
+from lab_comments.mail import MailSettings
+from lab_comments.replies import UNSUBSCRIBE_DAYS, reply_email
+from lab_comments.store import Published
+from lab_comments.subscriptions import (
+    CONFIRM,
+    UNSUBSCRIBE,
+    Subscribers,
+    address_hash,
+    sign,
+    verify,
+)
+
+FROM = "Lab comments <comments@lab.example.org>"
+PUBLIC = "https://comments.lab.example.org"
+REPLY_TO = "team@lab.example.org"
+# Canary addresses: none may appear anywhere public.
+READER = "canary-reader-7f3q@example.org"
+REPLIER = "canary-replier-9k2w@example.org"
+
+
+def plain(port: int) -> MailSettings:
+    return MailSettings(
+        host=HOST,
+        port=port,
+        security="none",
+        sender=FROM,
+        timeout=2,
+        retry_seconds=0.2,
+    )
+
+
+def endpoint(folder: Path, port: int, clock: Clock, posts=None) -> CommentsApp:
+    return make_app(
+        folder,
+        posts,
+        clock,
+        mail=plain(port),
+        moderators=("mod@lab.example.org",),
+        public_url=PUBLIC,
+        reply_to=REPLY_TO,
+    )
+
+
+def send(app, remote: str = "203.0.113.7", **fields) -> str:
+    """One comment through the endpoint; its id."""
+    before = set(app.queue.ids())
+    answer = call(app, body={**GOOD, **fields}, remote=remote)
+    assert answer.status == 303, answer.text
+    (new,) = set(app.queue.ids()) - before
+    return new
+
+
+def publish(folder: Path, app, posts: dict, replies: dict) -> None:
+    """A manifest as the build writes it, with these replies on a-post
+    (each: id -> (to, name, text)); moved to a new stamp."""
+    entry = {
+        "comments": sorted({EXISTING, *posts.get("ids", []), *replies}),
+        "title": "Our first update",
+    }
+    if replies:
+        entry["replies"] = {
+            reply_id: {
+                "to": to,
+                "name": name,
+                "text": text,
+                "url": f"{SITE}/updates/a-post/#comment-{reply_id}",
+            }
+            for reply_id, (to, name, text) in replies.items()
+        }
+    path = app.manifest.path
+    write_manifest(path, SITE, {"a-post": entry})
+    # A new stamp even within the file system's time resolution.
+    later = time.time_ns() + 5_000_000_000
+    os.utime(path, ns=(later, later))
+
+
+def link_in(text: str, path: str) -> str:
+    (found,) = set(re.findall(rf"{re.escape(PUBLIC)}{path}\?t=[0-9a-f.]+", text))
+    return found[len(PUBLIC) :]
+
+
+def confirm(app, received) -> None:
+    target = link_in(received.text, "/subscriptions/confirm")
+    shown = call(app, "GET", path=target, headers={"Origin": None})
+    assert shown.status == 200
+    assert "Confirm" in page_text(shown)
+    answer = call(app, path=target, body={"List-Unsubscribe": "One-Click"})
+    assert answer.status == 200, answer.text
+
+
+@pytest.fixture
+def clock():
+    return Clock(dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC))
+
+
+def to(recorder: Recorder, address: str) -> list:
+    return [r for r in recorder.received if address in r.rcpt_tos]
+
+
+# -- the whole path, in-process
+
+
+def test_a_confirmed_reader_gets_exactly_one_email_per_published_reply(tmp_path, clock):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        parent = send(app, email=READER, notify="on", reply_to=EXISTING)
+        app.replies.run_once()
+        (confirmation,) = to(recorder, READER)
+        assert "/subscriptions/confirm?t=" in confirmation.text
+        # Before confirming: a published reply tells nobody.
+        reply = send(
+            app,
+            email=REPLIER,
+            name="Ben Ode",
+            body="Thanks, I agree.",
+            remote="9.9.9.9",
+        )
+        publish(tmp_path, app, {"ids": [parent]}, {reply: (parent, "Ben Ode", "x")})
+        app.replies.run_once()
+        assert len(to(recorder, READER)) == 1
+        # Confirmed: replies published from now on are told, once each.
+        confirm(app, confirmation)
+        app.replies.run_once()
+        assert len(to(recorder, READER)) == 2  # the one published before
+        pending = send(app, email=REPLIER, reply_to=parent, body="Still pending.")
+        rejected = send(app, email=REPLIER, reply_to=parent, body="Will be rejected.")
+        app.queue.remove(rejected)
+        second = "20260302-100000-bbbbbb"
+        replies = {
+            reply: (parent, "Ben Ode", "x"),
+            second: (parent, "Cara Diaz", "Here is what we found.\nMore."),
+        }
+        publish(tmp_path, app, {"ids": [parent]}, replies)
+        for _ in range(3):  # the same manifest, seen again and again
+            app.replies.run_once()
+            clock.advance(minutes=1)
+        publish(tmp_path, app, {"ids": [parent]}, replies)
+        app.replies.run_once()
+    emails = to(recorder, READER)
+    assert len(emails) == 3
+    assert pending in app.queue.ids()
+    latest = emails[-1].message
+    text = emails[-1].text
+    assert "Cara Diaz replied to your comment on Our first update" in text
+    assert "> Here is what we found. More." in text
+    assert f"{SITE}/updates/a-post/#comment-{second}" in text
+    assert latest["Reply-To"] == REPLY_TO
+    assert latest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert latest["List-Unsubscribe"].startswith(f"<{PUBLIC}/unsubscribe?t=")
+    html = latest.get_body(("html",)).get_content()
+    tree = parse_html_bytes(html.encode())
+    assert "Cara Diaz" in "".join(tree.itertext())
+    # Nobody else was written to: not the replier, not a stranger.
+    assert {a for r in recorder.received for a in r.rcpt_tos} == {READER}
+
+
+def test_nothing_but_one_confirmation_reaches_an_unconfirmed_address(tmp_path, clock):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        ids = [
+            send(app, email=READER, notify="on", body=f"Comment {n}.", remote="1.2.3.4")
+            for n in range(3)
+        ]
+        reply = "20260302-100000-cccccc"
+        publish(tmp_path, app, {"ids": ids}, {reply: (ids[0], "Ben", "A reply.")})
+        app.replies.run_once()
+        assert len(to(recorder, READER)) == 1
+        clock.advance(hours=23)
+        send(app, email=READER, notify="on", body="Later.", remote="1.2.3.5")
+        app.replies.run_once()
+        assert len(to(recorder, READER)) == 1  # one a day at most
+        clock.advance(hours=2)
+        send(app, email=READER, notify="on", body="Next day.", remote="1.2.3.6")
+        app.replies.run_once()
+        assert len(to(recorder, READER)) == 2
+        assert all("/subscriptions/confirm" in r.text for r in recorder.received)
+        # Never confirmed: deleted after 7 days.
+        store = Subscribers(tmp_path / "queue", SECRET)
+        assert store.idents() == [address_hash(SECRET, READER)]
+        clock.advance(days=8)
+        app.replies._purged = None
+        app.replies.run_once()
+        assert store.idents() == []
+
+
+def test_confirmations_are_limited_per_client(tmp_path, clock):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        app.confirmations.limit = 2
+        for n in range(4):
+            send(app, email=f"stranger{n}@example.org", notify="on", remote="5.5.5.5")
+        app.replies.run_once()
+    assert len(recorder.received) == 2
+
+
+def test_no_email_about_your_own_reply(tmp_path, clock):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        parent = send(app, email=READER, notify="on")
+        app.replies.run_once()
+        confirm(app, recorder.received[0])
+        own = send(app, email=READER.upper(), reply_to=EXISTING, body="My own.")
+        publish(tmp_path, app, {"ids": [parent]}, {own: (parent, "Ada Lane", "Me.")})
+        app.replies.run_once()
+    assert len(to(recorder, READER)) == 1  # the confirmation only
+
+
+def test_unticked_box_keeps_nothing(tmp_path, clock):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        send(app, email=READER)
+        app.replies.run_once()
+    assert recorder.received == []
+    assert Subscribers(tmp_path / "queue", SECRET).idents() == []
+
+
+def test_a_checkbox_sends_on_or_nothing():
+    form = {k: [v] for k, v in GOOD.items()}
+    submission, problems = schema.parse_submission({**form, "notify": ["on"]})
+    assert problems == [] and submission.notify
+    assert schema.parse_submission(form)[0].notify is False
+    _, problems = schema.parse_submission({**form, "notify": ["yes"]})
+    assert [field for field, _ in problems] == ["notify"]
+
+
+# -- leaving
+
+
+@pytest.mark.parametrize("how", ["link", "one-click"])
+def test_unsubscribe_removes_the_address_at_once(tmp_path, clock, how):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        parent = send(app, email=READER, notify="on")
+        app.replies.run_once()
+        confirm(app, recorder.received[0])
+        store = Subscribers(tmp_path / "queue", SECRET)
+        assert store.idents()
+        header = recorder.received[0].message["List-Unsubscribe"]
+        target = urlsplit(header.strip("<>"))
+        target = f"{target.path}?{target.query}"
+        if how == "link":
+            shown = call(app, "GET", path=target, headers={"Origin": None})
+            assert shown.status == 200 and "Unsubscribe" in page_text(shown)
+            assert store.idents(), "a GET alone changes nothing"
+            tree = parse_html_bytes(shown.body)
+            assert tree.find(".//form[@method='post']//button") is not None
+        # What a mail app sends (RFC 8058): no Origin, no cookie, no login.
+        answer = call(
+            app,
+            path=target,
+            body="List-Unsubscribe=One-Click",
+            headers={"Origin": None},
+        )
+        assert answer.status == 200
+        assert store.idents() == []
+        publish(tmp_path, app, {"ids": [parent]}, {"20260302-100000-dddddd": (
+            parent, "Ben", "Too late.")})  # fmt: skip
+        app.replies.run_once()
+    assert len(recorder.received) == 1
+
+
+def test_tokens_are_bound_to_purpose_and_time():
+    now = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    ident = address_hash(SECRET, READER)
+    token = sign(SECRET, CONFIRM, ident, now + dt.timedelta(days=7))
+    assert verify(SECRET, CONFIRM, token, now) == ident
+    assert verify(SECRET, UNSUBSCRIBE, token, now) is None
+    assert verify(b"another-key-" * 4, CONFIRM, token, now) is None
+    assert verify(SECRET, CONFIRM, token, now + dt.timedelta(days=8)) is None
+    forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+    assert verify(SECRET, CONFIRM, forged, now) is None
+
+
+def test_a_bad_link_is_refused_and_changes_nothing(tmp_path, clock):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        send(app, email=READER, notify="on")
+        app.replies.run_once()
+        confirmation = link_in(recorder.received[0].text, "/subscriptions/confirm")
+        as_unsubscribe = confirmation.replace("/subscriptions/confirm", "/unsubscribe")
+        answer = call(app, path=as_unsubscribe, body="List-Unsubscribe=One-Click")
+        assert answer.status == 400
+        assert Subscribers(tmp_path / "queue", SECRET).idents()
+        clock.advance(days=UNSUBSCRIBE_DAYS)
+        assert call(app, path=confirmation, body="x=1").status == 400
+
+
+def test_the_routes_are_absent_without_reader_email(tmp_path):
+    app = make_app(tmp_path)
+    assert call(app, "GET", path="/unsubscribe?t=x").status == 404
+
+
+# -- faults
+
+
+def test_a_server_that_refuses_or_vanishes_loses_and_repeats_nothing(tmp_path, clock):
+    recorder = Recorder()
+    with smtp_server(recorder) as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        parents = []
+        for n in range(3):
+            address = f"reader{n}@example.org"
+            parents.append(send(app, email=address, notify="on", body=f"C{n}."))
+        app.replies.run_once()
+        for received in list(recorder.received):
+            confirm(app, received)
+        recorder.answer = "451 4.3.0 Try later"
+        replies = {
+            f"20260302-10000{n}-eeeeee": (parent, "Ben", f"Reply {n}.")
+            for n, parent in enumerate(parents)
+        }
+        publish(tmp_path, app, {"ids": parents}, replies)
+        app.replies.run_once()
+        assert recorder.refused == 1
+    # The server is gone altogether.
+    clock.advance(seconds=5)
+    app.replies.run_once()
+    recorder.answer = ""
+    with smtp_server(recorder, port):
+        for _ in range(5):
+            clock.advance(minutes=5)
+            app.replies.run_once()
+    told = [r for r in recorder.received if "replied to your comment" in r.text]
+    assert sorted(a for r in told for a in r.rcpt_tos) == [
+        f"reader{n}@example.org" for n in range(3)
+    ]
+    assert list((tmp_path / "queue" / "reader-mail" / "outgoing").iterdir()) == []
+
+
+def test_a_hostile_name_stays_text(tmp_path):
+    email = reply_email(
+        "Title",
+        {
+            "name": "Eve <script>x</script>\nBcc: all@example.org",
+            "text": "<b>hi</b>",
+            "url": f"{SITE}/updates/a-post/#comment-x",
+        },
+        f"{PUBLIC}/unsubscribe?t=x",
+    )
+    tree = parse_html_bytes(email.html.encode())
+    assert tree.find(".//script") is None and tree.find(".//b") is None
+    assert "\n" not in email.subject and "Bcc:" not in email.text.splitlines()[0][:4]
+
+
+# -- erasure
+
+
+def test_erase_address_forgets_everything(tmp_path, clock, capsys):
+    with smtp_server(Recorder(answer="451 4.3.0 later")) as (_, port):
+        app = endpoint(tmp_path, port, clock)
+        send(app, email=READER, notify="on")
+        app.replies.run_once()
+    queue = tmp_path / "queue"
+    assert list((queue / "reader-mail" / "outgoing").iterdir())
+    environ = {
+        "LAB_COMMENTS_QUEUE": str(queue),
+        "LAB_COMMENTS_SECRET": SECRET.decode(),
+        "LAB_COMMENTS_MANIFEST": str(app.manifest.path),
+        "LAB_COMMENTS_ADDRESS": READER,
+    }
+    assert cli.main(["erase-address"], environ) == 0
+    said = capsys.readouterr().out
+    assert "Erased 2 file(s)" in said and "Pending comment" in said
+    assert Subscribers(queue, SECRET).idents() == []
+    assert list((queue / "reader-mail" / "outgoing").iterdir()) == []
+
+
+# -- nothing public: a real build and a git history
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(folder), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+
+
+def test_canaries_stay_out_of_content_output_and_history(tmp_path):
+    """A reader subscribes and a reply is published through a real build;
+    the addresses, their hashes and the tokens appear in no file of
+    content/ or output/, nor in the content's git history."""
+    parent_id = "20250502-100000-aaaaaa"
+    content = fixture_site(tmp_path, [comment(parent_id)])
+    output = tmp_path / "output"
+    build_fixture(content, output)
+    git(content, "init", "-q")
+    git(content, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    git(content, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
+    clock = Clock(dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC))
+    with smtp_server() as (recorder, port):
+        app = CommentsApp(
+            Config(
+                queue=tmp_path / "queue",
+                manifest=output / "comments-manifest.json",
+                secret=SECRET,
+                mail=plain(port),
+                moderators=("mod@lab.example.org",),
+                public_url=PUBLIC,
+            ),
+            clock=clock,
+            monotonic=clock.monotonic,
+        )
+        form = {**GOOD, "post": "a-published-post", "email": READER, "notify": "on"}
+        assert call(app, body={**form, "reply_to": parent_id}).status == 303
+        (mine,) = app.queue.ids()
+        app.replies.run_once()
+        confirm(app, recorder.received[0])
+        published = Published(content / "comments").open()
+        published.write(schema.published_record(app.queue.read(mine)))
+        app.queue.remove(mine)
+        build_fixture(content, output)
+        reply_form = {**form, "email": REPLIER, "name": "Ben Ode", "notify": "on"}
+        reply_form["body"] = "A published reply."
+        answer = call(app, body={**reply_form, "reply_to": mine}, remote="8.8.8.8")
+        assert answer.status == 303, answer.text
+        (reply,) = app.queue.ids()
+        published.write(schema.published_record(app.queue.read(reply)))
+        app.queue.remove(reply)
+        build_fixture(content, output)
+        git(content, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+        git(content, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "b")
+        app.replies.run_once()
+        app.replies.run_once()
+    emails = to(recorder, READER)
+    assert len(emails) == 2  # the confirmation, and the reply
+    assert "Ben Ode replied" in emails[1].text
+    assert "> A published reply." in emails[1].text
+    assert len(to(recorder, REPLIER)) == 1  # its own confirmation only
+    secrets = {READER, REPLIER}
+    secrets |= {address_hash(SECRET, a) for a in (READER, REPLIER)}
+    for received in recorder.received:
+        for found in re.findall(r"\?t=([0-9a-f.]+)", received.text):
+            secrets |= {found, found.split(".")[-1]}
+    history = git(content, "log", "-p", "--all")
+    for folder in (content, output):
+        for path in folder.rglob("*"):
+            if path.is_file() and ".git" not in path.parts:
+                data = path.read_bytes()
+                for secret in secrets:
+                    assert secret.encode() not in data, (path, secret)
+    for secret in secrets:
+        assert secret not in history
+
+
+# -- on a real waitress server
+
+
+def test_the_served_endpoint_confirms_and_tells_a_reply(tmp_path):
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, SITE, {"a-post": {"comments": [EXISTING]}})
+    with smtp_server() as (recorder, smtp_port):
+        environ = {
+            "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
+            "LAB_COMMENTS_MANIFEST": str(manifest),
+            "LAB_COMMENTS_SECRET": SECRET.decode(),
+            "LAB_COMMENTS_SMTP_HOST": HOST,
+            "LAB_COMMENTS_SMTP_PORT": str(smtp_port),
+            "LAB_COMMENTS_SMTP_SECURITY": "none",
+            "LAB_COMMENTS_MAIL_FROM": FROM,
+            "LAB_COMMENTS_MODERATORS": "mod@lab.example.org",
+            "LAB_COMMENTS_PUBLIC_URL": PUBLIC,
+            "LAB_COMMENTS_MAIL_RETRY_SECONDS": "0.3",
+        }
+        with running_server(environ, tmp_path / "server.log") as server:
+
+            def request(method: str, target: str, body: str = "", **headers):
+                connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+                with contextlib.closing(connection):
+                    connection.request(method, target, body, headers)
+                    response = connection.getresponse()
+                    return response.status, response.read()
+
+            form = {**GOOD, "email": READER, "notify": "on"}
+            status, _ = request(
+                "POST",
+                "/comments",
+                urlencode(form),
+                **{"Content-Type": "application/x-www-form-urlencoded", "Origin": SITE},
+            )
+            assert status == 303
+            wait_for(lambda: to(recorder, READER), 20, "the confirmation")
+            target = link_in(recorder.received[0].text, "/subscriptions/confirm")
+            assert request("GET", target)[0] == 200
+            kind = {"Content-Type": "application/x-www-form-urlencoded"}
+            answer = request("POST", target, "List-Unsubscribe=One-Click", **kind)
+            assert answer[0] == 200
+            parent = next(
+                p.stem for p in (tmp_path / "queue" / "pending").glob("*.yaml")
+            )
+            reply = "20260302-100000-ffffff"
+            entry = {
+                "comments": [EXISTING, parent, reply],
+                "title": "Served update",
+                "replies": {
+                    reply: {
+                        "to": parent,
+                        "name": "Ben Ode",
+                        "text": "Served reply.",
+                        "url": f"{SITE}/updates/a-post/#comment-{reply}",
+                    }
+                },
+            }
+            write_manifest(manifest, SITE, {"a-post": entry})
+            wait_for(lambda: len(to(recorder, READER)) >= 2, 20, "the reply email")
+            time.sleep(3)  # nothing more is sent
+    emails = to(recorder, READER)
+    assert len(emails) == 2 and "Ben Ode replied" in emails[1].text
+
+
+def test_reader_email_settings_come_from_the_environment(tmp_path):
+    from lab_comments.endpoint import ConfigError, config_from_env
+
+    base = {
+        "LAB_COMMENTS_SMTP_HOST": HOST,
+        "LAB_COMMENTS_SMTP_SECURITY": "none",
+        "LAB_COMMENTS_MAIL_FROM": FROM,
+        "LAB_COMMENTS_MODERATORS": "mod@lab.example.org",
+    }
+    public = {"LAB_COMMENTS_PUBLIC_URL": PUBLIC + "/"}
+    config = config_from_env({**base, **public, "LAB_COMMENTS_REPLY_TO": REPLY_TO})
+    assert config.public_url == PUBLIC and config.reply_to == REPLY_TO
+    with pytest.raises(ConfigError, match="LAB_COMMENTS_PUBLIC_URL"):
+        config_from_env({**base, "LAB_COMMENTS_PUBLIC_URL": "ftp://x"})
+    with pytest.raises(ConfigError, match="LAB_COMMENTS_SMTP_HOST"):
+        config_from_env({"LAB_COMMENTS_PUBLIC_URL": PUBLIC})
+    with pytest.raises(ConfigError, match="LAB_COMMENTS_REPLY_TO"):
+        config_from_env({**base, "LAB_COMMENTS_REPLY_TO": "not an address"})
+    assert dataclasses.fields(config)
