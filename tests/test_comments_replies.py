@@ -123,6 +123,9 @@ def confirm(app, received) -> None:
     shown = call(app, "GET", path=target, headers={"Origin": None})
     assert shown.status == 200
     assert "Confirm" in page_text(shown)
+    # A GET (a mail scanner following the link) confirms nothing.
+    ident = target.split("t=")[1].split(".")[0]
+    assert app.replies.subscribers.read(ident)["confirmed"] is None
     answer = call(app, path=target, body={"List-Unsubscribe": "One-Click"})
     assert answer.status == 200, answer.text
 
