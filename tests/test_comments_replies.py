@@ -571,3 +571,25 @@ def test_reader_email_settings_come_from_the_environment(tmp_path):
     with pytest.raises(ConfigError, match="LAB_COMMENTS_REPLY_TO"):
         config_from_env({**base, "LAB_COMMENTS_REPLY_TO": "not an address"})
     assert dataclasses.fields(config)
+
+
+def test_a_subscription_to_a_rejected_comment_goes_in_time(tmp_path, clock):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        rejected = send(app, email=READER, notify="on", body="Rejected one.")
+        published = send(app, email=REPLIER, notify="on", body="Kept one.")
+        app.replies.run_once()
+        for received in recorder.received:
+            confirm(app, received)
+    app.queue.remove(rejected)
+    app.queue.remove(published)  # approved: in the manifest from now on
+    publish(tmp_path, app, {"ids": [published]}, {})
+    store = Subscribers(tmp_path / "queue", SECRET)
+    clock.advance(days=44)
+    app.replies._purged = None
+    app.replies.run_once()
+    assert len(store.idents()) == 2
+    clock.advance(days=2)
+    app.replies._purged = None
+    app.replies.run_once()
+    assert store.idents() == [address_hash(SECRET, REPLIER)]

@@ -1013,6 +1013,7 @@ class CommentsApp:
                 config.mail,
                 ReaderMail(config.public_url, config.reply_to),
                 self._manifest_posts,
+                is_pending=lambda comment_id: self.queue.path(comment_id).exists(),
                 clock=clock,
             )
         self.confirmations = RateLimiter(config.confirm_limit, 3600.0)

@@ -39,7 +39,7 @@ from xml.etree import ElementTree
 from .digest import quote
 from .mail import MailQueue, MailSettings, new_message, sender_domain
 from .store import remove_file
-from .subscriptions import CONFIRM, UNSUBSCRIBE, Subscribers, sign
+from .subscriptions import CONFIRM, UNSUBSCRIBE, Subscribers, moment, sign
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ NAME_CHARS = 80
 TEXT_CHARS = 300
 # Queued messages refused this long are given up.
 KEEP_DAYS = 7.0
+# A subscription to a comment neither pending nor published (rejected, or
+# erased) this long after it was made is dropped: it can never be told
+# anything. Longer than a comment may wait (LAB_COMMENTS_PENDING_DAYS, 30)
+# and than a build may lag after an approval.
+ORPHAN_DAYS = 45
 
 
 @dataclass(frozen=True)
@@ -176,12 +181,14 @@ class ReplyNotifier:
         settings: ReaderMail,
         manifest_posts: Callable[[], Mapping],
         *,
+        is_pending: Callable[[str], bool] = lambda comment_id: False,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ):
         self.secret = secret
         self.mail = mail
         self.settings = settings
         self.manifest_posts = manifest_posts
+        self.is_pending = is_pending
         self.clock = clock
         self.subscribers = Subscribers(queue_root, secret).open()
         self.folder = Path(queue_root) / MAIL_DIR
@@ -267,6 +274,7 @@ class ReplyNotifier:
             if self._purged is None or now - self._purged > dt.timedelta(days=1):
                 self._purged = now
                 self.subscribers.purge(now)
+                self.tidy(now, posts)
                 self.outbox.purge_sent(now)
                 self.outbox.expire(now, KEEP_DAYS)
             due = self.outbox.next_due()
@@ -306,6 +314,25 @@ class ReplyNotifier:
                         queued += 1
                     self.subscribers.told(ident, KIND, sub["id"], reply_id)
         return queued
+
+    def tidy(self, now: dt.datetime, posts: Mapping) -> int:
+        """Drop subscriptions that can never be told anything (ORPHAN_DAYS);
+        nothing without a manifest (it would look like no comment at all)."""
+        if not posts:
+            return 0
+        published = set().union(*(post.comments for post in posts.values()))
+        limit = now - dt.timedelta(days=ORPHAN_DAYS)
+
+        def keep(sub: Mapping) -> bool:
+            comment_id = sub.get("id")
+            return (
+                sub.get("kind") != KIND
+                or comment_id in published
+                or moment(sub.get("since")) >= limit
+                or self.is_pending(str(comment_id))
+            )
+
+        return sum(self.subscribers.drop(i, keep) for i in self.subscribers.idents())
 
     def _unsubscribe(self, ident: str, now: dt.datetime) -> str:
         expires = now + dt.timedelta(days=UNSUBSCRIBE_DAYS)

@@ -33,7 +33,7 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,7 @@ class Subscribers:
             ):
                 record["subscriptions"].append({**wanted, "since": stamp(now)})
             ask = not record["confirmed"] and (
-                not record["asked"] or now - _moment(record["asked"]) >= RESEND
+                not record["asked"] or now - moment(record["asked"]) >= RESEND
             )
             if ask:
                 record["asked"] = stamp(now)
@@ -220,6 +220,20 @@ class Subscribers:
                     sub["told"] = sorted({*sub.get("told", []), item})
             self.write(ident, record)
 
+    def drop(self, ident: str, keep: Callable[[Mapping[str, Any]], bool]) -> int:
+        """Remove the address's subscriptions that `keep` refuses (the
+        address too when none is left); how many went."""
+        with self.lock():
+            record = self.read(ident)
+            if record is None:
+                return 0
+            kept = [sub for sub in record["subscriptions"] if keep(sub)]
+            gone = len(record["subscriptions"]) - len(kept)
+            if gone:
+                record["subscriptions"] = kept
+                self.write(ident, record)
+        return gone
+
     def purge(self, now: dt.datetime) -> int:
         """Delete addresses never confirmed within CONFIRM_DAYS."""
         limit = now - dt.timedelta(days=CONFIRM_DAYS)
@@ -229,7 +243,7 @@ class Subscribers:
                 record = self.read(ident)
                 if record is None or record.get("confirmed"):
                     continue
-                if _moment(record.get("added")) < limit and remove_file(
+                if moment(record.get("added")) < limit and remove_file(
                     self.path(ident)
                 ):
                     removed += 1
@@ -238,7 +252,7 @@ class Subscribers:
         return removed
 
 
-def _moment(value: Any) -> dt.datetime:
+def moment(value: Any) -> dt.datetime:
     try:
         return schema.utc_datetime(value)
     except schema.Invalid:
