@@ -247,7 +247,7 @@ def form_html(form: Mapping[str, list[str]], errors: Mapping[str, str]) -> str:
     checked = " checked" if _value(form, "notify") == "on" else ""
     parts += [
         f'<p><label><input name="notify" type="checkbox"{checked}> '
-        "Email me when someone replies</label>",
+        "Email me when someone replies</label></p>",
         '<button type="submit" class="lab-button">Send comment for moderation</button>',
         "</form>",
     ]
