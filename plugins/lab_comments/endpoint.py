@@ -11,6 +11,11 @@ form and puts each comment in the private moderation queue.
     POST /forge-hook  the forge's signed webhook: a pull request of ours
                      merged or closed settles its comment (hooks.py;
                      off, 404, without LAB_COMMENTS_HOOK_SECRET)
+    GET|POST /subscriptions/confirm?t=…, /unsubscribe?t=…
+                     readers' email links (replies.py, subscriptions.py;
+                     404 without LAB_COMMENTS_PUBLIC_URL): a GET shows a
+                     page with a button, a POST (the button, or a mail
+                     app's one-click List-Unsubscribe=One-Click) acts
     GET /health      200 "ok", or 503 and a one-line reason: the queue is
                      full or cannot be written, the manifest is missing or
                      malformed (for a process supervisor or monitoring);
