@@ -31,7 +31,7 @@ POST_FIELDS = (
 )
 KNOWN_POST_FIELDS = (
     "title, date, modified, authors, category, tags, summary, challenge, phase, "
-    "image, social, slug, status, id, comments"
+    "image, social, slug, status, id, comments, redirect_from"
 )
 CHALLENGE = "challenges/case.md"
 CALL = "get-involved/case.md"
@@ -373,7 +373,7 @@ CASES = [
         "---\ntitle: T\nsummary: S.\ndate: 2025-01-01\n---\nText\n",
         [
             "date: unknown field for a page (known: title, summary, slug, modified, "
-            "image, social, status, template, save_as)"
+            "image, social, status, template, save_as, redirect_from)"
         ],
         id="page-with-a-date",
     ),
