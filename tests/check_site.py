@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -207,7 +207,8 @@ def serve_site_offline(context, site: Path, siteurl: str) -> None:
         if not url.startswith(prefix):
             route.abort()
             return
-        path = urlsplit(url).path[len(urlsplit(prefix).path) :]
+        # Decoded, as a host finds files: a page at /caf%C3%A9/ is café/.
+        path = unquote(urlsplit(url).path[len(urlsplit(prefix).path) :])
         target = site / path
         if path == "" or path.endswith("/") or target.is_dir():
             target = target / "index.html"
