@@ -537,17 +537,6 @@ def parse_bytes(data: bytes):
 # -- rebuilt in place
 
 
-def set_redirects(site: Site, name: str, paths: list[str] | None) -> None:
-    """Give the post `name` these old addresses (None: none), the rest of
-    its file as it is."""
-    post = site.content / "posts" / name
-    lines = post.read_text(encoding="utf-8").split("\n")
-    lines = [line for line in lines if not line.startswith("redirect_from:")]
-    if paths is not None:
-        lines.insert(1, f"redirect_from: [{', '.join(paths)}]")
-    post.write_text("\n".join(lines), encoding="utf-8")
-
-
 def record(site: Site) -> dict:
     with open(site.root / "cache" / "lab_writer.json", encoding="utf-8") as handle:
         return json.load(handle)
@@ -557,19 +546,19 @@ def test_an_old_address_taken_out_leaves_no_page_behind(tmp_path):
     site = Site.copy(tmp_path)
     site.rebuild()
     post = "2025-03-01-first.md"
-    set_redirects(site, post, ["/2019/old-first/", "/caf%C3%A9/", "/?p=9"])
+    site.set_redirects(post, ["/2019/old-first/", "/caf%C3%A9/", "/?p=9"])
     site.rebuild()
     page = site.output / "2019" / "old-first" / "index.html"
     assert page.is_file() and (site.output / "café" / "index.html").is_file()
     assert "/ p=9 " in (site.output / "_redirects").read_text(encoding="utf-8")
     assert site.differences() == SAME
-    set_redirects(site, post, ["/caf%C3%A9/"])
+    site.set_redirects(post, ["/caf%C3%A9/"])
     site.rebuild()
     assert not page.exists()
     assert "2019/old-first/index.html" in record(site)["last_build"]["removed"]
     assert "p=9" not in (site.output / "_redirects").read_text(encoding="utf-8")
     assert site.differences() == SAME
-    set_redirects(site, post, None)
+    site.set_redirects(post, None)
     site.rebuild()
     assert not (site.output / "café").exists()
     assert site.differences() == SAME
@@ -578,18 +567,18 @@ def test_an_old_address_taken_out_leaves_no_page_behind(tmp_path):
 def test_an_old_address_moved_to_another_post_leads_there_after_a_rebuild(tmp_path):
     site = Site.copy(tmp_path)
     page = site.output / "2019/old/index.html"
-    set_redirects(site, "2025-03-01-first.md", ["/2019/old/"])
+    site.set_redirects("2025-03-01-first.md", ["/2019/old/"])
     site.rebuild()
     assert refresh_target(parse_html(page)).endswith("/updates/2025/first/")
-    set_redirects(site, "2025-03-01-first.md", None)
-    set_redirects(site, "2025-06-01-with-comments.md", ["/2019/old/"])
+    site.set_redirects("2025-03-01-first.md", None)
+    site.set_redirects("2025-06-01-with-comments.md", ["/2019/old/"])
     site.rebuild()
     assert refresh_target(parse_html(page)).endswith("/updates/2025/with-comments/")
     assert site.differences() == SAME
     # A post not yet published (dated after "today") has no page to lead to:
     # its old addresses wait for it.
-    set_redirects(site, "2025-06-01-with-comments.md", None)
-    set_redirects(site, "2025-12-20-future.md", ["/2019/old/"])
+    site.set_redirects("2025-06-01-with-comments.md", None)
+    site.set_redirects("2025-12-20-future.md", ["/2019/old/"])
     site.rebuild()
     assert not page.exists()
     assert site.differences() == SAME
