@@ -437,55 +437,53 @@ def refused(content: Path, output: Path) -> list[str]:
     return failure.value.problems
 
 
-@pytest.fixture
-def editable(tmp_path) -> Path:
-    return redirect_content(tmp_path / "content")
-
-
-def test_a_wrong_old_address_fails_the_build_with_its_field(editable, tmp_path):
-    write_post(editable, "2025-06-03-a.md", "[/fine/, 'https://old.example.org/x/']")
-    write_post(editable, "2025-06-04-b.md", "/a/../../etc/")
-    write_post(editable, "2025-06-05-c.md", "[/blog/?p=4]")
-    assert refused(editable, tmp_path / "out") == [
-        "posts/2025-06-03-a.md: redirect_from[1]: 'https://old.example.org/x/' is "
-        "not a path from the site's root: start it with one '/' and leave out the "
-        "scheme and host",
-        "posts/2025-06-04-b.md: redirect_from[0]: '/a/../../etc/' has a '.' or "
-        "'..' part",
-        "posts/2025-06-05-c.md: redirect_from[0]: '/blog/?p=4': the only address "
-        "with a query kept is /?key=value, as WordPress's /?p=123",
-    ]
-
-
-def test_an_old_address_that_is_a_live_page_fails_naming_both(editable, tmp_path):
-    write_post(editable, "2025-06-03-a.md", "[/about/, /updates/2025/a/]")
-    assert refused(editable, tmp_path / "out") == [
-        "posts/2025-06-03-a.md: redirect_from: '/about/' is the address of "
-        "pages/about.md, which is live there; remove it from one of them",
-        "posts/2025-06-03-a.md: redirect_from: '/updates/2025/a/' is this page's "
-        "own address",
-    ]
-
-
-def test_an_old_address_two_items_name_fails_naming_both(editable, tmp_path):
-    write_post(editable, "2025-06-03-a.md", "[/2019/03/14/old-slug, /?p=123]")
-    assert refused(editable, tmp_path / "out") == [
-        "posts/2025-06-03-a.md: redirect_from: '/2019/03/14/old-slug' is also "
-        f"named by {MOVED_POST} (as '/2019/03/14/old-slug/'); an old address can "
-        "lead to one page only",
-        f"posts/2025-06-03-a.md: redirect_from: '/?p=123' is also named by "
-        f"{MOVED_POST}; an old address can lead to one page only",
-    ]
-
-
-def test_an_old_address_on_a_listing_page_fails_naming_both(editable, tmp_path):
+REFUSALS = {
+    "wrong-addresses": (
+        [("2025-06-03-a.md", "[/fine/, 'https://old.example.org/x/']"),
+         ("2025-06-04-b.md", "/a/../../etc/"),
+         ("2025-06-05-c.md", "[/blog/?p=4]")],
+        ["posts/2025-06-03-a.md: redirect_from[1]: 'https://old.example.org/x/' "
+         "is not a path from the site's root: start it with one '/' and leave "
+         "out the scheme and host",
+         "posts/2025-06-04-b.md: redirect_from[0]: '/a/../../etc/' has a '.' or "
+         "'..' part",
+         "posts/2025-06-05-c.md: redirect_from[0]: '/blog/?p=4': the only "
+         "address with a query kept is /?key=value, as WordPress's /?p=123"],
+    ),
+    "a-live-page": (
+        [("2025-06-03-a.md", "[/about/, /updates/2025/a/]")],
+        ["posts/2025-06-03-a.md: redirect_from: '/about/' is the address of "
+         "pages/about.md, which is live there; remove it from one of them",
+         "posts/2025-06-03-a.md: redirect_from: '/updates/2025/a/' is this "
+         "page's own address"],
+    ),
+    "named-twice": (
+        [("2025-06-03-a.md", "[/2019/03/14/old-slug, /?p=123]")],
+        ["posts/2025-06-03-a.md: redirect_from: '/2019/03/14/old-slug' is also "
+         f"named by {MOVED_POST} (as '/2019/03/14/old-slug/'); an old address "
+         "can lead to one page only",
+         "posts/2025-06-03-a.md: redirect_from: '/?p=123' is also named by "
+         f"{MOVED_POST}; an old address can lead to one page only"],
+    ),
     # Not a content item: lab_content's check of every output file finds it.
-    write_post(editable, "2025-06-03-a.md", "/updates/tag/one/")
-    assert refused(editable, tmp_path / "out") == [
-        "posts/2025-06-03-a.md (redirect_from '/updates/tag/one/'): output: would "
-        "write updates/tag/one/index.html, which tag 'one' (TAG_SAVE_AS) also "
-        "writes; give one of them another address"
-    ]
+    "a-listing-page": (
+        [("2025-06-03-a.md", "/updates/tag/one/")],
+        ["posts/2025-06-03-a.md (redirect_from '/updates/tag/one/'): output: "
+         "would write updates/tag/one/index.html, which tag 'one' (TAG_SAVE_AS) "
+         "also writes; give one of them another address"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_a_wrong_or_clashing_old_address_fails_the_build_naming_the_files(
+    tmp_path, case
+):
+    content = redirect_content(tmp_path / "content")
+    posts, expected = REFUSALS[case]
+    for name, redirect_from in posts:
+        write_post(content, name, redirect_from)
+    assert refused(content, tmp_path / "out") == expected
 
 
 # -- served as the Lab's host serves it
