@@ -60,6 +60,11 @@ def refresh_target(tree) -> str | None:
     return None
 
 
+def is_moved_page(page: Path) -> bool:
+    """Whether `page` is a page at an old address (lab_redirects)."""
+    return refresh_target(parse_html(page)) is not None
+
+
 def references(output: Path, page: Path, tree=None) -> list[Reference]:
     """Every URL `page` names; `tree` is the page already parsed, if it is."""
     tree = parse_html(page) if tree is None else tree

@@ -678,3 +678,25 @@ def test_nginx_answers_old_addresses_from_the_map(sites, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_browser_checks_pick_no_page_at_an_old_address(tmp_path):
+    # A renamed post's old address is a post's kind of path; the
+    # accessibility gate and the screenshots take a real post instead.
+    from check_site import a11y_pages
+    from screenshots import find_type
+
+    for name, head in (
+        ("updates/2024/aaa-old-name/index.html",
+         '<meta http-equiv="refresh" content="0; url=../../2025/new-name/">'),
+        ("updates/2025/new-name/index.html", ""),
+    ):  # fmt: skip
+        page = tmp_path / name
+        page.parent.mkdir(parents=True)
+        page.write_text(
+            f"<!DOCTYPE html><html lang=en><head>{head}<title>T</title></head>"
+            "<body><h1>T</h1></body></html>",
+            encoding="utf-8",
+        )
+    assert a11y_pages(tmp_path) == ["updates/2025/new-name/index.html"]
+    assert find_type(tmp_path, "post") == "updates/2025/new-name/index.html"
