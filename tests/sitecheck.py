@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import html5lib
-from conftest import html_files, parse_html
+from conftest import html_files, parse_html, refresh_target
 
 # Elements and attributes whose URL a browser fetches or follows.
 URL_ATTRIBUTES = {
@@ -45,19 +45,6 @@ class Reference:
 
 def page_url(output: Path, page: Path, siteurl: str) -> str:
     return siteurl.rstrip("/") + "/" + page.relative_to(output).as_posix()
-
-
-def refresh_target(tree) -> str | None:
-    """Where a page's <meta http-equiv="refresh"> sends the reader ("" for a
-    refresh without an address), or None when it has none: the pages at old
-    addresses (lab_redirects) have one, no other page does."""
-    for meta in tree.iter("meta"):
-        if (meta.get("http-equiv") or "").strip().lower() != "refresh":
-            continue
-        _, _, rest = (meta.get("content") or "").partition(";")
-        name, _, url = rest.strip().partition("=")
-        return url.strip() if name.strip().lower() == "url" else ""
-    return None
 
 
 def is_moved_page(page: Path) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from conftest import html_files, parse_html
+from conftest import html_files, parse_html, refresh_target
 from feedcheck import check_feed, feed_files
 from lxml import etree
 from sitecheck import (
@@ -23,7 +23,6 @@ from sitecheck import (
     broken_references,
     foreign_loads,
     parse_errors,
-    refresh_target,
     structure_problems,
 )
 from socialcheck import check_site_social, load_profiles

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from conftest import html_files, parse_html
+from conftest import html_files, parse_html, refresh_target
 from PIL import Image
-from sitecheck import refresh_target
 
 from lab_content.authors import parse_authors
 

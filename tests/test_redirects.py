@@ -25,6 +25,7 @@ from conftest import (
     build,
     html_files,
     parse_html,
+    refresh_target,
 )
 from lab_redirects.redirects import (
     Redirect,
@@ -38,7 +39,6 @@ from lab_redirects.settings import redirects_settings
 from lxml import etree
 from rebuildkit import SAME, Site
 from redirectkit import MOVED_POST, MOVED_URL, redirect_content
-from sitecheck import refresh_target
 from siterules import RULES, Built
 from statichost import StaticHost
 
