@@ -2,7 +2,8 @@
 (Debian's, driven by playwright) a reader sends a comment from a built
 fixture site served on 127.0.0.1 to the real endpoint (`lab_comments serve`,
 a child process) in pull-request mode; its worker pushes one branch to a
-bare git repository made by the test (file://) and opens a labelled pull
+bare git repository made by the test (served over HTTP by
+`git http-backend`, behind the token) and opens a labelled pull
 request on the fake forge of tests/forgekit.py; the branch holds exactly
 what `comments-approve` writes; the forge's webhook for "merged" settles it
 when signed, and is refused with 401 unsigned or wrongly signed.
@@ -14,7 +15,15 @@ from pathlib import Path
 
 import pytest
 from commentkit import build_fixture, fixture_site
-from forgekit import REPO, TOKEN, git, remote_branches, served_forge, site_repository
+from forgekit import (
+    REPO,
+    TOKEN,
+    git,
+    remote_branches,
+    served_forge,
+    served_git,
+    site_repository,
+)
 from hookkit import HOOK_SECRET
 from statichost import StaticHost
 from test_comments_browser import fill, main_form, open_page
@@ -97,7 +106,13 @@ def test_a_comment_sent_from_the_browser_is_a_pull_request_merged_by_webhook(
     queue = tmp_path / "queue"
     output = tmp_path / "out"
     port = free_port()
-    with StaticHost() as host, served_forge() as forge:
+    with (
+        StaticHost() as host,
+        served_forge() as forge,
+        # The site's repository over HTTP (git http-backend), asking for the
+        # token as a forge's git service does.
+        served_git(tmp_path, "x-access-token", TOKEN) as git_url,
+    ):
         build_fixture(
             fixture_site(tmp_path),
             output,
@@ -110,6 +125,7 @@ def test_a_comment_sent_from_the_browser_is_a_pull_request_merged_by_webhook(
             forge,
             bare,
             port=port,
+            LAB_COMMENTS_GIT_REMOTE=f"{git_url}/{bare.name}",
             LAB_COMMENTS_MANIFEST=str(output / "comments-manifest.json"),
             LAB_COMMENTS_HOOK_SECRET=HOOK_SECRET,
             # Only the webhook settles it here, never the periodic check.
