@@ -33,6 +33,8 @@ PLUGINS = [
     "lab_feeds",
     "lab_social",
     "lab_comments",
+    # Old addresses (redirect_from) keep working: pages and redirect maps.
+    "lab_redirects",
     "lab_sitemap",
     "lab_assets",
     # Last: it renders the pages every plugin before it has asked for.

@@ -26,14 +26,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "plugins")]
 
 from feedcheck import check_feed, feed_files  # noqa: E402
-from sitecheck import broken_css_references, broken_references  # noqa: E402
+from sitecheck import (  # noqa: E402
+    broken_css_references,
+    broken_references,
+    is_moved_page,
+)
 
 TOOLS = ROOT / ".ci" / "check" / "node_modules"
 VNU_JAR = TOOLS / "vnu-jar" / "build" / "dist" / "vnu.jar"
@@ -86,8 +90,10 @@ def a11y_pages(site: Path) -> list[str]:
         found = sorted(site.glob(pattern))
         if pattern.startswith("updates/"):
             found.sort(key=lambda p: not (p.parent / "comments.atom.xml").is_file())
-        if found:
-            pages.append(found[0].relative_to(site).as_posix())
+        # Not a page at an old address (lab_redirects): the browser leaves it.
+        first = next((p for p in found if not is_moved_page(p)), None)
+        if first is not None:
+            pages.append(first.relative_to(site).as_posix())
     return pages
 
 
@@ -207,7 +213,8 @@ def serve_site_offline(context, site: Path, siteurl: str) -> None:
         if not url.startswith(prefix):
             route.abort()
             return
-        path = urlsplit(url).path[len(urlsplit(prefix).path) :]
+        # Decoded, as a host finds files: a page at /caf%C3%A9/ is café/.
+        path = unquote(urlsplit(url).path[len(urlsplit(prefix).path) :])
         target = site / path
         if path == "" or path.endswith("/") or target.is_dir():
             target = target / "index.html"

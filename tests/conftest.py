@@ -87,6 +87,26 @@ def html_files(output: Path) -> list[Path]:
     return sorted(output.rglob("*.html"))
 
 
+def refresh_target(tree) -> str | None:
+    """Where a page's <meta http-equiv="refresh"> sends the reader ("" for a
+    refresh without an address), or None when it has none: the pages at old
+    addresses (lab_redirects) have one, no other page does."""
+    for meta in tree.iter("meta"):
+        if (meta.get("http-equiv") or "").strip().lower() != "refresh":
+            continue
+        _, _, rest = (meta.get("content") or "").partition(";")
+        name, _, url = rest.strip().partition("=")
+        return url.strip() if name.strip().lower() == "url" else ""
+    return None
+
+
+def site_pages(output: Path) -> list[Path]:
+    """The pages readers browse: every HTML file but the pages at old
+    addresses (lab_redirects), which send them on at once and have rules of
+    their own (sitecheck.redirect_page_problems)."""
+    return [p for p in html_files(output) if refresh_target(parse_html(p)) is None]
+
+
 @pytest.fixture(scope="session")
 def dev_site(tmp_path_factory) -> tuple[Path, RecordingHandler]:
     """The sample fixture site built with pelicanconf.py."""

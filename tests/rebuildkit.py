@@ -2,7 +2,8 @@
 build of the same sources: what tests/test_rebuild_*.py share.
 
 The site is tests/fixtures/rebuild (two posts and one from the future, a
-challenge, a call, two pages, one comment), copied into a folder of the test's
+challenge, a call, two pages, one comment; posts gain and lose old addresses
+as edits), copied into a folder of the test's
 own. Builds run in this process, as `make regenerate` runs them (INPLACEOPTS
 in the Makefile): Pelican's content cache kept and loaded, lab_writer leaving
 unchanged files alone and removing what the last build wrote that this one
@@ -201,6 +202,24 @@ class Site:
         lines[1] = f"title: A new title {self.new_name()}"
         post.write_text("\n".join(lines), encoding="utf-8")
 
+    def set_redirects(self, name: str, paths: list[str] | None) -> None:
+        """Give the post `name` these old addresses (None: none), as the last
+        line of its front matter; the rest of its file as it is."""
+        post = self.content / "posts" / name
+        lines = post.read_text(encoding="utf-8").split("\n")
+        lines = [line for line in lines if not line.startswith("redirect_from:")]
+        if paths is not None:
+            lines.insert(lines.index("---", 1), f"redirect_from: [{', '.join(paths)}]")
+        post.write_text("\n".join(lines), encoding="utf-8")
+
+    def redirect_post(self, n: int) -> None:
+        # Old addresses given, changed or taken out (lab_redirects): each
+        # named after its post's file, so that no two posts claim one.
+        posts = self.posts()
+        post = posts[n % len(posts)]
+        paths = [f"/old/{post.stem}-{n % 4}/", f"/?p={post.stem}"]
+        self.set_redirects(post.name, paths[: n % 3] if n % 4 else None)
+
     def delete_challenge(self, n: int) -> None:
         for path in (self.content / "challenges").glob("*.md"):
             path.unlink()
@@ -244,6 +263,7 @@ EDITS = (
     "delete_post",
     "rename_post",
     "retitle_post",
+    "redirect_post",
     "delete_challenge",
     "delete_call",
     "edit_template",

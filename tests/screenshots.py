@@ -32,6 +32,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "plugins")]
 
 from pagetypes import PAGE_TYPES  # noqa: E402
+from sitecheck import is_moved_page  # noqa: E402
 
 WIDTHS = (320, 1280)
 HEIGHT = 900
@@ -74,7 +75,8 @@ def find_type(site: Path, kind: str) -> str | None:
             name = page.relative_to(site).as_posix()
             if kind == "page" and name.split("/")[0] in SECTIONS:
                 continue
-            if page.is_file():
+            # A page at an old address (lab_redirects) leaves at once.
+            if page.is_file() and not is_moved_page(page):
                 return name
     return None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import html5lib
-from conftest import html_files, parse_html
+from conftest import html_files, parse_html, refresh_target
 
 # Elements and attributes whose URL a browser fetches or follows.
 URL_ATTRIBUTES = {
@@ -47,10 +47,18 @@ def page_url(output: Path, page: Path, siteurl: str) -> str:
     return siteurl.rstrip("/") + "/" + page.relative_to(output).as_posix()
 
 
+def is_moved_page(page: Path) -> bool:
+    """Whether `page` is a page at an old address (lab_redirects)."""
+    return refresh_target(parse_html(page)) is not None
+
+
 def references(output: Path, page: Path, tree=None) -> list[Reference]:
     """Every URL `page` names; `tree` is the page already parsed, if it is."""
     tree = parse_html(page) if tree is None else tree
     found = []
+    refresh = refresh_target(tree)
+    if refresh:  # the browser goes there at once: a link that must resolve
+        found.append(Reference(page, "meta", "content", refresh, False))
     for element, attributes in URL_ATTRIBUTES.items():
         for node in tree.iter(element):
             for attribute in attributes:
@@ -181,10 +189,46 @@ def parse_errors(output: Path) -> list[str]:
     return problems
 
 
+def redirect_page_problems(tree) -> list[str]:
+    """A page at an old address (lab_redirects) sends the reader on at once,
+    shows the link too, names the new address as canonical, is kept out of
+    search engines, and loads nothing."""
+    problems = []
+    target = refresh_target(tree)
+    metas = {
+        (m.get("name") or m.get("http-equiv") or "").lower(): m.get("content")
+        for m in tree.iter("meta")
+    }
+    content = (metas.get("refresh") or "").partition(";")[0].strip()
+    if not target or content != "0":
+        problems.append(f"refresh {metas.get('refresh')!r}: not at once to an address")
+    canonicals = [
+        link.get("href")
+        for link in tree.iter("link")
+        if "canonical" in (link.get("rel") or "").split()
+    ]
+    if len(canonicals) != 1:
+        problems.append(f"{len(canonicals)} canonical links")
+    if (metas.get("robots") or "") != "noindex":
+        problems.append("not marked noindex")
+    if target not in [a.get("href") for a in tree.iter("a")]:
+        problems.append("no visible link to where it refreshes")
+    loaders = ("script", "img", "iframe", "style", "object", "video", "audio")
+    loads = [e.tag for e in tree.iter() if e.tag in loaders] + [
+        link.get("href")
+        for link in tree.iter("link")
+        if "canonical" not in (link.get("rel") or "").split()
+    ]
+    if loads:
+        problems.append(f"loads {loads}")
+    return problems
+
+
 def structure_problems(output: Path) -> list[str]:
     """Every page has a language, one h1, one <main> with an id that the
     first link skips to, header, nav and footer landmarks, and no id twice
-    (fragment links and labels would go to the first only)."""
+    (fragment links and labels would go to the first only). A page at an old
+    address (lab_redirects) has its own rules: redirect_page_problems."""
     problems = []
     for page in html_files(output):
         name = page.relative_to(output)
@@ -194,6 +238,9 @@ def structure_problems(output: Path) -> list[str]:
             problems.append(f"{name}: no lang")
         if len(list(tree.iter("h1"))) != 1:
             problems.append(f"{name}: {len(list(tree.iter('h1')))} h1 elements")
+        if refresh_target(tree) is not None:
+            problems += [f"{name}: {p}" for p in redirect_page_problems(tree)]
+            continue
         mains = list(tree.iter("main"))
         if len(mains) != 1 or not mains[0].get("id"):
             problems.append(f"{name}: not one <main> with an id")

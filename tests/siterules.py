@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from conftest import html_files, parse_html
+from conftest import html_files, parse_html, refresh_target
 from feedcheck import check_feed, feed_files
 from lxml import etree
 from sitecheck import (
@@ -108,8 +108,9 @@ def social_meta(site: Built) -> list[str]:
 
 
 def sitemap_lists_every_page(site: Built) -> list[str]:
-    """The sitemap names every page but 404.html, once, in order, each an
-    existing file under the site's address; robots.txt names the sitemap."""
+    """The sitemap names every page but 404.html and the pages at old
+    addresses, once, in order, each an existing file under the site's
+    address; robots.txt names the sitemap."""
     output, siteurl = site.output, site.siteurl
     problems = []
     robots = (output / "robots.txt").read_text(encoding="utf-8").splitlines()
@@ -134,14 +135,20 @@ def sitemap_lists_every_page(site: Built) -> list[str]:
         if not target.is_file():
             problems.append(f"sitemap.xml: {loc}: no file")
         listed.add(target)
-    pages = set(html_files(output)) - {output / "404.html"}
+    # Pages at old addresses (lab_redirects) are listed nowhere.
+    moved = {page for page in html_files(output) if refresh_target(parse_html(page))}
+    pages = set(html_files(output)) - {output / "404.html"} - moved
+    problems += [
+        f"sitemap.xml: {page.relative_to(output)} is at an old address, but listed"
+        for page in sorted(moved & listed)
+    ]
     problems += [
         f"sitemap.xml: {page.relative_to(output)} is not listed"
         for page in sorted(pages - listed)
     ]
     problems += [
         f"sitemap.xml: {target.relative_to(output)} is listed but not a page"
-        for target in sorted(listed - pages)
+        for target in sorted(listed - pages - moved)
         if target.is_file()
     ]
     return problems

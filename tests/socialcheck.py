@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from conftest import html_files, parse_html
+from conftest import html_files, parse_html, refresh_target
 from PIL import Image
 
 from lab_content.authors import parse_authors
@@ -54,6 +54,8 @@ class Head:
     json_ld: list[Any] = field(default_factory=list)
     json_errors: list[str] = field(default_factory=list)
     breadcrumbs: list[tuple[str, str | None]] | None = None  # visible: text, href
+    # Where a page at an old address (lab_redirects) sends readers; else None.
+    refresh: str | None = None
 
     def values(self, key: str) -> list[str]:
         return [value for _, k, value in self.meta if k == key]
@@ -83,7 +85,7 @@ def strict_json(text: str) -> Any:
 
 def read_head(page: Path) -> Head:
     tree = parse_html(page)
-    head = Head()
+    head = Head(refresh=refresh_target(tree))
     node = next(tree.iter("head"))
     for title in node.iter("title"):
         head.titles.append(text_of(title))
@@ -215,6 +217,15 @@ def check_page(
 
     def problem(key: str, reason: str) -> None:
         problems.append(f"{name}: {key}: {reason}")
+
+    if head.refresh is not None:
+        # A page at an old address is not shared: its canonical link names
+        # the page it sends readers to, and it describes nothing itself.
+        if len(head.canonicals) != 1 or head.canonicals[0] == url:
+            problem("canonical", "a page at an old address names its new address")
+        if head.meta or head.json_ld:
+            problem("social", "a page at an old address carries no sharing tags")
+        return problems
 
     # -- the plain HTML head
     if len(head.titles) != 1 or not head.titles[0]:

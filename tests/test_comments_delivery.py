@@ -577,7 +577,14 @@ def get_health(port: int) -> str:
 
 
 @contextlib.contextmanager
-def endpoint(tmp_path: Path, forge, bare: Path, log: str = "server.log", **more):
+def endpoint(
+    tmp_path: Path,
+    forge,
+    bare: Path,
+    log: str = "server.log",
+    port: int | None = None,
+    **more,
+):
     manifest = tmp_path / "manifest.json"
     if not manifest.exists():
         write_test_manifest(manifest, SITE, {"a-post": {}})
@@ -591,7 +598,7 @@ def endpoint(tmp_path: Path, forge, bare: Path, log: str = "server.log", **more)
         **delivery_environment(bare, forge),
         **more,
     }
-    with running_server(environ, tmp_path / log) as server:
+    with running_server(environ, tmp_path / log, port=port) as server:
         yield server
 
 
@@ -746,6 +753,39 @@ def send_hook(port: int, body: bytes, headers: dict) -> int:
         connection.close()
 
 
+def merge_by_signed_webhook(
+    port: int, queue: Path, comment_id: str, kind: str = "github"
+) -> None:
+    """The forge's webhook for the comment's pull request, merged, sent to
+    the endpoint on `port` (run with LAB_COMMENTS_HOOK_SECRET=HOOK_SECRET):
+    unsigned or wrongly signed it is refused with 401 and changes nothing;
+    signed, it deletes the private record and the outbox entry and records
+    the comment as approved."""
+    entry = pulls.read_entry(queue, comment_id)
+    payload = hookkit.pull_request(
+        "closed",
+        entry["branch"],
+        merged=True,
+        forge=kind,
+        base=hookkit.repository(REPO, forge=kind),
+        number=entry["pull"],
+    )
+    body = hookkit.encode(payload)
+    unsigned = {
+        k: v for k, v in hookkit.headers(kind, body).items() if "Signature" not in k
+    }
+    forged = hookkit.headers(kind, body, secret="x" * 40)
+    assert send_hook(port, body, unsigned) == 401
+    assert send_hook(port, body, forged) == 401
+    assert (queue / "pending" / f"{comment_id}.yaml").exists()
+    assert pulls.read_entry(queue, comment_id) == entry
+    assert Decisions(queue).get(comment_id) is None
+    assert send_hook(port, body, hookkit.headers(kind, body)) == 200
+    assert not (queue / "pending" / f"{comment_id}.yaml").exists()
+    assert pulls.read_entry(queue, comment_id) is None
+    assert Decisions(queue).get(comment_id)[0] == "approved"
+
+
 @pytest.mark.parametrize("kind", ["github", "forgejo"])
 def test_posted_delivered_then_merged_through_the_signed_webhook(tmp_path, kind):
     """The issue's whole loop through the served endpoint: a comment posted,
@@ -768,26 +808,6 @@ def test_posted_delivered_then_merged_through_the_signed_webhook(tmp_path, kind)
         assert post_over_http(server.port) == 303
         wait_until(lambda: opened(queue), what="the entry was never opened")
         (comment_id,) = opened(queue)
-        entry = pulls.read_entry(queue, comment_id)
-        payload = hookkit.pull_request(
-            "closed",
-            entry["branch"],
-            merged=True,
-            forge=kind,
-            base=hookkit.repository(REPO, forge=kind),
-            number=entry["pull"],
-        )
-        body = hookkit.encode(payload)
-        unsigned = {
-            k: v for k, v in hookkit.headers(kind, body).items() if "Signature" not in k
-        }
-        forged = hookkit.headers(kind, body, secret="x" * 40)
-        assert send_hook(server.port, body, unsigned) == 401
-        assert send_hook(server.port, body, forged) == 401
-        assert (queue / "pending" / f"{comment_id}.yaml").exists()
-        assert send_hook(server.port, body, hookkit.headers(kind, body)) == 200
-        assert not (queue / "pending" / f"{comment_id}.yaml").exists()
-        assert pulls.read_entry(queue, comment_id) is None
-        assert Decisions(queue).get(comment_id)[0] == "approved"
+        merge_by_signed_webhook(server.port, queue, comment_id, kind)
     # Delivered once, and settled by the webhook (the check never asked).
     assert len(forge.pulls) == 1 and forge.count("GET", f"/repos/{REPO}/pulls/1") == 0

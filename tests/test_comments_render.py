@@ -14,6 +14,7 @@ from lab_comments.render import (
     Comment,
     build_comments,
     comments_feed,
+    count_links,
     flatten,
     render_body,
     thread,
@@ -41,6 +42,20 @@ def test_markdown_becomes_a_few_plain_elements():
     assert tags == {"p", "em", "strong", "code", "ul", "li", "blockquote", "a"}
     link = next(e for e in elements(html) if e.tag == "a")
     assert link.attrib == {"href": "https://example.org/x?a=1&b=2", "rel": LINK_REL}
+
+
+@pytest.mark.parametrize(
+    ("body", "links"),
+    [
+        ("[NHS Wales](https://www.example.org/guide) ✓", 1),
+        ("See https://www.example.org and www.example.net.", 2),
+        ("http://a.example www.b.example mailto:c@example.org", 3),
+        ("No address, just words about the web.", 0),
+    ],
+)
+def test_each_address_is_counted_once(body, links):
+    # The moderator's "link(s)" flag: "https://www." is one address, not two.
+    assert count_links(body) == links
 
 
 def test_a_line_break_in_a_comment_is_kept():

@@ -32,7 +32,7 @@ POST_FIELDS = (
 KNOWN_POST_FIELDS = (
     "title, date, modified, authors, category, tags, summary, challenge, phase, "
     "image, social, slug, status, id, comments, reviewed, review_every, "
-    "next_review, owner, changes"
+    "next_review, owner, changes, redirect_from"
 )
 CHALLENGE = "challenges/case.md"
 CALL = "get-involved/case.md"
@@ -375,7 +375,7 @@ CASES = [
         [
             "date: unknown field for a page (known: title, summary, slug, modified, "
             "image, social, status, template, save_as, reviewed, review_every, "
-            "next_review, owner, changes)"
+            "next_review, owner, changes, redirect_from)"
         ],
         id="page-with-a-date",
     ),

@@ -36,6 +36,7 @@ from conftest import (
     parse_html,
 )
 from lxml import etree
+from redirectkit import redirect_content
 from siterules import RULES, Built, all_problems
 
 OTHER_LAB = FIXTURES / "other-lab"
@@ -168,6 +169,12 @@ def clean_slate(tmp_path_factory) -> Path:
     return content
 
 
+@pytest.fixture(scope="session")
+def redirects_content(tmp_path_factory) -> Path:
+    """The small fixture site with pages at old addresses (lab_redirects)."""
+    return redirect_content(tmp_path_factory.mktemp("redirects") / "content")
+
+
 def lab_edited_site(request) -> tuple[Path, dt.datetime]:
     content, _, now = request.getfixturevalue("lab_edited")
     return content, now
@@ -182,6 +189,8 @@ SITES: dict[str, tuple[Where, str]] = {
     "fixture-site": (lambda request: (FIXTURES / "site", SAMPLE_TODAY),
                      SAMPLE_SITEURL_PROD),
     "lab-edited": (lab_edited_site, SAMPLE_SITEURL_PROD),
+    "redirects": (lambda request: (request.getfixturevalue("redirects_content"),
+                                   SAMPLE_TODAY), SAMPLE_SITEURL_PROD),
     "other-lab": (lambda request: (OTHER_LAB, OTHER_TODAY), OTHER_SITEURL_PROD),
     "clean-slate": (lambda request: (request.getfixturevalue("clean_slate"), None),
                     OTHER_SITEURL_PROD),

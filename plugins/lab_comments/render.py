@@ -190,7 +190,8 @@ def body_problem(text: str) -> str | None:
     return None
 
 
-_URL_LIKE = re.compile(r"(?i)\b(?:https?://|www\.|mailto:)")
+# "https://www." is one address: the scheme takes its "www." with it.
+_URL_LIKE = re.compile(r"(?i)\b(?:https?://(?:www\.)?|www\.|mailto:)")
 
 # The characters of inline markup: each link, emphasis or code span takes at
 # least one of them.

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 from lab_common.kinds import kind_of
 from lab_common.reviews import parse_period
@@ -298,6 +299,77 @@ def changes(value: Any) -> list[dict[str, Any]]:
     return clean
 
 
+# -- old addresses (redirect_from, read by lab_redirects)
+
+# The one query form kept: WordPress's own `/?p=123` (and `/?page_id=7`).
+OLD_QUERY_RE = re.compile(r"^[A-Za-z0-9_]+=[A-Za-z0-9_.-]+$")
+# What a path keeps unencoded (RFC 3986 pchar and "/"); everything else,
+# non-ASCII letters included, is percent-encoded with upper-case hex, so that
+# one address has one spelling however it was written.
+PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _control(value: str) -> bool:
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value)
+
+
+def old_path(value: Any) -> str:
+    """An old address of a page, from the site's root: `/2019/03/14/slug/`,
+    `/old-page.html`, or `/?p=123`. Returned in one spelling: percent-encoding
+    normalised (`/caf%c3%a9/` and `/café/` are both `/caf%C3%A9/`)."""
+    if isinstance(value, str) and _control(value):
+        raise Invalid(f"{value!r} contains a control character")
+    value = text(value)
+    if not value.startswith("/") or value.startswith("//"):
+        raise Invalid(
+            f"{value!r} is not a path from the site's root: start it with one "
+            "'/' and leave out the scheme and host"
+        )
+    if "\\" in value:
+        raise Invalid(f"{value!r} contains a backslash")
+    if "#" in value:
+        raise Invalid(f"{value!r} has a fragment (#...), which never reaches a server")
+    path, has_query, query = value.partition("?")
+    if has_query:
+        if path != "/" or not OLD_QUERY_RE.match(query):
+            raise Invalid(
+                f"{value!r}: the only address with a query kept is /?key=value, "
+                "as WordPress's /?p=123"
+            )
+        return value
+    if _BAD_PERCENT_RE.search(path):
+        raise Invalid(f"{value!r} has a '%' that is not followed by two hex digits")
+    if re.search(r"%2[Ff]", path):
+        raise Invalid(f"{value!r} has an encoded slash (%2F)")
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise Invalid(f"{value!r} is percent-encoded, but not as UTF-8") from None
+    if _control(decoded):
+        raise Invalid(f"{value!r} contains an encoded control character")
+    segments = decoded.split("/")[1:]
+    if any(segment in (".", "..") for segment in segments):
+        raise Invalid(f"{value!r} has a '.' or '..' part")
+    if "" in segments[:-1]:
+        raise Invalid(f"{value!r} has an empty part (//)")
+    return quote(decoded, safe=PATH_SAFE)
+
+
+def old_paths(value: Any) -> list[str]:
+    """A list of old addresses (a single one is a list of one), each once."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of paths, got {kind_of(value)}")
+    clean = [_item(old_path, item, index) for index, item in enumerate(value)]
+    for index, path in enumerate(clean):
+        first = clean.index(path)
+        if first != index:
+            raise Invalid(f"[{index}]: {path!r} is the same address as [{first}]")
+    return clean
+
+
 # -- the content types
 
 
@@ -341,6 +413,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         # Read by lab_comments: "closed" keeps a post's comments but drops the form.
         "comments": Field(one_of(*COMMENT_STATES)),
         **REVIEW_FIELDS,
+        # Old addresses that lead here (lab_redirects; README: Addresses).
+        "redirect_from": Field(old_paths),
     },
     "page": {
         "title": Field(text, required=True),
@@ -354,6 +428,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "template": Field(slug),
         "save_as": Field(text),
         **REVIEW_FIELDS,
+        # Old addresses that lead here (lab_redirects; README: Addresses).
+        "redirect_from": Field(old_paths),
     },
     "challenge": {
         "title": Field(text, required=True),
@@ -367,6 +443,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "modified": Field(date_or_aware_datetime),
         "status": Field(one_of(*POST_STATUSES)),
         **REVIEW_FIELDS,
+        # Old addresses that lead here (lab_redirects; README: Addresses).
+        "redirect_from": Field(old_paths),
     },
     "call": {
         "title": Field(text, required=True),
@@ -385,6 +463,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "modified": Field(date_or_aware_datetime),
         "status": Field(one_of(*POST_STATUSES)),
         **REVIEW_FIELDS,
+        # Old addresses that lead here (lab_redirects; README: Addresses).
+        "redirect_from": Field(old_paths),
     },
 }
 
