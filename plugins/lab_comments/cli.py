@@ -331,6 +331,8 @@ def serve_command(args, config, content) -> int:
         fetcher.start()
     if app.digest is not None:
         app.digest.start()
+    if app.follow is not None:
+        app.follow.start()
 
     def ready() -> None:
         print(

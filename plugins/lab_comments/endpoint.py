@@ -84,8 +84,9 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import answer, delivery, hooks, pulls, schema
+from . import answer, delivery, follow, hooks, pulls, schema
 from .digest import DigestSettings, Notifier
+from .follow import Follow, FollowSettings
 from .limits import (
     QUEUE_TROUBLE,
     PendingCount,
@@ -94,7 +95,7 @@ from .limits import (
     forwarding_headers,
     probe_write,
 )
-from .mail import MailSettings, parse_addresses
+from .mail import MailSettings, parse_address, parse_addresses
 from .moderation import moderation_lock
 from .render import body_problem
 from .store import TEMP_PREFIX, Queue, StoreError, atomic_write, dump_yaml
@@ -314,6 +315,15 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "60",
         "first wait after a failed attempt to send, doubling up to an hour",
     ),
+    # -- follow a challenge by email (follow.py): needs the email settings
+    "LAB_COMMENTS_FOLLOW": ("off", "on: readers may follow a challenge by email"),
+    "LAB_COMMENTS_FOLLOW_FEED": (
+        "",
+        "where each challenge's Atom feed is, a URL or a path with {slug}; empty: "
+        "<site>/feeds/challenge/{slug}.atom.xml on the site the manifest names",
+    ),
+    "LAB_COMMENTS_FOLLOW_EVERY": ("900", "seconds between two looks at the feeds"),
+    "LAB_COMMENTS_FOLLOW_RATE": ("5", "follow requests allowed per client per hour"),
 }
 
 
@@ -355,6 +365,8 @@ class Config:
     mail: MailSettings | None = None
     moderators: tuple[str, ...] = ()
     digest_minutes: float = 15.0
+    # Follow a challenge by email (None: off); see follow.py.
+    follow: FollowSettings | None = None
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -438,7 +450,29 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
         **mail_config(get),
         pull_delivery=delivery_from_env(environ),
+        follow=follow_from_env(get),
     )
+
+
+def follow_from_env(get: Callable[[str], str]) -> FollowSettings | None:
+    """The follow settings (None: off); ConfigError naming the variable."""
+    value = get("LAB_COMMENTS_FOLLOW").lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"LAB_COMMENTS_FOLLOW: {value!r} is not on or off")
+    if value == "off":
+        return None
+    if not get("LAB_COMMENTS_SMTP_HOST"):
+        raise ConfigError("LAB_COMMENTS_SMTP_HOST: needed to follow by email")
+    try:
+        every = float(get("LAB_COMMENTS_FOLLOW_EVERY"))
+        rate = int(get("LAB_COMMENTS_FOLLOW_RATE"))
+    except ValueError:
+        raise ConfigError(
+            "LAB_COMMENTS_FOLLOW_EVERY, LAB_COMMENTS_FOLLOW_RATE: numbers"
+        ) from None
+    if not every > 0 or rate < 1:
+        raise ConfigError("LAB_COMMENTS_FOLLOW_EVERY, _RATE: more than 0")
+    return FollowSettings(get("LAB_COMMENTS_FOLLOW_FEED"), every, rate=rate)
 
 
 def secret_from_file(secret: str, path: str) -> str:
@@ -944,6 +978,17 @@ class CommentsApp:
                 ),
                 post_url=self._post_address,
             )
+        # Following a challenge by email (follow.py): `serve` starts its worker.
+        self.follow: Follow | None = None
+        if config.mail is not None and config.follow is not None:
+            self.follow = Follow(
+                config.queue,
+                self.queue.secret,
+                config.mail,
+                config.follow,
+                siteurl=self._siteurl,
+                clock=clock,
+            )
         # Delivery by pull request: the outbox is written at intake, the
         # worker (start_delivery, run by `serve`) does the rest.
         self.deliverer: pulls.Deliverer | None = None
@@ -1011,7 +1056,18 @@ class CommentsApp:
     def page(self, refusal: Refusal, origin: str = "") -> Response:
         """The answer to a refusal: a page of the site (the build's shell,
         filled) when there is one, else a plain page; the same words."""
-        content = answer_of(refusal)
+        logger.info("refused %s: %s", refusal.status, refusal.problems)
+        return self.show(
+            refusal.status,
+            answer_of(refusal),
+            [*refusal.headers, *self._cors(origin)],
+        )
+
+    def show(
+        self, status: int, content: answer.Answer, extra: Iterable[tuple[str, str]]
+    ) -> Response:
+        """A page of the site (the build's shell) holding `content`, or a
+        plain page when there is no shell."""
         shell = self.shell.text()
         siteurl = self._siteurl() if shell is not None else ""
         if shell is not None and siteurl:
@@ -1024,11 +1080,9 @@ class CommentsApp:
             # Its form posts back here: a browser sends that post's Origin
             # only under a policy that lets it (never to another site).
             ("Referrer-Policy", "same-origin"),
-            *refusal.headers,
-            *self._cors(origin),
+            *extra,
         ]
-        logger.info("refused %s: %s", refusal.status, refusal.problems)
-        return Response(STATUS[refusal.status], body, headers)
+        return Response(STATUS[status], body, headers)
 
     # -- helpers
 
@@ -1532,11 +1586,136 @@ class CommentsApp:
         body = (json.dumps(result) + "\n").encode()
         return Response(STATUS[200], body, [("Content-Type", "application/json")])
 
+    # -- follow a challenge by email (follow.py)
+
+    def _follow_form(self, environ) -> dict[str, list[str]]:
+        if self.follow is None:
+            raise Refusal(404, "There is nothing at this address.")
+        length = self._content_length(environ)
+        media_type = environ.get("CONTENT_TYPE", "").partition(";")[0]
+        if media_type.strip().lower() != ACCEPTED_TYPE:
+            raise Refusal(415, f"The form must be sent as {ACCEPTED_TYPE} (UTF-8).")
+        return self._read_form(environ, length)
+
+    def _follow_base(self, environ) -> str:
+        return own_origin(environ) + environ.get("SCRIPT_NAME", "").rstrip("/")
+
+    def follow_post(self, environ) -> Response:
+        """A request to follow: the same page whatever becomes of it."""
+        form = self._follow_form(environ)
+        wait = self.follow.limiter.hit(
+            self.client_of(environ.get("REMOTE_ADDR", "")), self.monotonic()
+        )
+        if wait is not None:
+            raise Refusal(
+                429,
+                "You have asked to follow several times in a short time. Please "
+                "try again in an hour.",
+                headers=[("Retry-After", str(max(1, int(wait + 0.999))))],
+                title="Please wait before asking again",
+            )
+        address = follow.form_value(form, "address")
+        slug = follow.form_value(form, "challenge")
+        mode = follow.form_value(form, "mode") or "each"
+        problems: list[schema.Problem] = []
+        try:
+            address = parse_address(address, "address").addr_spec
+        except ValueError:
+            problems.append(("", "Enter an email address, like name@example.org."))
+        if not follow.SLUG.fullmatch(slug) or mode not in follow.MODES:
+            problems.append(("", "The form was changed; use the one on the site."))
+        if problems:
+            raise Refusal(400, problems, title="There is a problem with your request")
+        if not follow.form_value(form, "website"):  # the honeypot stays empty
+            self.follow.ask(address, slug, mode, self._follow_base(environ))
+        return self._follow_page(
+            "Check your email",
+            "If this address can be followed from, an email is on its way with a "
+            "link to confirm. Nothing more is sent until you confirm.",
+        )
+
+    def _follow_page(self, title: str, text: str, token: str = "", action: str = ""):
+        content = f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(text)}</p>"
+        if token:
+            content += (
+                f'\n<form method="post" action="{html.escape(action)}">'
+                f'<input type="hidden" name="t" value="{html.escape(token)}">'
+                f'<button type="submit">{html.escape(title)}</button></form>'
+            )
+        return self.show(200, answer.Answer(title, content), [])
+
+    def _token_target(self, purpose: str, token: str) -> tuple[str, str]:
+        if self.follow is None:
+            raise Refusal(404, "There is nothing at this address.")
+        target = self.follow.token_target(purpose, token)
+        if target is None:
+            raise Refusal(
+                400,
+                "This link is not valid or has expired. You can ask again from "
+                "the challenge's page.",
+                title="This link does not work",
+            )
+        return target
+
+    def follow_confirm_page(self, environ) -> Response:
+        token = follow.token_of(environ, {})
+        self._token_target("confirm", token)
+        return self._follow_page(
+            "Confirm",
+            "Press the button to start getting emails about this challenge.",
+            token,
+            "confirm",
+        )
+
+    def follow_confirm(self, environ) -> Response:
+        token = follow.token_of(environ, self._follow_form(environ))
+        key, slug = self._token_target("confirm", token)
+        if not self.follow.store.confirm(key, slug, self.clock()):
+            raise Refusal(
+                400,
+                "There is nothing to confirm: the request has expired or ended. "
+                "You can ask again from the challenge's page.",
+                title="This link does not work",
+            )
+        return self._follow_page(
+            "You are following this challenge",
+            "Every email has a link to stop them.",
+        )
+
+    def follow_unsubscribe_page(self, environ) -> Response:
+        token = follow.token_of(environ, {})
+        self._token_target("unsubscribe", token)
+        return self._follow_page(
+            "Stop these emails",
+            "Press the button to stop the emails about this challenge.",
+            token,
+            "unsubscribe",
+        )
+
+    def follow_unsubscribe(self, environ) -> Response:
+        """The button, or a mail app's one-click POST (RFC 8058): at once."""
+        token = follow.token_of(environ, self._follow_form(environ))
+        key, slug = self._token_target("unsubscribe", token)
+        self.follow.store.unsubscribe(key, slug)
+        return self._follow_page(
+            "You will get no more emails about this challenge",
+            "Your address is deleted when it follows nothing.",
+        )
+
 
 CommentsApp.routes = {
     "/comments": {"POST": CommentsApp.post_comment, "OPTIONS": CommentsApp.preflight},
     "/health": {"GET": CommentsApp.health},
     hooks.HOOK_PATH: {"POST": CommentsApp.forge_hook},
+    "/follow": {"POST": CommentsApp.follow_post},
+    "/follow/confirm": {
+        "GET": CommentsApp.follow_confirm_page,
+        "POST": CommentsApp.follow_confirm,
+    },
+    "/follow/unsubscribe": {
+        "GET": CommentsApp.follow_unsubscribe_page,
+        "POST": CommentsApp.follow_unsubscribe,
+    },
 }
 
 
