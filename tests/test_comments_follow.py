@@ -6,10 +6,12 @@ writes it; the clock is settable, so a week passes in a line."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client as http_client
 import time
+from urllib.parse import urlencode, urlsplit
 
 import pytest
-from commentkit import Clock, parse_html_bytes
+from commentkit import SITE, Clock, parse_html_bytes
 from followkit import (
     SLUG,
     ask,
@@ -26,7 +28,7 @@ from lab_comments.follow import (
     parse_feed,
     verify,
 )
-from lab_comments.loadtest import free_port
+from lab_comments.loadtest import HOST, free_port, running_server, write_manifest
 
 ADDRESS = "reader@example.org"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -282,3 +284,66 @@ def test_following_is_off_without_its_setting(tmp_path):
     app = make_app(tmp_path)
     assert app.follow is None
     assert ask(app, ADDRESS).status == 404
+
+
+# -- served by `python -m lab_comments serve` (waitress) on 127.0.0.1
+
+
+def http(server, method: str, url: str, body: str = "") -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    connection = http_client.HTTPConnection(HOST, server.port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        connection.request(method, target, body=body.encode(), headers=headers)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):
+    site = tmp_path / "site"
+    write_feed(site, SLUG, [("tag:x,2025:old", "Old")])
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, SITE, {"a-post": {}})
+    with smtp_server() as (recorder, smtp_port):
+        environ = {
+            "LAB_COMMENTS_QUEUE": str(tmp_path / "queue"),
+            "LAB_COMMENTS_MANIFEST": str(manifest),
+            "LAB_COMMENTS_SECRET": "follow-" + "s" * 40,
+            "LAB_COMMENTS_SMTP_HOST": HOST,
+            "LAB_COMMENTS_SMTP_PORT": str(smtp_port),
+            "LAB_COMMENTS_SMTP_SECURITY": "none",
+            "LAB_COMMENTS_MAIL_FROM": "Lab <updates@lab.example.org>",
+            "LAB_COMMENTS_MODERATORS": "mod@lab.example.org",
+            "LAB_COMMENTS_FOLLOW": "on",
+            "LAB_COMMENTS_FOLLOW_FEED": str(site / "feeds/challenge/{slug}.atom.xml"),
+            "LAB_COMMENTS_FOLLOW_EVERY": "0.3",
+        }
+        log = tmp_path / "serve.log"
+        with running_server(environ, log) as server:
+            body = urlencode({"address": ADDRESS, "challenge": SLUG, "mode": "each"})
+            assert http(server, "POST", "/follow", body)[0] == 200
+            wait_for(lambda: recorder.received, 20, "the confirmation")
+            link = link_in(recorder.received[0].message, "/follow/confirm")
+            assert link.startswith(server.origin)
+            status, page = http(server, "GET", link)
+            assert status == 200
+            form = parse_html_bytes(page).find(".//{*}form")
+            token = form.find(".//{*}input[@name='t']").get("value")
+            confirm = urlencode({"t": token})
+            assert http(server, "POST", "/follow/confirm", confirm)[0] == 200
+            seen = tmp_path / "queue" / "followers" / "challenges" / f"{SLUG}.yaml"
+            wait_for(seen.exists, 20, "the first look at the feed")
+            write_feed(site, SLUG, [("tag:x,2025:new", "New"), ("tag:x,2025:old", "")])
+            wait_for(lambda: len(recorder.received) == 2, 20, "the item's email")
+            message = recorder.received[1].message
+            unsubscribe = message["List-Unsubscribe"].strip("<>")
+            one_click = "List-Unsubscribe=One-Click"
+            assert http(server, "POST", unsubscribe, one_click)[0] == 200
+            readers = tmp_path / "queue" / "followers" / "readers"
+            assert not list(readers.iterdir())
+            time.sleep(1)
+    assert len(recorder.received) == 2
+    assert ADDRESS not in log.read_text()
