@@ -87,6 +87,7 @@ UNSUBSCRIBE_DAYS = 3650  # an old email's link still works
 CONFIRM_EVERY = dt.timedelta(days=1)  # at most one confirmation per address
 ATOM = "{http://www.w3.org/2005/Atom}"
 FEED_MAX = 5 * 1024 * 1024
+MAIL_KEEP_DAYS = 30
 # Items first seen this long ago and gone from the feed are forgotten.
 KEEP_DAYS = 60
 
@@ -556,6 +557,8 @@ class Follow(Looping):
             if look:
                 self.store.purge(now)
                 self.outbox.purge_sent(now)
+                # Refused by the server for a month: given up (logged).
+                self.outbox.expire(now, MAIL_KEEP_DAYS)
                 self._look(now)
             return self.outbox.deliver(self.mail, self.clock())
 
