@@ -55,13 +55,15 @@ def write_feed(folder: Path, slug: str, items: list[tuple[str, str]]) -> Path:
 
 
 def follow_app(tmp_path: Path, port: int, clock: Clock, **settings: Any):
-    """An endpoint with following on, reading feeds from tmp_path/site."""
-    feed = str(tmp_path / "site" / "feeds" / "challenge" / "{slug}.atom.xml")
+    """An endpoint with following on, reading feeds from tmp_path/site
+    unless `feed` says where."""
+    local = str(tmp_path / "site" / "feeds" / "challenge" / "{slug}.atom.xml")
+    settings.setdefault("feed", local)
     return make_app(
         tmp_path / "endpoint",
         clock=clock,
         mail=mail_settings(port),
-        follow=FollowSettings(feed=feed, **settings),
+        follow=FollowSettings(**settings),
     )
 
 

@@ -11,12 +11,14 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from commentkit import SITE, Clock, parse_html_bytes
+from commentkit import SITE, Clock, call, make_app, parse_html_bytes
+from deploykit import live_site, serve_file
 from followkit import (
     SLUG,
     ask,
     follow_app,
     link_in,
+    mail_settings,
     request,
     write_feed,
 )
@@ -24,6 +26,7 @@ from mailkit import Recorder, smtp_server, wait_for
 
 from lab_comments.follow import (
     UNCONFIRMED_DAYS,
+    FollowSettings,
     make_token,
     parse_feed,
     verify,
@@ -279,8 +282,6 @@ def test_the_worker_thread_sends_without_being_stepped(tmp_path):
 
 
 def test_following_is_off_without_its_setting(tmp_path):
-    from commentkit import make_app
-
     app = make_app(tmp_path)
     assert app.follow is None
     assert ask(app, ADDRESS).status == 404
@@ -347,3 +348,53 @@ def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):
             time.sleep(1)
     assert len(recorder.received) == 2
     assert ADDRESS not in log.read_text()
+
+
+def test_a_feed_from_the_live_site_is_fetched_with_its_etag(tmp_path):
+    """The default reader fetches over HTTP (fetch.Fetcher): an unchanged
+    feed costs a 304 and sends nothing; a new build's feed one email; a
+    broken answer keeps the last good copy and sends nothing."""
+    folder = tmp_path / "built"
+    path = "/feeds/challenge/" + SLUG + ".atom.xml"
+    one = write_feed(folder, SLUG, [("tag:x,2025:a", "A")]).read_bytes()
+    two = write_feed(folder, SLUG, [("tag:x,2025:b", "B"), ("tag:x,2025:a", "A")])
+    clock = Clock(START)
+    with smtp_server() as (recorder, port), live_site() as site:
+        site.paths[path] = serve_file(one, etag='"v1"')
+        pattern = site.url("/feeds/challenge/{slug}.atom.xml")
+        app = follow_app(tmp_path, port, clock, feed=pattern)
+        confirmed(app, recorder)
+        app.follow.run_once()
+        app.follow.run_once()
+        assert site.requests[-1][1].get("If-None-Match") == '"v1"'
+        assert len(recorder.received) == 1
+        site.paths[path] = serve_file(two.read_bytes(), etag='"v2"')
+        app.follow.run_once()
+        site.paths[path] = serve_file(b"<html>not a feed</html>", etag='"v3"')
+        app.follow.run_once()
+        app.follow.run_once()
+    assert [m["Subject"] for m in messages(recorder)[1:]] == [f"Lab: {SLUG}: B"]
+
+
+def test_the_feed_defaults_to_the_site_the_manifest_names(tmp_path):
+    with smtp_server() as (_, port):
+        app = make_app(
+            tmp_path,
+            mail=mail_settings(port),
+            follow=FollowSettings(feed=""),
+        )
+        assert app.follow.feed_location(SLUG) == (
+            f"{SITE}/feeds/challenge/{SLUG}.atom.xml"
+        )
+
+
+def test_a_request_from_another_site_is_refused(tmp_path):
+    with smtp_server() as (recorder, port):
+        app = follow_app(tmp_path, port, Clock(START))
+        body = {"address": ADDRESS, "challenge": SLUG, "mode": "each"}
+        foreign = {"Origin": "https://elsewhere.example"}
+        answer = call(app, path="/follow", body=body, headers=foreign)
+        assert answer.status == 403
+        assert call(app, path="/follow", body=body).status == 200  # the site's
+        app.follow.run_once()
+        assert len(recorder.received) == 1

@@ -1287,16 +1287,21 @@ class CommentsApp:
             ],
         )
 
-    def post_comment(self, environ) -> Response:
-        started = time.perf_counter()
-        manifest = self._manifest()
+    def _check_origin(self, environ, words: str) -> None:
+        """A browser's post from another site is refused (403, `words`);
+        no Origin (a program, an older browser) is let through."""
         origin = environ.get("HTTP_ORIGIN")
         if (
             origin is not None
             and origin not in self.allowed_origins()
             and origin != own_origin(environ)
         ):
-            raise Refusal(403, "Comments can only be sent from this site's pages.")
+            raise Refusal(403, words)
+
+    def post_comment(self, environ) -> Response:
+        started = time.perf_counter()
+        manifest = self._manifest()
+        self._check_origin(environ, "Comments can only be sent from this site's pages.")
         length = self._content_length(environ)
         media_type, _, parameters = environ.get("CONTENT_TYPE", "").partition(";")
         if media_type.strip().lower() != ACCEPTED_TYPE or not _utf8(parameters):
@@ -1602,6 +1607,7 @@ class CommentsApp:
 
     def follow_post(self, environ) -> Response:
         """A request to follow: the same page whatever becomes of it."""
+        self._check_origin(environ, "You can only ask from this site's pages.")
         form = self._follow_form(environ)
         wait = self.follow.limiter.hit(
             self.client_of(environ.get("REMOTE_ADDR", "")), self.monotonic()

@@ -18,6 +18,7 @@ the same data as the feed), or one weekly digest, as they chose.
 the address, the endpoint's address its links go to, and its follows (mode,
 when confirmed, last digest); `challenges/<slug>.yaml` the ids, titles and
 links of the items seen in each followed feed and when each was first seen;
+`feeds/` the last good copy of each feed fetched from the live site;
 `mail/` the outgoing queue (mail.MailQueue: retries, sent once).
 An address with no follow left is deleted; one never confirmed after
 UNCONFIRMED_DAYS.
@@ -34,9 +35,10 @@ nor the other way round.
 
 **The feeds** are the build's Atom feeds of each challenge (lab_feeds:
 feeds/challenge/<slug>.atom.xml), fetched from the live site or read from a
-folder (`feed` pattern with {slug}). The first look at a feed records what
-it holds and sends nothing; an item first seen before a follow was confirmed
-is never sent to it.
+folder (`feed` pattern with {slug}); fetched through fetch.Fetcher, so with
+its validators (a 304 when unchanged), cap, deadline and checks. The first
+look at a feed records what it holds and sends nothing; an item first seen
+before a follow was confirmed is never sent to it.
 
 Duplicated with the reply notifications (subscriptions.py, built at the
 same time): the token signing, the per-address store and its purge, the
@@ -51,7 +53,6 @@ import hmac
 import logging
 import re
 import threading
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,17 +163,38 @@ def parse_feed(data: bytes) -> tuple[str, list[Item]]:
     return " ".join((root.findtext(f"{ATOM}title") or "").split()), items
 
 
-def read_feed(location: str, timeout: float = 30.0) -> bytes:
-    """A feed's bytes from a URL or a path; OSError or ValueError."""
-    if location.startswith(("https://", "http://")):
-        request = urllib.request.Request(location, headers={"User-Agent": "lab"})  # noqa: S310 (http(s) only)
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only, checked above)
-            data = response.read(FEED_MAX + 1)
-    else:
-        data = Path(location).read_bytes()
-    if len(data) > FEED_MAX:
-        raise ValueError("over 5 MiB")
-    return data
+def feed_problem(data: bytes) -> str:
+    """What makes `data` no Atom feed of ours ("" when it is one)."""
+    try:
+        parse_feed(data)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+class FeedReader:
+    """A feed's bytes from a path, or from the live site through
+    fetch.Fetcher (validators sent back, so an unchanged feed costs a 304;
+    a cap, a deadline, the checks; the copy kept in `folder`). A fetch that
+    fails leaves the last good copy, which then holds nothing new."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.sources: dict[str, Any] = {}
+
+    def __call__(self, location: str) -> bytes:
+        if not location.startswith(("https://", "http://")):
+            return Path(location).read_bytes()
+        # Imported here: fetch imports the endpoint, which imports this.
+        from .fetch import Fetcher, Source
+
+        source = self.sources.get(location)
+        if source is None:
+            name = hashlib.sha256(location.encode()).hexdigest()[:24] + ".xml"
+            source = Source(location, self.folder / name, feed_problem, FEED_MAX)
+            self.sources[location] = source
+        Fetcher([], every=0).fetch(source)
+        return source.path.read_bytes()  # OSError: never fetched yet
 
 
 # -- the emails (pure)
@@ -453,9 +475,12 @@ class Follow(Looping):
         settings: FollowSettings,
         siteurl: Callable[[], str] = lambda: "",
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        reader: Callable[[str], bytes] = read_feed,
+        reader: Callable[[str], bytes] | None = None,
     ):
         self.store = FollowStore(Path(queue_root) / FOLDER, secret).open()
+        if reader is None:
+            make_dir(self.store.root / "feeds")
+            reader = FeedReader(self.store.root / "feeds")
         self.outbox = MailQueue(self.store.root / "mail").open()
         self.secret = secret
         self.mail = mail
