@@ -344,6 +344,8 @@ def serve_command(args, config, content) -> int:
         app.digest.start()
     if app.replies is not None:
         app.replies.start()
+    if app.follow is not None:
+        app.follow.start()
 
     def ready() -> None:
         print(

@@ -241,6 +241,34 @@ def pull_request(queue_root: Path, comment_id: str) -> str:
 # -- the worker
 
 
+class Looping:
+    """A worker thread: `start` runs `_run` (which waits on `_wake` and
+    ends when `_stop` is set); `stop` ends it. The subclass makes the two
+    events and `_thread = None`, and names the thread."""
+
+    thread_name = "lab-comments-worker"
+    _wake: threading.Event
+    _stop: threading.Event
+    _thread: threading.Thread | None
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=self.thread_name, daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
 @dataclass
 class State:
     notified: set[str]
@@ -248,9 +276,11 @@ class State:
     last: dt.datetime | None = None
 
 
-class Notifier:
+class Notifier(Looping):
     """Sends the digests; `start` runs it in a thread (the server does),
     `run_once` is one round (the tests step it)."""
+
+    thread_name = "lab-comments-digest"
 
     def __init__(
         self,
@@ -281,20 +311,6 @@ class Notifier:
     def poke(self) -> None:
         """A comment was stored: look soon (cheap; called by the endpoint)."""
         self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="lab-comments-digest", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def _run(self) -> None:
         logger.info(

@@ -89,8 +89,9 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import answer, delivery, hooks, pulls, schema
+from . import answer, delivery, follow, hooks, pulls, schema
 from .digest import DigestSettings, Notifier
+from .follow import Follow, FollowSettings
 from .limits import (
     QUEUE_TROUBLE,
     PendingCount,
@@ -99,7 +100,7 @@ from .limits import (
     forwarding_headers,
     probe_write,
 )
-from .mail import MailSettings, parse_addresses
+from .mail import MailSettings, parse_address, parse_addresses
 from .moderation import moderation_lock
 from .render import body_problem
 from .replies import CONFIRM_PATH, UNSUBSCRIBE_PATH, ReaderMail, ReplyNotifier
@@ -335,6 +336,15 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "5",
         "confirmation emails one client can cause in an hour",
     ),
+    # -- follow a challenge by email (follow.py): needs the email settings
+    "LAB_COMMENTS_FOLLOW": ("off", "on: readers may follow a challenge by email"),
+    "LAB_COMMENTS_FOLLOW_FEED": (
+        "",
+        "where each challenge's Atom feed is, a URL or a path with {slug}; empty: "
+        "<site>/feeds/challenge/{slug}.atom.xml on the site the manifest names",
+    ),
+    "LAB_COMMENTS_FOLLOW_EVERY": ("900", "seconds between two looks at the feeds"),
+    "LAB_COMMENTS_FOLLOW_RATE": ("5", "follow requests allowed per client per hour"),
 }
 
 
@@ -380,6 +390,8 @@ class Config:
     public_url: str = ""
     reply_to: str = ""
     confirm_limit: int = 5
+    # Follow a challenge by email (None: off); see follow.py.
+    follow: FollowSettings | None = None
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
@@ -464,7 +476,29 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         **mail_config(get),
         **reader_mail_config(get, number),
         pull_delivery=delivery_from_env(environ),
+        follow=follow_from_env(get),
     )
+
+
+def follow_from_env(get: Callable[[str], str]) -> FollowSettings | None:
+    """The follow settings (None: off); ConfigError naming the variable."""
+    value = get("LAB_COMMENTS_FOLLOW").lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"LAB_COMMENTS_FOLLOW: {value!r} is not on or off")
+    if value == "off":
+        return None
+    if not get("LAB_COMMENTS_SMTP_HOST"):
+        raise ConfigError("LAB_COMMENTS_SMTP_HOST: needed to follow by email")
+    try:
+        every = float(get("LAB_COMMENTS_FOLLOW_EVERY"))
+        rate = int(get("LAB_COMMENTS_FOLLOW_RATE"))
+    except ValueError:
+        raise ConfigError(
+            "LAB_COMMENTS_FOLLOW_EVERY, LAB_COMMENTS_FOLLOW_RATE: numbers"
+        ) from None
+    if not every > 0 or rate < 1:
+        raise ConfigError("LAB_COMMENTS_FOLLOW_EVERY, _RATE: more than 0")
+    return FollowSettings(get("LAB_COMMENTS_FOLLOW_FEED"), every, rate=rate)
 
 
 def secret_from_file(secret: str, path: str) -> str:
@@ -1022,6 +1056,17 @@ class CommentsApp:
                 clock=clock,
             )
         self.confirmations = RateLimiter(config.confirm_limit, 3600.0)
+        # Following a challenge by email (follow.py): `serve` starts its worker.
+        self.follow: Follow | None = None
+        if config.mail is not None and config.follow is not None:
+            self.follow = Follow(
+                config.queue,
+                self.queue.secret,
+                config.mail,
+                config.follow,
+                siteurl=self._siteurl,
+                clock=clock,
+            )
         # Delivery by pull request: the outbox is written at intake, the
         # worker (start_delivery, run by `serve`) does the rest.
         self.deliverer: pulls.Deliverer | None = None
@@ -1096,15 +1141,17 @@ class CommentsApp:
         """The answer to a refusal: a page of the site (the build's shell,
         filled) when there is one, else a plain page; the same words."""
         logger.info("refused %s: %s", refusal.status, refusal.problems)
-        return self._html(
+        return self.show(
             refusal.status,
             answer_of(refusal),
             [*refusal.headers, *self._cors(origin)],
         )
 
-    def _html(
-        self, status: int, content: answer.Answer, extra: list[tuple[str, str]]
+    def show(
+        self, status: int, content: answer.Answer, extra: Iterable[tuple[str, str]]
     ) -> Response:
+        """A page of the site (the build's shell) holding `content`, or a
+        plain page when there is no shell."""
         shell = self.shell.text()
         siteurl = self._siteurl() if shell is not None else ""
         if shell is not None and siteurl:
@@ -1324,16 +1371,21 @@ class CommentsApp:
             ],
         )
 
-    def post_comment(self, environ) -> Response:
-        started = time.perf_counter()
-        manifest = self._manifest()
+    def _check_origin(self, environ, words: str) -> None:
+        """A browser's post from another site is refused (403, `words`);
+        no Origin (a program, an older browser) is let through."""
         origin = environ.get("HTTP_ORIGIN")
         if (
             origin is not None
             and origin not in self.allowed_origins()
             and origin != own_origin(environ)
         ):
-            raise Refusal(403, "Comments can only be sent from this site's pages.")
+            raise Refusal(403, words)
+
+    def post_comment(self, environ) -> Response:
+        started = time.perf_counter()
+        manifest = self._manifest()
+        self._check_origin(environ, "Comments can only be sent from this site's pages.")
         length = self._content_length(environ)
         media_type, _, parameters = environ.get("CONTENT_TYPE", "").partition(";")
         if media_type.strip().lower() != ACCEPTED_TYPE or not _utf8(parameters):
@@ -1583,7 +1635,7 @@ class CommentsApp:
             f'<h1 class="lab-heading-xl">{html.escape(title)}</h1>\n'
             f'<p class="lab-body">{html.escape(words)}</p>{extra}',
         )
-        return self._html(status, content, [("Cache-Control", "no-store")])
+        return self.show(status, content, [("Cache-Control", "no-store")])
 
     def _decoy(self, form: Mapping[str, list[str]]) -> None:
         """The writes that storing a comment makes (its file, fsynced, and
@@ -1712,6 +1764,123 @@ class CommentsApp:
         body = (json.dumps(result) + "\n").encode()
         return Response(STATUS[200], body, [("Content-Type", "application/json")])
 
+    # -- follow a challenge by email (follow.py)
+
+    def _follow_form(self, environ) -> dict[str, list[str]]:
+        if self.follow is None:
+            raise Refusal(404, "There is nothing at this address.")
+        length = self._content_length(environ)
+        media_type = environ.get("CONTENT_TYPE", "").partition(";")[0]
+        if media_type.strip().lower() != ACCEPTED_TYPE:
+            raise Refusal(415, f"The form must be sent as {ACCEPTED_TYPE} (UTF-8).")
+        return self._read_form(environ, length)
+
+    def _follow_base(self, environ) -> str:
+        return own_origin(environ) + environ.get("SCRIPT_NAME", "").rstrip("/")
+
+    def follow_post(self, environ) -> Response:
+        """A request to follow: the same page whatever becomes of it."""
+        self._check_origin(environ, "You can only ask from this site's pages.")
+        form = self._follow_form(environ)
+        wait = self.follow.limiter.hit(
+            self.client_of(environ.get("REMOTE_ADDR", "")), self.monotonic()
+        )
+        if wait is not None:
+            raise Refusal(
+                429,
+                "You have asked to follow several times in a short time. Please "
+                "try again in an hour.",
+                headers=[("Retry-After", str(max(1, int(wait + 0.999))))],
+                title="Please wait before asking again",
+            )
+        address = follow.form_value(form, "address")
+        slug = follow.form_value(form, "challenge")
+        mode = follow.form_value(form, "mode") or "each"
+        problems: list[schema.Problem] = []
+        try:
+            address = parse_address(address, "address").addr_spec
+        except ValueError:
+            problems.append(("", "Enter an email address, like name@example.org."))
+        if not follow.SLUG.fullmatch(slug) or mode not in follow.MODES:
+            problems.append(("", "The form was changed; use the one on the site."))
+        if problems:
+            raise Refusal(400, problems, title="There is a problem with your request")
+        if not follow.form_value(form, "website"):  # the honeypot stays empty
+            self.follow.ask(address, slug, mode, self._follow_base(environ))
+        return self._follow_page(
+            "Check your email",
+            "If this address can be followed from, an email is on its way with a "
+            "link to confirm. Nothing more is sent until you confirm.",
+        )
+
+    def _follow_page(self, title: str, text: str, token: str = "", action: str = ""):
+        content = f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(text)}</p>"
+        if token:
+            content += (
+                f'\n<form method="post" action="{html.escape(action)}">'
+                f'<input type="hidden" name="t" value="{html.escape(token)}">'
+                f'<button type="submit">{html.escape(title)}</button></form>'
+            )
+        return self.show(200, answer.Answer(title, content), [])
+
+    def _token_target(self, purpose: str, token: str) -> tuple[str, str]:
+        if self.follow is None:
+            raise Refusal(404, "There is nothing at this address.")
+        target = self.follow.token_target(purpose, token)
+        if target is None:
+            raise Refusal(
+                400,
+                "This link is not valid or has expired. You can ask again from "
+                "the challenge's page.",
+                title="This link does not work",
+            )
+        return target
+
+    def follow_confirm_page(self, environ) -> Response:
+        token = follow.token_of(environ, {})
+        self._token_target("confirm", token)
+        return self._follow_page(
+            "Confirm",
+            "Press the button to start getting emails about this challenge.",
+            token,
+            "confirm",
+        )
+
+    def follow_confirm(self, environ) -> Response:
+        token = follow.token_of(environ, self._follow_form(environ))
+        key, slug = self._token_target("confirm", token)
+        if not self.follow.store.confirm(key, slug, self.clock()):
+            raise Refusal(
+                400,
+                "There is nothing to confirm: the request has expired or ended. "
+                "You can ask again from the challenge's page.",
+                title="This link does not work",
+            )
+        return self._follow_page(
+            "You are following this challenge",
+            "Every email has a link to stop them.",
+        )
+
+    def follow_unsubscribe_page(self, environ) -> Response:
+        token = follow.token_of(environ, {})
+        self._token_target("unsubscribe", token)
+        return self._follow_page(
+            "Stop these emails",
+            "Press the button to stop the emails about this challenge.",
+            token,
+            "unsubscribe",
+        )
+
+    def follow_unsubscribe(self, environ) -> Response:
+        """The button, or a mail app's one-click POST (RFC 8058): at once."""
+        token = follow.token_of(environ, self._follow_form(environ))
+        key, slug = self._token_target("unsubscribe", token)
+        self.follow.store.unsubscribe(key, slug)
+        return self._follow_page(
+            "You will get no more emails about this challenge",
+            "Your address is deleted when it follows nothing.",
+        )
+
 
 CommentsApp.routes = {
     "/comments": {"POST": CommentsApp.post_comment, "OPTIONS": CommentsApp.preflight},
@@ -1721,6 +1890,15 @@ CommentsApp.routes = {
     UNSUBSCRIBE_PATH: {
         "GET": CommentsApp.reader_link,
         "POST": CommentsApp.reader_link,
+    },
+    "/follow": {"POST": CommentsApp.follow_post},
+    "/follow/confirm": {
+        "GET": CommentsApp.follow_confirm_page,
+        "POST": CommentsApp.follow_confirm,
+    },
+    "/follow/unsubscribe": {
+        "GET": CommentsApp.follow_unsubscribe_page,
+        "POST": CommentsApp.follow_unsubscribe,
     },
 }
 

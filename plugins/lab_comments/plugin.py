@@ -52,6 +52,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pelican import signals
 from pelican.generators import Generator
@@ -204,6 +205,14 @@ def comment_pages(
     return pages
 
 
+def follow_address(endpoint: str) -> str:
+    """The endpoint's follow address: /follow beside its /comments (where
+    lab_comments.follow takes the form), under the same prefix if any."""
+    parts = urlsplit(endpoint)
+    prefix = parts.path.rsplit("/", 1)[0]
+    return f"{parts.scheme}://{parts.netloc}{prefix}/follow"
+
+
 # -- the generator
 
 
@@ -214,6 +223,14 @@ class CommentsGenerator(Generator):
         self.now = build_now(self.settings)
         # Pages post comments to the endpoint: the policy must allow it.
         csp.allow(self.context, "form-action", self.options["LAB_COMMENTS_ENDPOINT"])
+        if self.options["LAB_COMMENTS_FOLLOW"]:
+            # The follow form (feeds.html) posts to the endpoint's /follow.
+            follow_url = follow_address(self.options["LAB_COMMENTS_ENDPOINT"])
+            csp.allow(self.context, "form-action", follow_url)
+            self.context["lab_follow"] = {
+                "url": follow_url,
+                "page": self.options["LAB_COMMENTS_FOLLOW_URL"],
+            }
         self.posts: list = []  # published and hidden posts
         self.manifest: dict[str, dict[str, Any]] = {}
         # Every comment of each post (by slug), oldest first: the feeds and
@@ -479,6 +496,15 @@ class CommentsGenerator(Generator):
         atomic_write(path, manifest_json(siteurl, self.manifest, staff), mode=0o644)
         note_output(writer, save_as)
         self._write_answer_shell(writer)
+        if self.options["LAB_COMMENTS_FOLLOW"]:
+            writer.write_file(
+                self.options["LAB_COMMENTS_FOLLOW_SAVE_AS"],
+                self.get_template("follow"),
+                self.context,
+                relative_urls=self.settings["RELATIVE_URLS"],
+                page_name="follow",
+                url=self.options["LAB_COMMENTS_FOLLOW_URL"],
+            )
 
     def _write_answer_shell(self, writer) -> None:
         """The page the endpoint answers refused comments in (answer.py): the
@@ -534,6 +560,9 @@ class CommentsGenerator(Generator):
         claims = [*feeds, *pages, (manifest, "the comments manifest")]
         if shell:
             claims.append((shell, "the comments endpoint's answer page"))
+        if self.options["LAB_COMMENTS_FOLLOW"]:
+            follow = self.options["LAB_COMMENTS_FOLLOW_SAVE_AS"]
+            claims.append((follow, "the follow-by-email page"))
         return claims
 
     def _write_pages(self, writer, post) -> None:

@@ -15,6 +15,13 @@ DEFAULTS: dict[str, Any] = {
     "LAB_COMMENTS_PATH": "comments",
     # Where the form sends comments: the endpoint's POST /comments.
     "LAB_COMMENTS_ENDPOINT": "http://127.0.0.1:8001/comments",
+    # True: challenge pages and the feeds page link to a page with a form
+    # that asks the endpoint (/follow beside its /comments) to email a
+    # challenge's news; the endpoint needs LAB_COMMENTS_FOLLOW=on.
+    "LAB_COMMENTS_FOLLOW": False,
+    # The page with that form (template follow.html).
+    "LAB_COMMENTS_FOLLOW_URL": "follow/",
+    "LAB_COMMENTS_FOLLOW_SAVE_AS": "follow/index.html",
     # Levels of replies shown under a top-level comment; a deeper reply is
     # shown at the last level, saying whom it answers. 0 shows a flat list.
     "LAB_COMMENTS_MAX_DEPTH": 3,
@@ -65,7 +72,9 @@ def comment_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     problems = []
     for key, default in DEFAULTS.items():
         value = settings.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, type(default)):
+        # A bool is an int to isinstance: only a bool setting takes one.
+        wrong_bool = isinstance(value, bool) != isinstance(default, bool)
+        if wrong_bool or not isinstance(value, type(default)):
             problems.append(
                 f"{key}: expected {type(default).__name__}, got {type(value).__name__}"
             )
