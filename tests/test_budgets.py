@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import SAMPLE, SAMPLE_SITEURL_PROD, build
+from conftest import SAMPLE, SAMPLE_SITEURL_PROD, build, parse_html
 from pagetypes import PAGE_TYPES
 from pageweight import BUDGET, BUDGET_WITH_COMMENTS, heaviest, kind_of, table, weigh
 
@@ -31,6 +31,25 @@ def test_every_kind_of_page_is_within_its_budget(prod_site):
     # Every kind the sample has is weighed (its heaviest page).
     kinds = {kind_of(name) for name in PAGE_TYPES.values()}
     assert kinds <= set(weights) | {"page"}, table(weights)
+    assert weights["post with comments"].comments >= 3
+    over = {k: w.total for k, w in weights.items() if w.total > w.budget}
+    assert over == {}, "\n" + table(weights)
+
+
+def test_every_budget_holds_with_the_readers_email_features_on(tmp_path):
+    """The reply-email box on the form and the follow links (both off by
+    default) cost bytes on the heaviest pages: they still fit."""
+    output = tmp_path / "out"
+    build(
+        "publishconf.py",
+        output,
+        SITEURL=SAMPLE_SITEURL_PROD,
+        LAB_COMMENTS_REPLY_EMAILS=True,
+        LAB_COMMENTS_FOLLOW=True,
+    )
+    post = output / "updates/2025/first-challenge/index.html"
+    assert any(node.get("name") == "notify" for node in parse_html(post).iter())
+    weights = heaviest(output)
     assert weights["post with comments"].comments >= 3
     over = {k: w.total for k, w in weights.items() if w.total > w.budget}
     assert over == {}, "\n" + table(weights)

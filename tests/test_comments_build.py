@@ -57,7 +57,8 @@ THREAD = [
 def threaded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("threaded")
     content = fixture_site(folder, THREAD)
-    log = build_fixture(content, folder / "output")
+    # With the reply-email box on (off by default: see the test below).
+    log = build_fixture(content, folder / "output", LAB_COMMENTS_REPLY_EMAILS=True)
     return folder / "output", log
 
 
@@ -184,6 +185,17 @@ def test_the_nesting_cap_keeps_deep_replies_at_the_last_level(tmp_path):
     )
     assert text_of(note) == "In reply to Lab Person"
     assert next(note.iter("a")).get("href").endswith("#comment-c-b")
+
+
+def test_the_reply_email_box_is_shown_only_when_the_site_turns_it_on(tmp_path):
+    """Off by default: a box no endpoint acts on promises an email that never
+    comes (LAB_COMMENTS_REPLY_EMAILS)."""
+    content = fixture_site(tmp_path, THREAD)
+    build_fixture(content, tmp_path / "out")
+    form = by_id(parse_html(tmp_path / "out" / POST), "comment-form")
+    names = {node.get("name") for node in form.iter() if node.get("name")}
+    assert "notify" not in names and {"email", "body"} <= names
+    assert "Email me" not in " ".join(form.itertext())
 
 
 def test_the_form_is_labelled_and_works_without_javascript(threaded):

@@ -152,6 +152,37 @@ def test_nothing_but_one_confirmation_a_day_to_an_unconfirmed_address(tmp_path):
         assert not list(app.follow.store.readers_dir.iterdir())
 
 
+def test_changing_a_confirmed_follow_s_mode_needs_a_confirmation(tmp_path):
+    """Anyone can post the form with a confirmed reader's address: the mode
+    changes only when the address confirms the change."""
+    clock = Clock(START)
+    with smtp_server() as (recorder, port):
+        app = follow_app(tmp_path, port, clock)
+        confirmed(app, recorder, mode="weekly")
+        assert ask(app, ADDRESS, "weekly").status == 200  # as it is: nothing
+        assert ask(app, ADDRESS, "each").status == 200  # within the day
+        app.follow.run_once(look=False)
+        assert len(recorder.received) == 1
+        assert follows(app)[SLUG]["mode"] == "weekly"
+        clock.advance(days=1)
+        assert ask(app, ADDRESS, "each").status == 200
+        app.follow.run_once(look=False)
+        message = recorder.received[-1].message
+        assert len(recorder.received) == 2 and "change" in message["Subject"]
+        link = link_in(message, "/follow/confirm")
+        assert request(app, "GET", link).status == 200
+        assert follows(app)[SLUG]["mode"] == "weekly"  # a GET changes nothing
+        assert request(app, "POST", link, "").status == 200
+        assert follows(app)[SLUG]["mode"] == "each"
+        assert "asked_mode" not in follows(app)[SLUG]
+        # Asked and then asked back: the unconfirmed change is forgotten.
+        clock.advance(days=1)
+        assert ask(app, ADDRESS, "weekly").status == 200
+        assert follows(app)[SLUG]["asked_mode"] == "weekly"
+        assert ask(app, ADDRESS, "each").status == 200
+        assert "asked_mode" not in follows(app)[SLUG]
+
+
 def test_too_many_requests_from_one_client_are_refused(tmp_path):
     clock = Clock(START)
     with smtp_server() as (_, port):

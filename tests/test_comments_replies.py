@@ -256,6 +256,25 @@ def test_unticked_box_keeps_nothing(tmp_path, clock):
     assert Subscribers(tmp_path / "queue", SECRET).idents() == []
 
 
+def notify_boxes(answer) -> list:
+    tree = parse_html_bytes(answer.body)
+    return [n for n in tree.iter() if n.get("name") == "notify"]
+
+
+def test_the_form_sent_back_has_the_box_only_when_the_endpoint_mails(tmp_path, clock):
+    """A refused comment's page shows the form again: with the reader's box
+    (still ticked) when this endpoint sends reply emails, without it when it
+    does not, as the build shows it only with LAB_COMMENTS_REPLY_EMAILS."""
+    bad = {**GOOD, "name": "", "notify": "on"}
+    with smtp_server() as (_, port):
+        mailing = call(endpoint(tmp_path / "on", port, clock), body=bad)
+    silent = call(make_app(tmp_path / "off"), body=bad)
+    assert mailing.status == silent.status == 400, silent.text
+    (box,) = notify_boxes(mailing)
+    assert box.get("checked") is not None
+    assert notify_boxes(silent) == [] and "comment-body" in silent.text
+
+
 def test_a_checkbox_sends_on_or_nothing():
     form = {k: [v] for k, v in GOOD.items()}
     submission, problems = schema.parse_submission({**form, "notify": ["on"]})

@@ -126,6 +126,8 @@ def answer(
     problems: list[schema.Problem],
     back: str,
     form: Mapping[str, list[str]] | None,
+    *,
+    notify: bool = False,
 ) -> Answer:
     """The page for a refusal: problems as an error summary (each field's one
     a link to that field below), the h1, and, when the post is known and the
@@ -165,7 +167,7 @@ def answer(
             '<p class="lab-body">Your comment has not been sent. Check what you '
             "wrote below, correct it and send it again.</p>"
         )
-        parts.append(form_html(form or {}, by_field))
+        parts.append(form_html(form or {}, by_field, notify=notify))
     if back:
         parts.append(
             f'<p class="lab-body"><a href="{escape(back + "#comments")}">Go back '
@@ -179,10 +181,13 @@ def _value(form: Mapping[str, list[str]], field: str) -> str:
     return values[0]
 
 
-def form_html(form: Mapping[str, list[str]], errors: Mapping[str, str]) -> str:
+def form_html(
+    form: Mapping[str, list[str]], errors: Mapping[str, str], *, notify: bool = False
+) -> str:
     """The comment form with the reader's values, each escaped, and each
     field's error above it. It has no action: it posts back to the address
-    that answered, the endpoint."""
+    that answered, the endpoint. The box "Email me when someone replies"
+    only when `notify` (the endpoint sends readers' email)."""
     reply_to = _value(form, "reply_to")
     parts = [
         '<form class="lab-comment-form" id="comment-form" method="post" '
@@ -243,11 +248,14 @@ def form_html(form: Mapping[str, list[str]], errors: Mapping[str, str]) -> str:
         f'maxlength="{schema.BODY_MAX}" required{described}>\n{body}</textarea>'
     )
     parts.append(_group("body", errors, control))
-    # The reader's choice, kept (theme/templates/partials/comments.html).
-    checked = " checked" if _value(form, "notify") == "on" else ""
+    if notify:
+        # The reader's choice, kept (theme/templates/partials/comments.html).
+        checked = " checked" if _value(form, "notify") == "on" else ""
+        parts.append(
+            f'<p><label><input name="notify" type="checkbox"{checked}> '
+            "Email me when someone replies</label></p>"
+        )
     parts += [
-        f'<p><label><input name="notify" type="checkbox"{checked}> '
-        "Email me when someone replies</label></p>",
         '<button type="submit" class="lab-button">Send comment for moderation</button>',
         "</form>",
     ]

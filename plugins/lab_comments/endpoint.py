@@ -948,14 +948,20 @@ TITLES = {
 }
 
 
-def answer_of(refusal: Refusal) -> answer.Answer:
+def answer_of(refusal: Refusal, *, notify: bool = False) -> answer.Answer:
     """What a refusal's page says: in the reader's words (answer.py), with
-    the form again when the reader's form was read and the post is known."""
+    the form again when the reader's form was read and the post is known
+    (with the reply-email box when `notify`: this endpoint sends them)."""
     title = refusal.title or TITLES.get(
         refusal.status, "There is a problem with your comment"
     )
     return answer.answer(
-        refusal.status, title, refusal.problems, refusal.back, refusal.form
+        refusal.status,
+        title,
+        refusal.problems,
+        refusal.back,
+        refusal.form,
+        notify=notify,
     )
 
 
@@ -1143,7 +1149,7 @@ class CommentsApp:
         logger.info("refused %s: %s", refusal.status, refusal.problems)
         return self.show(
             refusal.status,
-            answer_of(refusal),
+            answer_of(refusal, notify=self.replies is not None),
             [*refusal.headers, *self._cors(origin)],
         )
 

@@ -239,11 +239,18 @@ def _html(
     )
 
 
-def confirm_letter(challenge: str, mode: str, link: str) -> Letter:
+def confirm_letter(
+    challenge: str, mode: str, link: str, change: bool = False
+) -> Letter:
     how = "an email for each new item" if mode == "each" else "a weekly email"
-    subject = f"Confirm: follow {challenge} by email"
+    if change:
+        subject = f"Confirm: change how you follow {challenge}"
+        asked = f"to get {how} about {challenge} instead of the emails you get now"
+    else:
+        subject = f"Confirm: follow {challenge} by email"
+        asked = f"to follow {challenge} by email ({how})"
     lines = [
-        f"Someone, probably you, asked to follow {challenge} by email ({how}).",
+        f"Someone, probably you, asked {asked}.",
         "To confirm, open this link and press the button:",
         link,
         "If it was not you, do nothing: nothing more will be sent, and the "
@@ -374,16 +381,22 @@ class FollowStore:
     ) -> tuple[Reader, bool]:
         """Record a follow waiting for confirmation; (reader, whether to send
         a confirmation now: not within a day of the last one, and not when
-        the follow is confirmed already)."""
+        the follow is confirmed already with this mode). A confirmed
+        follow's mode changes only when the change is confirmed too
+        (`asked_mode` until then): else anyone could turn another's weekly
+        email into one per item, or the other way round."""
         with self.lock:
             key = self.key(address)
             reader = self.read(key) or Reader(key, address, base, now)
             follow = reader.follows.get(slug)
             if follow and follow.get("confirmed"):
-                follow["mode"] = mode  # changing the mode needs no new proof
-                self.write(reader)
-                return reader, False
-            reader.follows[slug] = {"mode": mode, "confirmed": None}
+                if follow.get("mode") == mode:
+                    if follow.pop("asked_mode", None) is not None:
+                        self.write(reader)  # asked back to what it is
+                    return reader, False
+                follow["asked_mode"] = mode
+            else:
+                reader.follows[slug] = {"mode": mode, "confirmed": None}
             reader.base = base
             send = reader.confirm_sent is None or now - reader.confirm_sent >= (
                 CONFIRM_EVERY
@@ -401,6 +414,11 @@ class FollowStore:
                 return False
             if not follow.get("confirmed"):
                 follow["confirmed"] = stamp(now)
+                follow["last_digest"] = stamp(now)
+                self.write(reader)
+            elif follow.get("asked_mode") in MODES:
+                # A confirmed change of mode; the weekly count starts anew.
+                follow["mode"] = follow.pop("asked_mode")
                 follow["last_digest"] = stamp(now)
                 self.write(reader)
             return True
@@ -514,7 +532,8 @@ class Follow(Looping):
             return
         token = make_token(self.secret, "confirm", f"{reader.key}~{slug}", now, 7)
         link = f"{base}/follow/confirm?t={quote_plus(token)}"
-        letter = confirm_letter(slug, mode, link)
+        change = "asked_mode" in reader.follows.get(slug, {})
+        letter = confirm_letter(slug, mode, link, change=change)
         key = mail_key("confirm", reader.key, stamp(now))
         self._queue(key, address, letter, now, unsubscribe="")
         self._wake.set()

@@ -462,6 +462,7 @@ class CommentsGenerator(Generator):
             "privacy_url": privacy.url if privacy else None,
             "feed_name": self.options["LAB_COMMENTS_FEED_NAME"],
             "max_depth": self.options["LAB_COMMENTS_MAX_DEPTH"],
+            "reply_emails": self.options["LAB_COMMENTS_REPLY_EMAILS"],
             "limits": {
                 "name": schema.NAME_MAX,
                 "email": schema.EMAIL_MAX,

@@ -15,6 +15,11 @@ DEFAULTS: dict[str, Any] = {
     "LAB_COMMENTS_PATH": "comments",
     # Where the form sends comments: the endpoint's POST /comments.
     "LAB_COMMENTS_ENDPOINT": "http://127.0.0.1:8001/comments",
+    # True: the comment form shows the box "Email me when someone replies".
+    # Turn it on only when the endpoint sends email to readers (the SMTP
+    # settings and LAB_COMMENTS_PUBLIC_URL): a box that nobody acts on
+    # promises an email the reader never gets.
+    "LAB_COMMENTS_REPLY_EMAILS": False,
     # True: challenge pages and the feeds page link to a page with a form
     # that asks the endpoint (/follow beside its /comments) to email a
     # challenge's news; the endpoint needs LAB_COMMENTS_FOLLOW=on.
