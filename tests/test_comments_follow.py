@@ -32,6 +32,7 @@ from lab_comments.follow import (
     verify,
 )
 from lab_comments.loadtest import HOST, free_port, running_server, write_manifest
+from lab_comments.subscriptions import ident_of, target
 
 ADDRESS = "reader@example.org"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -46,13 +47,18 @@ def messages(recorder: Recorder):
 
 
 def test_a_token_is_bound_to_its_purpose_id_and_expiry():
-    token = make_token(KEY, "confirm", "abc~x", START, 7)
-    assert verify(KEY, "confirm", token, START) == "abc~x"
+    """A follow's tokens are the readers' tokens (subscriptions.sign), naming
+    one subscription of the address."""
+    follow_ident = ident_of("a" * 64, "follow", "x")
+    token = make_token(KEY, "confirm", follow_ident, START, 7)
+    assert verify(KEY, "confirm", token, START) == follow_ident
+    assert target(follow_ident) == ("a" * 64, "follow", "x")
     assert verify(KEY, "unsubscribe", token, START) is None
     assert verify(b"j" * 40, "confirm", token, START) is None
     assert verify(KEY, "confirm", token, START + dt.timedelta(days=8)) is None
     ident, expiry, mac = token.split(".")
-    assert verify(KEY, "confirm", f"abc~y.{expiry}.{mac}", START) is None
+    other = ident_of("a" * 64, "follow", "y")
+    assert verify(KEY, "confirm", f"{other}.{expiry}.{mac}", START) is None
     assert verify(KEY, "confirm", f"{ident}.{int(expiry) + 1}.{mac}", START) is None
 
 
@@ -75,7 +81,7 @@ def confirmed(app, recorder: Recorder, address=ADDRESS, mode="each"):
     assert ask(app, address, mode).status == 200
     app.follow.run_once(look=False)
     (message,) = messages(recorder)[before:]
-    link = link_in(message, "/follow/confirm")
+    link = link_in(message, "/subscriptions/confirm")
     page = request(app, "GET", link)
     assert page.status == 200
     # The page holds a button; the GET alone confirmed nothing.
@@ -83,7 +89,7 @@ def confirmed(app, recorder: Recorder, address=ADDRESS, mode="each"):
     assert [form.get("method") for form in forms] == ["post"]
     assert not any(f.get("confirmed") for f in follows(app, address).values())
     token = forms[0].find(".//{*}input[@name='t']").get("value")
-    assert request(app, "POST", "/follow/confirm", {"t": token}).status == 200
+    assert request(app, "POST", "/subscriptions/confirm", {"t": token}).status == 200
     return message
 
 
@@ -149,7 +155,7 @@ def test_nothing_but_one_confirmation_a_day_to_an_unconfirmed_address(tmp_path):
         clock.advance(days=UNCONFIRMED_DAYS, minutes=1)
         app.follow.run_once()
         assert follows(app) == {}
-        assert not list(app.follow.store.readers_dir.iterdir())
+        assert app.follow.store.subscribers.idents() == []
 
 
 def test_changing_a_confirmed_follow_s_mode_needs_a_confirmation(tmp_path):
@@ -169,7 +175,7 @@ def test_changing_a_confirmed_follow_s_mode_needs_a_confirmation(tmp_path):
         app.follow.run_once(look=False)
         message = recorder.received[-1].message
         assert len(recorder.received) == 2 and "change" in message["Subject"]
-        link = link_in(message, "/follow/confirm")
+        link = link_in(message, "/subscriptions/confirm")
         assert request(app, "GET", link).status == 200
         assert follows(app)[SLUG]["mode"] == "weekly"  # a GET changes nothing
         assert request(app, "POST", link, "").status == 200
@@ -215,24 +221,24 @@ def test_unsubscribe_removes_the_address_at_once(tmp_path, how):
         app.follow.run_once()
         message = recorder.received[-1].message
         link = message["List-Unsubscribe"].strip("<>")
-        assert link == link_in(message, "/follow/unsubscribe")
+        assert link == link_in(message, "/unsubscribe")
         if how == "button":
             page = request(app, "GET", link)
             assert follows(app)  # a GET changes nothing
             form = parse_html_bytes(page.body).find(".//{*}form")
             token = form.find(".//{*}input[@name='t']").get("value")
-            answer = request(app, "POST", "/follow/unsubscribe", {"t": token})
+            answer = request(app, "POST", "/unsubscribe", {"t": token})
         else:
             body = "List-Unsubscribe=One-Click"
             answer = request(app, "POST", link, body)
         assert answer.status == 200
         assert follows(app) == {}
-        assert not list(app.follow.store.readers_dir.iterdir())
+        assert app.follow.store.subscribers.idents() == []
         write_feed(site, SLUG, [("tag:x,2025:c", "C"), ("tag:x,2025:b", "B")])
         app.follow.run_once()
         assert len(recorder.received) == 2
         # A confirm token cannot unsubscribe, nor a forged one.
-        assert request(app, "POST", "/follow/unsubscribe", {"t": "x.1.y"}).status == 400
+        assert request(app, "POST", "/unsubscribe", {"t": "x.1.y"}).status == 400
 
 
 def test_weekly_digest_holds_the_week_s_items_in_one_email(tmp_path):
@@ -291,7 +297,7 @@ def test_a_mail_server_refusing_then_vanishing_loses_nothing_and_sends_once(
         recorder.answer = ""
         clock.advance(minutes=5)
         deadline = time.monotonic() + 10
-        while len(app.follow.outbox.entries()) and time.monotonic() < deadline:
+        while len(app.follow.outbox.queue.entries()) and time.monotonic() < deadline:
             clock.advance(minutes=5)
             app.follow.run_once()
         app.follow.run_once()
@@ -358,14 +364,14 @@ def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):
             body = urlencode({"address": ADDRESS, "challenge": SLUG, "mode": "each"})
             assert http(server, "POST", "/follow", body)[0] == 200
             wait_for(lambda: recorder.received, 20, "the confirmation")
-            link = link_in(recorder.received[0].message, "/follow/confirm")
+            link = link_in(recorder.received[0].message, "/subscriptions/confirm")
             assert link.startswith(server.origin)
             status, page = http(server, "GET", link)
             assert status == 200
             form = parse_html_bytes(page).find(".//{*}form")
             token = form.find(".//{*}input[@name='t']").get("value")
             confirm = urlencode({"t": token})
-            assert http(server, "POST", "/follow/confirm", confirm)[0] == 200
+            assert http(server, "POST", "/subscriptions/confirm", confirm)[0] == 200
             seen = tmp_path / "queue" / "followers" / "challenges" / f"{SLUG}.yaml"
             wait_for(seen.exists, 20, "the first look at the feed")
             write_feed(site, SLUG, [("tag:x,2025:new", "New"), ("tag:x,2025:old", "")])
@@ -374,8 +380,8 @@ def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):
             unsubscribe = message["List-Unsubscribe"].strip("<>")
             one_click = "List-Unsubscribe=One-Click"
             assert http(server, "POST", unsubscribe, one_click)[0] == 200
-            readers = tmp_path / "queue" / "followers" / "readers"
-            assert not list(readers.iterdir())
+            readers = tmp_path / "queue" / "subscribers"
+            assert not list(readers.glob("*.yaml"))
             time.sleep(1)
     assert len(recorder.received) == 2
     assert ADDRESS not in log.read_text()

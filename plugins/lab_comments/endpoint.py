@@ -103,9 +103,17 @@ from .limits import (
 from .mail import MailSettings, parse_address, parse_addresses
 from .moderation import moderation_lock
 from .render import body_problem
-from .replies import CONFIRM_PATH, UNSUBSCRIBE_PATH, ReaderMail, ReplyNotifier
+from .replies import ReaderMail, ReplyNotifier
 from .store import TEMP_PREFIX, Queue, StoreError, atomic_write, dump_yaml
-from .subscriptions import CONFIRM, UNSUBSCRIBE, verify
+from .subscriptions import (
+    CONFIRM,
+    CONFIRM_PATH,
+    UNSUBSCRIBE,
+    UNSUBSCRIBE_PATH,
+    target,
+    token_of,
+    verify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -1072,6 +1080,7 @@ class CommentsApp:
                 config.follow,
                 siteurl=self._siteurl,
                 clock=clock,
+                reply_to=config.reply_to,
             )
         # Delivery by pull request: the outbox is written at intake, the
         # worker (start_delivery, run by `serve`) does the rest.
@@ -1582,51 +1591,74 @@ class CommentsApp:
     # -- readers' links (subscriptions.py): a GET shows a button, a POST acts
 
     def reader_link(self, environ) -> Response:
-        if self.replies is None:
+        """A link of any reader's email (subscriptions.py): a token for the
+        whole address (reply emails) or for one follow (follow.py). A GET
+        shows a button; a POST (the button, or a mail app's one-click
+        unsubscribe) acts."""
+        if self.replies is None and self.follow is None:
             return self.page(Refusal(404, "There is nothing at this address."))
-        path = environ.get("PATH_INFO", "")
-        confirming = path == CONFIRM_PATH
-        token = parse_qs(environ.get("QUERY_STRING", "")).get("t", [""])[0]
+        confirming = environ.get("PATH_INFO", "") == CONFIRM_PATH
+        posted = environ.get("REQUEST_METHOD", "GET").upper() == "POST"
+        form: Mapping[str, list[str]] = {}
+        length = environ.get("CONTENT_LENGTH", "").strip()
+        if posted and length.isdigit() and int(length) <= 1024:
+            body = _read_body(environ["wsgi.input"], int(length))
+            form = parse_qs((body or b"").decode("utf-8", "replace"), max_num_fields=5)
+        token = token_of(environ, form)
         now = self.clock()
-        ident = verify(
-            self.queue.secret, CONFIRM if confirming else UNSUBSCRIBE, token, now
-        )
-        if ident is None:
+        purpose = CONFIRM if confirming else UNSUBSCRIBE
+        ident = verify(self.queue.secret, purpose, token, now)
+        key, kind, sub_id = target(ident or "")
+        about = "this challenge" if kind == follow.KIND else "replies to your comment"
+        service = self.follow if kind == follow.KIND else self.replies
+        if ident is None or kind not in ("", follow.KIND) or service is None:
             return self.reader_page(
                 400,
                 "This link does not work",
-                "It is incomplete or too old. If you wanted to confirm, send "
-                "a comment again with the box ticked.",
+                "It is incomplete or too old. If you wanted to confirm, ask "
+                "again: send a comment with the box ticked, or follow the "
+                "challenge again from its page.",
             )
-        if environ.get("REQUEST_METHOD", "GET").upper() == "GET":
+        if not posted:
             action = "Confirm" if confirming else "Unsubscribe"
             words = (
-                "Press the button to be emailed when someone replies to your comment."
+                f"Press the button to be emailed about {about}."
                 if confirming
-                else "Press the button to stop every email from us to this address "
-                "and delete it."
+                else f"Press the button to stop the emails about {about}."
+                if kind
+                else "Press the button to stop every email from us to this "
+                "address and delete it."
             )
             button = (
-                '<form method="post"><input type="hidden" name="List-Unsubscribe" '
-                'value="One-Click"><button type="submit" class="lab-button">'
+                f'<form method="post" action="{html.escape(environ["PATH_INFO"])}">'
+                f'<input type="hidden" name="t" value="{html.escape(token)}">'
+                '<button type="submit" class="lab-button">'
                 f"{action}</button></form>"
             )
             return self.reader_page(200, f"{action} email", words, button)
-        length = environ.get("CONTENT_LENGTH", "").strip()
-        if length.isdigit() and int(length) <= 1024:
-            _read_body(environ["wsgi.input"], int(length))
         if confirming:
-            done = self.replies.subscribers.confirm(ident, now)
-            self.replies.poke()
+            if kind:
+                done = self.follow.store.confirm(key, sub_id, now)
+                self.follow.poke()
+            else:
+                done = self.replies.subscribers.confirm(key, now)
+                self.replies.poke()
             return self.reader_page(
                 200,
                 "Thank you: your address is confirmed" if done else "Nothing to do",
-                "We will email you when someone replies to your comment. Every "
-                "email has a link to stop them."
+                f"We will email you about {about}. Every email has a link to stop them."
                 if done
                 else "There is no subscription for this link any more.",
             )
-        self.replies.subscribers.remove(ident)
+        if kind:
+            self.follow.store.unsubscribe(key, sub_id)
+            return self.reader_page(
+                200,
+                "You are unsubscribed",
+                f"We will not email you about {about} again. Your address is "
+                "deleted when you follow nothing.",
+            )
+        service.subscribers.remove(key)
         return self.reader_page(
             200,
             "You are unsubscribed",
@@ -1819,73 +1851,9 @@ class CommentsApp:
             "link to confirm. Nothing more is sent until you confirm.",
         )
 
-    def _follow_page(self, title: str, text: str, token: str = "", action: str = ""):
+    def _follow_page(self, title: str, text: str):
         content = f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(text)}</p>"
-        if token:
-            content += (
-                f'\n<form method="post" action="{html.escape(action)}">'
-                f'<input type="hidden" name="t" value="{html.escape(token)}">'
-                f'<button type="submit">{html.escape(title)}</button></form>'
-            )
         return self.show(200, answer.Answer(title, content), [])
-
-    def _token_target(self, purpose: str, token: str) -> tuple[str, str]:
-        if self.follow is None:
-            raise Refusal(404, "There is nothing at this address.")
-        target = self.follow.token_target(purpose, token)
-        if target is None:
-            raise Refusal(
-                400,
-                "This link is not valid or has expired. You can ask again from "
-                "the challenge's page.",
-                title="This link does not work",
-            )
-        return target
-
-    def follow_confirm_page(self, environ) -> Response:
-        token = follow.token_of(environ, {})
-        self._token_target("confirm", token)
-        return self._follow_page(
-            "Confirm",
-            "Press the button to start getting emails about this challenge.",
-            token,
-            "confirm",
-        )
-
-    def follow_confirm(self, environ) -> Response:
-        token = follow.token_of(environ, self._follow_form(environ))
-        key, slug = self._token_target("confirm", token)
-        if not self.follow.store.confirm(key, slug, self.clock()):
-            raise Refusal(
-                400,
-                "There is nothing to confirm: the request has expired or ended. "
-                "You can ask again from the challenge's page.",
-                title="This link does not work",
-            )
-        return self._follow_page(
-            "You are following this challenge",
-            "Every email has a link to stop them.",
-        )
-
-    def follow_unsubscribe_page(self, environ) -> Response:
-        token = follow.token_of(environ, {})
-        self._token_target("unsubscribe", token)
-        return self._follow_page(
-            "Stop these emails",
-            "Press the button to stop the emails about this challenge.",
-            token,
-            "unsubscribe",
-        )
-
-    def follow_unsubscribe(self, environ) -> Response:
-        """The button, or a mail app's one-click POST (RFC 8058): at once."""
-        token = follow.token_of(environ, self._follow_form(environ))
-        key, slug = self._token_target("unsubscribe", token)
-        self.follow.store.unsubscribe(key, slug)
-        return self._follow_page(
-            "You will get no more emails about this challenge",
-            "Your address is deleted when it follows nothing.",
-        )
 
 
 CommentsApp.routes = {
@@ -1898,14 +1866,6 @@ CommentsApp.routes = {
         "POST": CommentsApp.reader_link,
     },
     "/follow": {"POST": CommentsApp.follow_post},
-    "/follow/confirm": {
-        "GET": CommentsApp.follow_confirm_page,
-        "POST": CommentsApp.follow_confirm,
-    },
-    "/follow/unsubscribe": {
-        "GET": CommentsApp.follow_unsubscribe_page,
-        "POST": CommentsApp.follow_unsubscribe,
-    },
 }
 
 

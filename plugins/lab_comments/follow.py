@@ -6,32 +6,31 @@ the same data as the feed), or one weekly digest, as they chose.
     POST /follow              address, challenge, mode (each | weekly); the
                               same "check your email" page whatever happens,
                               so that the form tells nobody who follows what
-    GET  /follow/confirm?t=   a page with a button; never confirms on GET
-                              alone (mail scanners follow links)
-    POST /follow/confirm      t: the follow starts
-    GET  /follow/unsubscribe?t=  a page with a button
-    POST /follow/unsubscribe  t (form) or ?t= with List-Unsubscribe=One-Click
-                              (RFC 8058): the follow ends at once, no login
 
-**What is kept** (`<queue>/followers/`, never in content/ or output/):
-`readers/<key>.yaml` per address (key: keyed hash of the address), holding
-the address, the endpoint's address its links go to, and its follows (mode,
-when confirmed, last digest); `challenges/<slug>.yaml` the ids, titles and
-links of the items seen in each followed feed and when each was first seen;
-`feeds/` the last good copy of each feed fetched from the live site;
-`mail/` the outgoing queue (mail.MailQueue: retries, sent once).
-An address with no follow left is deleted; one never confirmed after
-UNCONFIRMED_DAYS.
+Confirming and leaving go through the readers' routes that the reply emails
+use too (subscriptions.CONFIRM_PATH, UNSUBSCRIBE_PATH: a GET shows a
+button, a POST acts, one-click unsubscribe by RFC 8058); a follow's tokens
+name one subscription (`<hash>~follow~<slug>`), so its unsubscribe link ends
+that follow only.
+
+**What is kept.** The address and its follows are in the readers' private
+store (subscriptions.Subscribers, `<queue>/subscribers/`): one subscription
+of kind "follow" per challenge, holding the mode, when it was confirmed
+(each follow on its own), a mode asked for and not yet confirmed
+(`asked_mode`), the last digest and the endpoint address its links go to
+(`base`). An address with nothing left is deleted; a follow never confirmed
+after subscriptions.CONFIRM_DAYS. `<queue>/followers/` keeps only public
+data: `challenges/<slug>.yaml` the ids, titles and links of the items seen
+in each followed feed and when each was first seen, and `feeds/` the last
+good copy of each feed fetched from the live site. Mail waits in the
+readers' queue (subscriptions.ReaderOutbox: retries, sent once).
 
 **Abuse.** At most one confirmation email per address per day, whatever is
-asked; at most `rate` requests per client per hour (limits.RateLimiter);
-nothing but a confirmation is ever sent to a follow not confirmed. Every
-follow needs its own confirmation, so a stranger cannot add follows to an
-address that confirmed one.
-
-**Tokens** are `<id>.<expiry>.<hmac>`, the HMAC-SHA256 with the queue's
-secret over purpose, id and expiry, so a confirm token cannot unsubscribe,
-nor the other way round.
+asked (the store's `asked`, shared with the reply emails); at most `rate`
+requests per client per hour (limits.RateLimiter); nothing but a
+confirmation is ever sent to a follow not confirmed. Every follow, and every
+change of a follow's mode, needs its own confirmation, so a stranger cannot
+add follows to an address that confirmed one, nor change what it gets.
 
 **The feeds** are the build's Atom feeds of each challenge (lab_feeds:
 feeds/challenge/<slug>.atom.xml), fetched from the live site or read from a
@@ -39,17 +38,12 @@ folder (`feed` pattern with {slug}); fetched through fetch.Fetcher, so with
 its validators (a 304 when unchanged), cap, deadline and checks. The first
 look at a feed records what it holds and sends nothing; an item first seen
 before a follow was confirmed is never sent to it.
-
-Duplicated with the reply notifications (subscriptions.py, built at the
-same time): the token signing, the per-address store and its purge, the
-confirm and unsubscribe pages; a later change may fold them into one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import logging
 import re
 import threading
@@ -57,7 +51,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote_plus
+from urllib.parse import quote_plus
 from xml.etree import ElementTree
 
 from lxml import etree
@@ -65,30 +59,33 @@ from lxml import etree
 from . import schema
 from .digest import Looping
 from .limits import RateLimiter
-from .mail import MailQueue, MailSettings, new_message, parse_address, stamp
-from .store import (
-    StoreError,
-    atomic_write,
-    dump_yaml,
-    keyed_hash,
-    load_yaml,
-    make_dir,
-    remove_file,
+from .mail import MailSettings, stamp
+from .store import StoreError, atomic_write, dump_yaml, load_yaml, make_dir
+from .subscriptions import (
+    CONFIRM,
+    CONFIRM_DAYS,
+    CONFIRM_PATH,
+    RESEND,
+    UNSUBSCRIBE,
+    UNSUBSCRIBE_PATH,
+    ReaderOutbox,
+    Subscribers,
+    ident_of,
+    sign,
+    target,
+    verify,
 )
 
 logger = logging.getLogger(__name__)
 
 FOLDER = "followers"
+KIND = "follow"
 MODES = ("each", "weekly")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-KEY = re.compile(r"[0-9a-f]{64}")
-UNCONFIRMED_DAYS = 7
-CONFIRM_DAYS = 7  # a confirmation link works this long
+UNCONFIRMED_DAYS = CONFIRM_DAYS  # a follow never confirmed goes then
 UNSUBSCRIBE_DAYS = 3650  # an old email's link still works
-CONFIRM_EVERY = dt.timedelta(days=1)  # at most one confirmation per address
 ATOM = "{http://www.w3.org/2005/Atom}"
 FEED_MAX = 5 * 1024 * 1024
-MAIL_KEEP_DAYS = 30
 # Items first seen this long ago and gone from the feed are forgotten.
 KEEP_DAYS = 60
 
@@ -101,28 +98,8 @@ class FollowSettings:
     rate: int = 5  # requests per client per hour
 
 
-# -- tokens (pure)
-
-
-def sign(secret: bytes, purpose: str, ident: str, expiry: int) -> str:
-    mac = hmac.new(secret, f"{purpose}\0{ident}\0{expiry}".encode(), hashlib.sha256)
-    return f"{ident}.{expiry}.{mac.hexdigest()[:40]}"
-
-
-def verify(secret: bytes, purpose: str, token: str, now: dt.datetime) -> str | None:
-    """The id a good, unexpired token of `purpose` names, else None."""
-    ident, _, rest = token.partition(".")
-    expiry, _, _ = rest.partition(".")
-    if not expiry.isdigit() or len(token) > 300:
-        return None
-    good = sign(secret, purpose, ident, int(expiry))
-    if not hmac.compare_digest(good.encode(), token.encode()):
-        return None
-    return ident if int(expiry) >= now.timestamp() else None
-
-
 def make_token(secret: bytes, purpose: str, ident: str, now: dt.datetime, days: int):
-    return sign(secret, purpose, ident, int(now.timestamp()) + days * 86400)
+    return sign(secret, purpose, ident, now + dt.timedelta(days=days))
 
 
 # -- the feed (pure)
@@ -293,22 +270,12 @@ def items_letter(challenge: str, items: list[Item], unsubscribe: str) -> Letter:
 
 @dataclass
 class Reader:
+    """An address and its follows, as read (subscriptions.Subscribers)."""
+
     key: str
     address: str
-    base: str  # the endpoint's address (links go there)
-    created: dt.datetime
-    confirm_sent: dt.datetime | None = None
-    # slug -> {"mode", "confirmed" (stamp or None), "last_digest"}
+    # slug -> {"mode", "confirmed" (stamp or None), "base", "last_digest", ...}
     follows: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "base": self.base,
-            "created": stamp(self.created),
-            "confirm_sent": stamp(self.confirm_sent) if self.confirm_sent else None,
-            "follows": self.follows,
-        }
 
 
 def _moment(value: Any) -> dt.datetime | None:
@@ -319,139 +286,139 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 class FollowStore:
-    """The followers and what was seen in each feed; one lock for the
-    process (request threads and the worker)."""
+    """The follows, kept in the readers' store (subscriptions.Subscribers,
+    whose lock every change takes: a change reads the file afresh, so an
+    unsubscribe meanwhile wins), and what was seen in each feed (`lock`,
+    for this process's request threads and worker)."""
 
-    def __init__(self, root: Path, secret: bytes):
-        self.root = Path(root)
-        self.secret = secret
-        self.readers_dir = self.root / "readers"
+    def __init__(self, queue_root: Path, secret: bytes):
+        self.subscribers = Subscribers(queue_root, secret)
+        self.root = Path(queue_root) / FOLDER
         self.challenges_dir = self.root / "challenges"
         self.lock = threading.RLock()
 
     def open(self) -> FollowStore:
-        for folder in (self.root, self.readers_dir, self.challenges_dir):
+        self.subscribers.open()
+        for folder in (self.root, self.challenges_dir):
             make_dir(folder)
         return self
 
     def key(self, address: str) -> str:
-        return keyed_hash(self.secret, "follower", address.strip().lower())
-
-    def _path(self, key: str) -> Path:
-        if not KEY.fullmatch(key):
-            raise StoreError("not a follower key")
-        return self.readers_dir / f"{key}.yaml"
+        return self.subscribers.hash(address)
 
     def read(self, key: str) -> Reader | None:
+        """The address's follows; None when it follows nothing."""
         try:
-            data = load_yaml(self._path(key).read_bytes())
-        except (FileNotFoundError, StoreError):
+            record = self.subscribers.read(key)
+        except StoreError:
             return None
-        if not isinstance(data, dict):
+        follows = {
+            str(sub.get("id")): sub
+            for sub in (record or {}).get("subscriptions", [])
+            if sub.get("kind") == KIND
+        }
+        if not follows:
             return None
-        created = _moment(data.get("created"))
-        follows = data.get("follows") or {}
-        if created is None or not isinstance(follows, dict):
-            return None
-        return Reader(
-            key,
-            str(data.get("address", "")),
-            str(data.get("base", "")),
-            created,
-            _moment(data.get("confirm_sent")),
-            {str(k): dict(v) for k, v in follows.items() if isinstance(v, dict)},
-        )
-
-    def write(self, reader: Reader) -> None:
-        if not reader.follows:
-            remove_file(self._path(reader.key))
-            return
-        atomic_write(self._path(reader.key), dump_yaml(reader.record()))
+        return Reader(key, str(record.get("address", "")), follows)
 
     def readers(self) -> list[Reader]:
-        found = []
-        for path in sorted(self.readers_dir.glob("*.yaml")):
-            reader = self.read(path.stem) if KEY.fullmatch(path.stem) else None
-            if reader is not None:
-                found.append(reader)
-        return found
+        found = (self.read(key) for key in self.subscribers.idents())
+        return [reader for reader in found if reader is not None]
+
+    def _change(self, key: str, slug: str, change: Callable[[dict], Any]) -> Any:
+        """`change` applied to the follow of `slug` as the file holds it now
+        (None, and nothing written, when there is none)."""
+        with self.subscribers.lock():
+            record = self.subscribers.read(key)
+            for sub in (record or {}).get("subscriptions", []):
+                if sub.get("kind") == KIND and sub.get("id") == slug:
+                    result = change(sub)
+                    if result is not None:
+                        self.subscribers.write(key, record)
+                    return result
+        return None
 
     def ask(
         self, address: str, slug: str, mode: str, base: str, now: dt.datetime
-    ) -> tuple[Reader, bool]:
-        """Record a follow waiting for confirmation; (reader, whether to send
-        a confirmation now: not within a day of the last one, and not when
-        the follow is confirmed already with this mode). A confirmed
-        follow's mode changes only when the change is confirmed too
-        (`asked_mode` until then): else anyone could turn another's weekly
-        email into one per item, or the other way round."""
-        with self.lock:
-            key = self.key(address)
-            reader = self.read(key) or Reader(key, address, base, now)
-            follow = reader.follows.get(slug)
-            if follow and follow.get("confirmed"):
+    ) -> tuple[str, bool, bool]:
+        """Record a follow, or a change of mode, waiting for confirmation;
+        (the address's key, whether to send a confirmation now, whether it is
+        for a change of mode). None is sent within a day of the last one to
+        the address (RESEND), nor when the follow is confirmed already with
+        this mode. A confirmed follow's mode changes only when the change is
+        confirmed too (`asked_mode` until then): else anyone could turn
+        another's weekly email into one per item, or the other way round."""
+        key = self.key(address)
+        with self.subscribers.lock():
+            record = self.subscribers.read(key) or {
+                "address": address,
+                "added": stamp(now),
+                "confirmed": None,
+                "asked": None,
+                "subscriptions": [],
+                "wrote": [],
+            }
+            subs = record["subscriptions"]
+            follow = next(
+                (s for s in subs if s.get("kind") == KIND and s.get("id") == slug),
+                None,
+            )
+            change = bool(follow and follow.get("confirmed"))
+            if follow is not None and change:
                 if follow.get("mode") == mode:
                     if follow.pop("asked_mode", None) is not None:
-                        self.write(reader)  # asked back to what it is
-                    return reader, False
+                        self.subscribers.write(key, record)  # asked back
+                    return key, False, False
                 follow["asked_mode"] = mode
             else:
-                reader.follows[slug] = {"mode": mode, "confirmed": None}
-            reader.base = base
-            send = reader.confirm_sent is None or now - reader.confirm_sent >= (
-                CONFIRM_EVERY
-            )
+                if follow is not None:
+                    subs.remove(follow)
+                subs.append(
+                    {
+                        "kind": KIND,
+                        "id": slug,
+                        "since": stamp(now),
+                        "mode": mode,
+                        "confirmed": None,
+                    }
+                )
+                follow = subs[-1]
+            follow["base"] = base
+            asked = _moment(record.get("asked"))
+            send = asked is None or now - asked >= RESEND
             if send:
-                reader.confirm_sent = now
-            self.write(reader)
-            return reader, send
+                record["asked"] = stamp(now)
+            self.subscribers.write(key, record)
+        return key, send, change
 
     def confirm(self, key: str, slug: str, now: dt.datetime) -> bool:
-        with self.lock:
-            reader = self.read(key)
-            follow = reader.follows.get(slug) if reader else None
-            if reader is None or follow is None:
-                return False
+        def confirm(follow: dict) -> bool:
             if not follow.get("confirmed"):
                 follow["confirmed"] = stamp(now)
                 follow["last_digest"] = stamp(now)
-                self.write(reader)
             elif follow.get("asked_mode") in MODES:
                 # A confirmed change of mode; the weekly count starts anew.
                 follow["mode"] = follow.pop("asked_mode")
                 follow["last_digest"] = stamp(now)
-                self.write(reader)
             return True
+
+        return bool(self._change(key, slug, confirm))
+
+    def digest_sent(self, key: str, slug: str, now: dt.datetime) -> None:
+        self._change(key, slug, lambda follow: follow.update(last_digest=stamp(now)))
 
     def unsubscribe(self, key: str, slug: str) -> bool:
-        with self.lock:
-            reader = self.read(key)
-            if reader is None or slug not in reader.follows:
-                return False
-            del reader.follows[slug]
-            self.write(reader)  # no follow left: the file goes
-            logger.info("follow: one follow ended")
-            return True
+        """The follow of `slug` ends (the address goes when nothing is left)."""
+        return bool(
+            self.subscribers.drop(
+                key, lambda sub: not (sub.get("kind") == KIND and sub.get("id") == slug)
+            )
+        )
 
     def purge(self, now: dt.datetime) -> int:
-        """Follows never confirmed after UNCONFIRMED_DAYS go; a reader with
-        none left goes with them."""
-        removed = 0
-        limit = now - dt.timedelta(days=UNCONFIRMED_DAYS)
-        with self.lock:
-            for reader in self.readers():
-                stale = [
-                    slug
-                    for slug, follow in reader.follows.items()
-                    if not follow.get("confirmed")
-                    and (reader.confirm_sent or reader.created) < limit
-                ]
-                for slug in stale:
-                    del reader.follows[slug]
-                if stale:
-                    removed += len(stale)
-                    self.write(reader)
-        return removed
+        """Follows never confirmed after UNCONFIRMED_DAYS go (the store's
+        purge, with every other unconfirmed subscription)."""
+        return self.subscribers.purge(now)
 
     # -- what each feed held
 
@@ -494,12 +461,13 @@ class Follow(Looping):
         siteurl: Callable[[], str] = lambda: "",
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         reader: Callable[[str], bytes] | None = None,
+        reply_to: str = "",
     ):
-        self.store = FollowStore(Path(queue_root) / FOLDER, secret).open()
+        self.store = FollowStore(Path(queue_root), secret).open()
         if reader is None:
             make_dir(self.store.root / "feeds")
             reader = FeedReader(self.store.root / "feeds")
-        self.outbox = MailQueue(self.store.root / "mail").open()
+        self.outbox = ReaderOutbox(queue_root, mail, reply_to)
         self.secret = secret
         self.mail = mail
         self.settings = settings
@@ -527,49 +495,41 @@ class Follow(Looping):
         """A request to follow (checked by the caller); a confirmation queued
         when the store says so."""
         now = self.clock()
-        reader, send = self.store.ask(address, slug, mode, base, now)
+        key, send, change = self.store.ask(address, slug, mode, base, now)
         if not send:
             return
-        token = make_token(self.secret, "confirm", f"{reader.key}~{slug}", now, 7)
-        link = f"{base}/follow/confirm?t={quote_plus(token)}"
-        change = "asked_mode" in reader.follows.get(slug, {})
+        ident = ident_of(key, KIND, slug)
+        token = make_token(self.secret, CONFIRM, ident, now, CONFIRM_DAYS)
+        link = f"{base}{CONFIRM_PATH}?t={quote_plus(token)}"
         letter = confirm_letter(slug, mode, link, change=change)
-        key = mail_key("confirm", reader.key, stamp(now))
-        self._queue(key, address, letter, now, unsubscribe="")
+        name = mail_key("confirm", key, stamp(now))
+        self._queue(name, address, letter, now, unsubscribe="")
         self._wake.set()
 
     def token_target(self, purpose: str, token: str) -> tuple[str, str] | None:
+        """(address key, slug) of a good follow token, else None."""
         ident = verify(self.secret, purpose, token, self.clock())
         if ident is None:
             return None
-        key, _, slug = ident.partition("~")
-        return (key, slug) if KEY.fullmatch(key) and SLUG.fullmatch(slug) else None
+        key, kind, slug = target(ident)
+        return (key, slug) if kind == KIND and SLUG.fullmatch(slug) else None
 
     def _queue(
         self, key: str, address: str, letter: Letter, now: dt.datetime, unsubscribe
     ) -> None:
-        headers = {"Auto-Submitted": "auto-generated"}
-        if unsubscribe:
-            headers["List-Unsubscribe"] = f"<{unsubscribe}>"
-            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        domain = parse_address(self.mail.sender, "LAB_COMMENTS_MAIL_FROM").domain
-        message = new_message(
-            self.mail,
-            [address],
-            letter.subject,
-            letter.text,
-            html=letter.html,
-            message_id=f"<{key}@{domain}>",
-            now=now,
-            headers=headers,
+        self.outbox.add(
+            key, address, letter.subject, letter.text, letter.html, now, unsubscribe
         )
-        self.outbox.add(key, message, [address], now)
 
     def unsubscribe_link(self, reader: Reader, slug: str, now: dt.datetime) -> str:
-        token = make_token(
-            self.secret, "unsubscribe", f"{reader.key}~{slug}", now, UNSUBSCRIBE_DAYS
-        )
-        return f"{reader.base}/follow/unsubscribe?t={quote_plus(token)}"
+        ident = ident_of(reader.key, KIND, slug)
+        token = make_token(self.secret, UNSUBSCRIBE, ident, now, UNSUBSCRIBE_DAYS)
+        base = reader.follows[slug].get("base", "")
+        return f"{base}{UNSUBSCRIBE_PATH}?t={quote_plus(token)}"
+
+    def poke(self) -> None:
+        """A follow was confirmed: look and send soon."""
+        self._wake.set()
 
     # -- the worker
 
@@ -600,11 +560,11 @@ class Follow(Looping):
             now = self.clock()
             if look:
                 self.store.purge(now)
-                self.outbox.purge_sent(now)
-                # Refused by the server for a month: given up (logged).
-                self.outbox.expire(now, MAIL_KEEP_DAYS)
+                self.outbox.tidy(now)
                 self._look(now)
-            return self.outbox.deliver(self.mail, self.clock())
+            # The queue is shared with the reply emails: one sender at a time.
+            with self.outbox.sending():
+                return self.outbox.deliver(self.clock)
 
     def _look(self, now: dt.datetime) -> None:
         followed: dict[str, list[Reader]] = {}
@@ -672,8 +632,7 @@ class Follow(Looping):
                 letter = items_letter(title, due, link)
                 key = mail_key("digest", reader.key, slug, stamp(last))
                 self._queue(key, reader.address, letter, now, link)
-            follow["last_digest"] = stamp(now)
-            self.store.write(reader)
+            self.store.digest_sent(reader.key, slug, now)
             return
         if first:
             return
@@ -686,13 +645,3 @@ class Follow(Looping):
 def form_value(form: Mapping[str, list[str]], name: str) -> str:
     values = form.get(name, [])
     return values[0].strip() if len(values) == 1 else ""
-
-
-def token_of(environ, form: Mapping[str, list[str]]) -> str:
-    """The token from the form, or from the query (one-click unsubscribe
-    posts to the link itself)."""
-    token = form_value(form, "t")
-    if token:
-        return token
-    query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=5)
-    return form_value(query, "t")

@@ -15,19 +15,18 @@ under a key fixed by (address, reply): a crash between the two cannot
 queue it twice (mail.MailQueue refuses a key queued or sent). A reply the
 address wrote itself (`wrote`, noted at intake) is not told.
 
-Sending goes through its own mail queue, `<queue>/reader-mail/`, with
-retries and backoff (mail.py), one process at a time (a lock file). Every
-email carries a signed unsubscribe link and the List-Unsubscribe and
+Sending goes through the readers' mail queue (subscriptions.ReaderOutbox,
+`<queue>/reader-mail/`, shared with follow.py), with retries and backoff
+(mail.py), one thread at a time. Every email carries a signed unsubscribe
+link (for the whole address) and the List-Unsubscribe and
 List-Unsubscribe-Post headers (RFC 8058 one-click).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,17 +36,23 @@ from urllib.parse import quote as url_quote
 from xml.etree import ElementTree
 
 from .digest import quote
-from .mail import MailQueue, MailSettings, new_message, sender_domain
+from .mail import MailQueue, MailSettings
 from .store import remove_file
-from .subscriptions import CONFIRM, UNSUBSCRIBE, Subscribers, moment, sign
+from .subscriptions import (
+    CONFIRM,
+    CONFIRM_PATH,
+    MAIL_DIR,
+    UNSUBSCRIBE,
+    UNSUBSCRIBE_PATH,
+    ReaderOutbox,
+    Subscribers,
+    moment,
+    sign,
+)
 
 logger = logging.getLogger(__name__)
 
 KIND = "replies"
-MAIL_DIR = "reader-mail"
-LOCK_FILE = ".send.lock"
-CONFIRM_PATH = "/subscriptions/confirm"
-UNSUBSCRIBE_PATH = "/unsubscribe"
 CONFIRM_DAYS = 7
 # An unsubscribe link works this long after its email was sent.
 UNSUBSCRIBE_DAYS = 400
@@ -58,8 +63,8 @@ MANIFEST_SECONDS = 2.0
 LOOK_SECONDS = 300.0
 NAME_CHARS = 80
 TEXT_CHARS = 300
-# Queued messages refused this long are given up.
-KEEP_DAYS = 7.0
+# When the follow thread holds the mail queue, try again this soon.
+BUSY_SECONDS = 1.0
 # A subscription to a comment neither pending nor published (rejected, or
 # erased) this long after it was made is dropped: it can never be told
 # anything. Longer than a comment may wait (LAB_COMMENTS_PENDING_DAYS, 30)
@@ -191,8 +196,7 @@ class ReplyNotifier:
         self.is_pending = is_pending
         self.clock = clock
         self.subscribers = Subscribers(queue_root, secret).open()
-        self.folder = Path(queue_root) / MAIL_DIR
-        self.outbox = MailQueue(self.folder).open()
+        self.outbox = ReaderOutbox(queue_root, mail, settings.reply_to)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -253,12 +257,9 @@ class ReplyNotifier:
     def run_once(self, always: bool = True) -> float:
         """Tell what is new (`always`, or when the manifest changed), send
         what is due; seconds until the next round is needed."""
-        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return LOOK_SECONDS
+        with self.outbox.sending(wait=False) as mine:
+            if not mine:
+                return BUSY_SECONDS
             now = self.clock()
             posts = self.manifest_posts()
             last = self._looked
@@ -270,20 +271,17 @@ class ReplyNotifier:
             ):
                 self._looked = (posts, time.monotonic())
                 self.look(now, posts)
-            self.outbox.deliver(self.mail, self.clock())
+            self.outbox.deliver(self.clock)
             if self._purged is None or now - self._purged > dt.timedelta(days=1):
                 self._purged = now
                 self.subscribers.purge(now)
                 self.tidy(now, posts)
-                self.outbox.purge_sent(now)
-                self.outbox.expire(now, KEEP_DAYS)
+                self.outbox.tidy(now)
             due = self.outbox.next_due()
             wait = LOOK_SECONDS
             if due is not None:
                 wait = min(wait, (due - self.clock()).total_seconds())
             return max(0.0, wait)
-        finally:
-            os.close(fd)
 
     def look(self, now: dt.datetime, posts: Mapping) -> int:
         """Queue one email per published reply (in the manifest's `posts`)
@@ -342,27 +340,15 @@ class ReplyNotifier:
     def _queue(
         self, ident: str, item: str, address: str, email: Email, now: dt.datetime
     ) -> bool:
-        key = mail_key(KIND, ident, item)
-        unsubscribe = self._unsubscribe(ident, now)
-        headers = {
-            # RFC 3834: no automatic answers to a machine's message.
-            "Auto-Submitted": "auto-generated",
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
-        if self.settings.reply_to:
-            headers["Reply-To"] = self.settings.reply_to
-        message = new_message(
-            self.mail,
-            [address],
+        return self.outbox.add(
+            mail_key(KIND, ident, item),
+            address,
             email.subject,
             email.text,
-            html=email.html,
-            message_id=f"<{key}@{sender_domain(self.mail)}>",
-            now=now,
-            headers=headers,
+            email.html,
+            now,
+            self._unsubscribe(ident, now),
         )
-        return self.outbox.add(key, message, [address], now)
 
 
 def erase_address(queue_root: Path, secret: bytes, address: str) -> int:

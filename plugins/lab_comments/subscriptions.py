@@ -1,6 +1,7 @@
-"""Readers' email subscriptions: a private store of addresses, and signed
-links to confirm and to leave. Shared by the reply emails (replies.py) and
-any other email to readers; it says nothing about what is sent.
+"""Readers' email subscriptions: a private store of addresses, signed links
+to confirm and to leave, and the one queue of readers' email. Shared by the
+reply emails (replies.py, kind "replies") and following a challenge
+(follow.py, kind "follow"); it says nothing about what is sent.
 
 **The store.** `<queue>/subscribers/<hash>.yaml`, one file per address,
 named by a keyed hash of the address (`store.keyed_hash`, purpose
@@ -12,6 +13,13 @@ told about it: `told`) and the ids of comments the address wrote (`wrote`,
 so that nobody is told of their own reply). Written atomically, under one
 lock (`<queue>/subscribers/.lock`) for every change.
 
+**Confirmed.** Reply emails are confirmed once per address (`confirmed` of
+the record). A follow is confirmed on its own (`confirmed` of that
+subscription), so that a stranger cannot add follows, or change one's
+mode, to an address that confirmed something else. `asked` (when the last
+confirmation went) is the address's, whatever was asked: at most one
+confirmation a day reaches an address that did not ask for it.
+
 **Kept how long.** An address with no subscription left is deleted at once;
 one never confirmed is deleted CONFIRM_DAYS after it was added (`purge`);
 `erase` deletes everything about an address (the staff command
@@ -21,6 +29,14 @@ one never confirmed is deleted CONFIRM_DAYS after it was added (`purge`);
 `<ident>.<expires>.<mac>`, the mac an HMAC-SHA256 over (purpose, ident,
 expiry) with the queue's secret: a confirmation link cannot be used to
 unsubscribe, nor an old one after it expired, nor any made without the key.
+The ident is an address hash (the whole address: reply emails) or
+`<hash>~<kind>~<id>` (one subscription: a follow); `target` splits it.
+One pair of routes takes both (CONFIRM_PATH, UNSUBSCRIBE_PATH).
+
+**Sending.** `ReaderOutbox`: every email to readers waits in
+`<queue>/reader-mail/` (mail.MailQueue: retries with backoff, never twice),
+is built with its List-Unsubscribe headers here, and is sent by one thread
+at a time (`sending`, a lock file).
 """
 
 from __future__ import annotations
@@ -36,9 +52,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from . import schema
-from .mail import stamp
+from .mail import MailQueue, MailSettings, new_message, sender_domain, stamp
 from .store import (
     TEMP_PREFIX,
     StoreError,
@@ -64,7 +81,28 @@ WROTE_MAX = 500
 CONFIRM = "confirm"
 UNSUBSCRIBE = "unsubscribe"
 HASH = re.compile(r"[0-9a-f]{64}")
-TOKEN = re.compile(r"([0-9a-f]{64})\.(\d{1,12})\.([0-9a-f]{32})")
+IDENT = r"[0-9a-f]{64}(?:~[a-z]{1,20}~[a-z0-9][a-z0-9-]{0,99})?"
+TOKEN = re.compile(rf"({IDENT})\.(\d{{1,12}})\.([0-9a-f]{{32}})")
+# The routes of every reader's link (a GET shows a button, a POST acts).
+CONFIRM_PATH = "/subscriptions/confirm"
+UNSUBSCRIBE_PATH = "/unsubscribe"
+MAIL_DIR = "reader-mail"
+SEND_LOCK = ".send.lock"
+# Queued messages refused this long are given up.
+MAIL_KEEP_DAYS = 7.0
+
+
+def ident_of(key: str, kind: str = "", sub_id: str = "") -> str:
+    """A token's ident: the address (`key`), or one of its subscriptions."""
+    return f"{key}~{kind}~{sub_id}" if kind else key
+
+
+def target(ident: str) -> tuple[str, str, str]:
+    """(address hash, kind, id) of a token's ident; kind and id "" for the
+    whole address."""
+    key, _, rest = ident.partition("~")
+    kind, _, sub_id = rest.partition("~")
+    return key, kind, sub_id
 
 
 def address_hash(secret: bytes, address: str) -> str:
@@ -192,6 +230,7 @@ class Subscribers:
             self.write(key, record)
 
     def confirm(self, ident: str, now: dt.datetime) -> bool:
+        """The address confirmed (reply emails); False if it is not here."""
         with self.lock():
             record = self.read(ident)
             if record is None:
@@ -235,21 +274,46 @@ class Subscribers:
         return gone
 
     def purge(self, now: dt.datetime) -> int:
-        """Delete addresses never confirmed within CONFIRM_DAYS."""
+        """Delete addresses never confirmed within CONFIRM_DAYS, and the
+        follows (confirmed one by one) not confirmed in that time."""
         limit = now - dt.timedelta(days=CONFIRM_DAYS)
         removed = 0
         with self.lock():
             for ident in self.idents():
                 record = self.read(ident)
-                if record is None or record.get("confirmed"):
+                if record is None:
                     continue
-                if moment(record.get("added")) < limit and remove_file(
-                    self.path(ident)
-                ):
-                    removed += 1
+                subs = record.get("subscriptions", [])
+                kept = [
+                    sub
+                    for sub in subs
+                    if "confirmed" not in sub
+                    or sub["confirmed"]
+                    or moment(sub.get("since")) >= limit
+                ]
+                confirmed = record.get("confirmed") or any(
+                    sub.get("confirmed") for sub in kept
+                )
+                if not confirmed and moment(record.get("added")) < limit:
+                    kept = []
+                if len(kept) < len(subs):
+                    record["subscriptions"] = kept
+                    self.write(ident, record)  # none left: the file goes
+                    removed += not kept
         if removed:
             logger.info("subscribers: %d unconfirmed address(es) deleted", removed)
         return removed
+
+
+def token_of(environ, form: Mapping[str, list[str]]) -> str:
+    """The token from the form (a page's button), or from the query (a mail
+    app's one-click POST goes to the link itself)."""
+    values = form.get("t", [])
+    if len(values) == 1 and values[0].strip():
+        return values[0].strip()
+    query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=5)
+    values = query.get("t", [])
+    return values[0].strip() if len(values) == 1 else ""
 
 
 def moment(value: Any) -> dt.datetime:
@@ -257,3 +321,74 @@ def moment(value: Any) -> dt.datetime:
         return schema.utc_datetime(value)
     except schema.Invalid:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+class ReaderOutbox:
+    """The one queue of readers' email (`<queue>/reader-mail/`): `add`
+    builds a message with the headers every reader's email carries (RFC
+    3834's Auto-Submitted; RFC 8058's List-Unsubscribe and
+    List-Unsubscribe-Post when it has an unsubscribe link; the Reply-To),
+    named by `key` so that it is never queued twice; `deliver` sends what is
+    due while holding `sending` (the reply and the follow threads share the
+    queue, and mail.MailQueue wants one sender at a time)."""
+
+    def __init__(self, queue_root: Path | str, mail: MailSettings, reply_to: str = ""):
+        self.folder = Path(queue_root) / MAIL_DIR
+        self.queue = MailQueue(self.folder).open()
+        self.mail = mail
+        self.reply_to = reply_to
+
+    def add(  # noqa: PLR0917 (one message's parts, in order)
+        self,
+        key: str,
+        address: str,
+        subject: str,
+        text: str,
+        html: str,
+        now: dt.datetime,
+        unsubscribe: str = "",
+    ) -> bool:
+        headers = {"Auto-Submitted": "auto-generated"}
+        if unsubscribe:
+            headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if self.reply_to:
+            headers["Reply-To"] = self.reply_to
+        message = new_message(
+            self.mail,
+            [address],
+            subject,
+            text,
+            html=html,
+            message_id=f"<{key}@{sender_domain(self.mail)}>",
+            now=now,
+            headers=headers,
+        )
+        return self.queue.add(key, message, [address], now)
+
+    @contextlib.contextmanager
+    def sending(self, wait: bool = True) -> Iterator[bool]:
+        """Held while one thread sends (or, for the reply emails, looks and
+        sends); yields False at once when `wait` is False and another holds
+        it."""
+        fd = os.open(self.folder / SEND_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def deliver(self, now: Callable[[], dt.datetime]) -> tuple[int, int]:
+        """Send what is due (the caller holds `sending`); (sent, failed)."""
+        return self.queue.deliver(self.mail, now())
+
+    def tidy(self, now: dt.datetime) -> None:
+        self.queue.purge_sent(now)
+        self.queue.expire(now, MAIL_KEEP_DAYS)
+
+    def next_due(self) -> dt.datetime | None:
+        return self.queue.next_due()
