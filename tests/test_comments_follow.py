@@ -11,7 +11,7 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from commentkit import SITE, Clock, call, make_app, parse_html_bytes
+from commentkit import GOOD, SITE, Clock, call, make_app, parse_html_bytes
 from deploykit import live_site, serve_file
 from followkit import (
     SLUG,
@@ -32,6 +32,7 @@ from lab_comments.follow import (
     verify,
 )
 from lab_comments.loadtest import HOST, free_port, running_server, write_manifest
+from lab_comments.replies import erase_address
 from lab_comments.subscriptions import ident_of, target
 
 ADDRESS = "reader@example.org"
@@ -187,6 +188,41 @@ def test_changing_a_confirmed_follow_s_mode_needs_a_confirmation(tmp_path):
         assert follows(app)[SLUG]["asked_mode"] == "weekly"
         assert ask(app, ADDRESS, "each").status == 200
         assert "asked_mode" not in follows(app)[SLUG]
+
+
+def test_follows_and_reply_emails_share_one_store_limit_and_routes(tmp_path):
+    """One address, one file: a follow and a reply subscription side by side;
+    one confirmation a day to the address, whichever asked; a follow's
+    unsubscribe link ends that follow only; erasing the address erases
+    both."""
+    clock = Clock(START)
+    with smtp_server() as (recorder, port):
+        app = make_app(
+            tmp_path / "endpoint",
+            clock=clock,
+            mail=mail_settings(port),
+            follow=FollowSettings(feed=str(tmp_path / "{slug}.atom.xml")),
+            public_url="https://comments.lab.example.org",
+        )
+        confirmed(app, recorder)
+        answer = call(app, body={**GOOD, "email": ADDRESS, "notify": "on"})
+        assert answer.status == 303, answer.text
+        key = app.follow.store.key(ADDRESS)
+        assert app.replies.subscribers.idents() == [key]
+        app.replies.run_once()
+        assert len(recorder.received) == 1  # asked today already
+        record = app.replies.subscribers.read(key)
+        kinds = sorted(sub["kind"] for sub in record["subscriptions"])
+        assert kinds == ["follow", "replies"]
+        reader = app.follow.store.read(key)
+        link = app.follow.unsubscribe_link(reader, SLUG, clock())
+        assert urlsplit(link).path == "/unsubscribe"
+        assert request(app, "POST", link, "List-Unsubscribe=One-Click").status == 200
+        record = app.replies.subscribers.read(key)
+        assert [sub["kind"] for sub in record["subscriptions"]] == ["replies"]
+        assert follows(app) == {}
+        assert erase_address(tmp_path / "endpoint" / "queue", app.queue.secret, ADDRESS)
+        assert app.replies.subscribers.idents() == []
 
 
 def test_too_many_requests_from_one_client_are_refused(tmp_path):

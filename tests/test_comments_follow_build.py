@@ -85,7 +85,8 @@ def test_no_follower_address_hash_or_token_reaches_the_output(tmp_path):
         app.follow.run_once()
         link = link_in(recorder.received[0].message, "/subscriptions/confirm")
         token = link.split("t=", 1)[1]
-        assert request(app, "POST", "/subscriptions/confirm", {"t": token}).status == 200
+        answer = request(app, "POST", "/subscriptions/confirm", {"t": token})
+        assert answer.status == 200
         app.follow.run_once()
         write_feed(tmp_path / "site", SLUG, [("tag:x,2025:b", "B")])
         app.follow.run_once()

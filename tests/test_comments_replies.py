@@ -32,6 +32,7 @@ from commentkit import (
     page_text,
     parse_html_bytes,
 )
+from followkit import mail_settings
 from mailkit import Recorder, smtp_server, wait_for
 
 from lab_comments import cli, schema
@@ -58,14 +59,7 @@ REPLIER = "canary-replier-9k2w@example.org"
 
 
 def plain(port: int) -> MailSettings:
-    return MailSettings(
-        host=HOST,
-        port=port,
-        security="none",
-        sender=FROM,
-        timeout=2,
-        retry_seconds=0.2,
-    )
+    return dataclasses.replace(mail_settings(port), sender=FROM)
 
 
 def endpoint(folder: Path, port: int, clock: Clock, posts=None) -> CommentsApp:

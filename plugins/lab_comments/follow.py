@@ -71,6 +71,7 @@ from .subscriptions import (
     ReaderOutbox,
     Subscribers,
     ident_of,
+    new_record,
     sign,
     target,
     verify,
@@ -350,14 +351,7 @@ class FollowStore:
         another's weekly email into one per item, or the other way round."""
         key = self.key(address)
         with self.subscribers.lock():
-            record = self.subscribers.read(key) or {
-                "address": address,
-                "added": stamp(now),
-                "confirmed": None,
-                "asked": None,
-                "subscriptions": [],
-                "wrote": [],
-            }
+            record = self.subscribers.read(key) or new_record(address, now)
             subs = record["subscriptions"]
             follow = next(
                 (s for s in subs if s.get("kind") == KIND and s.get("id") == slug),

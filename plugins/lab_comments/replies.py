@@ -35,7 +35,7 @@ from pathlib import Path
 from urllib.parse import quote as url_quote
 from xml.etree import ElementTree
 
-from .digest import quote
+from .digest import Looping, quote
 from .mail import MailQueue, MailSettings
 from .store import remove_file
 from .subscriptions import (
@@ -174,9 +174,11 @@ def mail_key(kind: str, ident: str, item: str) -> str:
 # -- the worker
 
 
-class ReplyNotifier:
+class ReplyNotifier(Looping):
     """Queues the confirmation and reply emails and sends them; `start`
     runs it in a thread (`serve`), `run_once` is one round (tests)."""
+
+    thread_name = "lab-comments-replies"
 
     def __init__(
         self,
@@ -227,21 +229,7 @@ class ReplyNotifier:
     def poke(self) -> None:
         self._wake.set()
 
-    # -- the thread
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="lab-comments-replies", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    # -- the thread (Looping: start, stop)
 
     def _run(self) -> None:
         while not self._stop.is_set():

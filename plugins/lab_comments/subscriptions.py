@@ -134,6 +134,19 @@ def verify(secret: bytes, purpose: str, token: str, now: dt.datetime) -> str | N
     return ident
 
 
+def new_record(address: str, now: dt.datetime) -> dict[str, Any]:
+    """What the store keeps about an address that asked for its first
+    subscription (module docstring)."""
+    return {
+        "address": address,
+        "added": stamp(now),
+        "confirmed": None,
+        "asked": None,
+        "subscriptions": [],
+        "wrote": [],
+    }
+
+
 class Subscribers:
     """The store (module docstring). Every method that changes a file takes
     the lock; reads of one file need none (files are replaced whole)."""
@@ -196,14 +209,7 @@ class Subscribers:
         confirmation now (unconfirmed, and none sent in the last day)."""
         key = self.hash(address)
         with self.lock():
-            record = self.read(key) or {
-                "address": address,
-                "added": stamp(now),
-                "confirmed": None,
-                "asked": None,
-                "subscriptions": [],
-                "wrote": [],
-            }
+            record = self.read(key) or new_record(address, now)
             wanted = {"kind": kind, "id": ident}
             if not any(
                 {"kind": s.get("kind"), "id": s.get("id")} == wanted
