@@ -45,6 +45,9 @@ _BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 Relink = Callable[[str], "str | None"]
 
 
+HEADINGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
+
+
 def shortcode_attributes(text: str) -> dict[str, str]:
     return {
         m[1].lower(): html.unescape(m[2] if m[2] is not None else m[3] or m[4] or "")
@@ -265,6 +268,12 @@ def html_to_markdown(
         comment.extract()
     for element in soup.find_all(["script", "style", "noscript", "template"]):
         element.decompose()
+    if soup.find("h1") is not None:
+        # A page's title is its one h1 (the site's pages are checked for
+        # it): a body's headings move down a level, an h6 staying an h6.
+        for heading in soup.find_all(HEADINGS):
+            heading.name = f"h{min(int(heading.name[1]) + 1, 6)}"
+        notes.append("headings: moved down one level (the title is the page's h1)")
     if words is not None:
         words.append(_words(soup))
     soup = _paragraphs(soup)
