@@ -211,7 +211,12 @@ LAB_COMMENTS_CLOSE_AFTER_DAYS = 0
 # default leaves escaping to each template. Templates are read once per build:
 # Jinja's default re-checks every included template's file on every page (a
 # stat call each), which a build never needs.
-JINJA_ENVIRONMENT = {"autoescape": True, "auto_reload": False}
+JINJA_ENVIRONMENT = {
+    "autoescape": True,
+    "auto_reload": False,
+    # The theme's indentation is for its editors, not its readers.
+    "extensions": ["lab_content.dedent.Dedent"],
+}
 # ... and compiled once for many builds (lab_content keeps them here).
 LAB_TEMPLATE_CACHE_PATH = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), ".cache", "jinja"
