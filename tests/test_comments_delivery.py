@@ -120,6 +120,20 @@ def test_queue_mode_is_the_default_and_has_no_deliverer(tmp_path):
     assert config.pull_delivery is None
 
 
+# The least a pull-request setup names (no forge is reached with it).
+MINIMAL_PULL_REQUEST = {
+    "LAB_COMMENTS_DELIVERY": "pull-request",
+    "LAB_COMMENTS_GIT_REMOTE": "https://git.example.org/lab/site.git",
+    "LAB_COMMENTS_FORGE_API": "https://api.example.org",
+    "LAB_COMMENTS_FORGE_REPO": REPO,
+    "LAB_COMMENTS_FORGE_TOKEN": TOKEN,
+}
+
+
+def without(environ: dict, name: str) -> dict:
+    return {k: v for k, v in environ.items() if k != name}
+
+
 @pytest.mark.parametrize(
     ("missing", "named"),
     [
@@ -130,13 +144,7 @@ def test_queue_mode_is_the_default_and_has_no_deliverer(tmp_path):
     ],
 )
 def test_an_incomplete_pull_request_setting_is_one_line(tmp_path, missing, named):
-    environ = {
-        "LAB_COMMENTS_DELIVERY": "pull-request",
-        "LAB_COMMENTS_GIT_REMOTE": "https://git.example.org/lab/site.git",
-        "LAB_COMMENTS_FORGE_API": "https://api.example.org",
-        "LAB_COMMENTS_FORGE_REPO": REPO,
-        "LAB_COMMENTS_FORGE_TOKEN": TOKEN,
-    }
+    environ = dict(MINIMAL_PULL_REQUEST)
     del environ[missing]
     with pytest.raises(ConfigError) as caught:
         delivery_from_env(environ)
@@ -163,14 +171,7 @@ def test_an_incomplete_pull_request_setting_is_one_line(tmp_path, missing, named
     ],
 )
 def test_a_bad_delivery_setting_is_refused_at_start(setting, value, named):
-    environ = {
-        "LAB_COMMENTS_DELIVERY": "pull-request",
-        "LAB_COMMENTS_GIT_REMOTE": "https://git.example.org/lab/site.git",
-        "LAB_COMMENTS_FORGE_API": "https://api.example.org",
-        "LAB_COMMENTS_FORGE_REPO": REPO,
-        "LAB_COMMENTS_FORGE_TOKEN": TOKEN,
-        setting: value,
-    }
+    environ = {**MINIMAL_PULL_REQUEST, setting: value}
     with pytest.raises(ConfigError) as caught:
         delivery_from_env(environ)
     assert str(caught.value).startswith(named)
@@ -182,10 +183,7 @@ def test_the_token_can_come_from_a_file_and_is_never_shown(tmp_path, monkeypatch
     token_file.write_text(TOKEN + "\n")
     settings = delivery_from_env(
         {
-            "LAB_COMMENTS_DELIVERY": "pull-request",
-            "LAB_COMMENTS_GIT_REMOTE": "https://git.example.org/lab/site.git",
-            "LAB_COMMENTS_FORGE_API": "https://api.example.org",
-            "LAB_COMMENTS_FORGE_REPO": REPO,
+            **without(MINIMAL_PULL_REQUEST, "LAB_COMMENTS_FORGE_TOKEN"),
             "LAB_COMMENTS_FORGE_TOKEN_FILE": str(token_file),
         }
     )

@@ -402,14 +402,19 @@ class Config:
     follow: FollowSettings | None = None
 
 
-def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
-    """The endpoint's Config from environment variables (see ENVIRONMENT)."""
+class Variables:
+    """The environment's settings as the endpoint reads them: `env(name)` is
+    a variable's value, or its default from ENVIRONMENT when unset or
+    blank; the numbers raise a ConfigError naming the variable."""
 
-    def get(name: str) -> str:
-        return environ.get(name, "").strip() or ENVIRONMENT[name][0]
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
 
-    def number(name: str, minimum: int = 0) -> int:
-        value = get(name)
+    def __call__(self, name: str) -> str:
+        return self.environ.get(name, "").strip() or ENVIRONMENT[name][0]
+
+    def number(self, name: str, minimum: int = 0) -> int:
+        value = self(name)
         try:
             result = int(value)
         except ValueError:
@@ -418,6 +423,21 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
             raise ConfigError(f"{name}: must be {minimum} or more")
         return result
 
+    def seconds(self, name: str) -> float:
+        value = self(name)
+        try:
+            result = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}: {value!r} is not a number") from None
+        if not result > 0 or result == float("inf"):
+            raise ConfigError(f"{name}: must be more than 0")
+        return result
+
+
+def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
+    """The endpoint's Config from environment variables (see ENVIRONMENT)."""
+    get = Variables(environ)
+    number = get.number
     origins = tuple(
         origin_of(o.strip())
         for o in get("LAB_COMMENTS_ALLOWED_ORIGINS").split(",")
@@ -482,13 +502,13 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         manifest_every=number("LAB_COMMENTS_MANIFEST_EVERY", 1),
         answer_shell_url=fetched["LAB_COMMENTS_ANSWER_SHELL_URL"],
         **mail_config(get),
-        **reader_mail_config(get, number),
+        **reader_mail_config(get),
         pull_delivery=delivery_from_env(environ),
         follow=follow_from_env(get),
     )
 
 
-def follow_from_env(get: Callable[[str], str]) -> FollowSettings | None:
+def follow_from_env(get: Variables) -> FollowSettings | None:
     """The follow settings (None: off); ConfigError naming the variable."""
     value = get("LAB_COMMENTS_FOLLOW").lower()
     if value not in ("on", "off"):
@@ -525,20 +545,11 @@ def secret_from_file(secret: str, path: str) -> str:
         ) from None
 
 
-def mail_config(get: Callable[[str], str]) -> dict:
+def mail_config(get: Variables) -> dict:
     """Config's email fields from the LAB_COMMENTS_SMTP_* and _MAIL_*
-    variables (`get` gives a variable or its default); ConfigError naming
-    the variable. No host: no email, and no other mail setting given."""
-
-    def seconds(name: str) -> float:
-        try:
-            value = float(get(name))
-        except ValueError:
-            raise ConfigError(f"{name}: {get(name)!r} is not a number") from None
-        if not value > 0 or value == float("inf"):
-            raise ConfigError(f"{name}: must be more than 0")
-        return value
-
+    variables; ConfigError naming the variable. No host: no email, and no
+    other mail setting given."""
+    seconds = get.seconds
     host = get("LAB_COMMENTS_SMTP_HOST")
     if not host:
         if get("LAB_COMMENTS_MODERATORS"):
@@ -590,7 +601,7 @@ def mail_config(get: Callable[[str], str]) -> dict:
     }
 
 
-def reader_mail_config(get: Callable[[str], str], number) -> dict:
+def reader_mail_config(get: Variables) -> dict:
     """Config's fields for email to readers; ConfigError naming the variable."""
     public_url = get("LAB_COMMENTS_PUBLIC_URL").rstrip("/")
     if public_url and not origin_of(public_url):
@@ -606,7 +617,7 @@ def reader_mail_config(get: Callable[[str], str], number) -> dict:
     return {
         "public_url": public_url,
         "reply_to": reply_to,
-        "confirm_limit": number("LAB_COMMENTS_CONFIRM_LIMIT", 1),
+        "confirm_limit": get.number("LAB_COMMENTS_CONFIRM_LIMIT", 1),
     }
 
 
@@ -614,20 +625,8 @@ def delivery_from_env(environ: Mapping[str, str]) -> pulls.Settings | None:
     """The pull-request delivery settings (None in queue mode); ConfigError
     of one line for a bad or incomplete combination. The token's value is
     never in a message."""
-
-    def get(name: str) -> str:
-        return environ.get(name, "").strip() or ENVIRONMENT[name][0]
-
-    def seconds(name: str) -> float:
-        value = get(name)
-        try:
-            result = float(value)
-        except ValueError:
-            raise ConfigError(f"{name}: {value!r} is not a number") from None
-        if not result > 0 or result == float("inf"):
-            raise ConfigError(f"{name}: must be more than 0")
-        return result
-
+    get = Variables(environ)
+    seconds = get.seconds
     mode = get("LAB_COMMENTS_DELIVERY")
     if mode == "queue":
         return None
