@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,9 +45,17 @@ REQUEST_MAX = 64 * 1024
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ID_MAX = 64
-# One @, no spaces or angle brackets, a dot in the domain; deliberately loose
-# (the address is only used to write back to the reader).
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+$")
+# One @, a dot in the domain, and none of the characters that make an
+# address mean something else to a mail program: a comment in brackets
+# ("name(1)@example.org"), a group ("list:name@..."), a domain literal, a
+# quoted or routed local part ("a%b@relay", "a!b"). An apostrophe is a
+# name's ("o'brien@"), in the local part only. Mail is sent to the
+# address as written and it is kept under a hash of the same string, so
+# "name(1)@" and "name(2)@" must not both reach "name@" (schema.email).
+EMAIL_RE = re.compile(
+    r"^[^@\s<>\",;:()\[\]\\%!]+@[^@\s<>\"',;:()\[\]\\%!]+"
+    r"\.[^@\s<>\"',;:()\[\]\\%!.]+$"
+)
 
 # The form's fields. `HONEYPOT` is hidden from people (and from assistive
 # technology); a bot that fills it is answered as if it had succeeded.
@@ -204,7 +213,7 @@ def body(value: Any) -> str:
 
 def email(value: Any) -> str:
     value = single_line(EMAIL_MAX)(value)
-    if not EMAIL_RE.match(value):
+    if not EMAIL_RE.match(value) or parseaddr(value)[1] != value:
         raise Invalid("is not an email address (write it like name@example.org)")
     return value
 
