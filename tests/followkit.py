@@ -23,6 +23,8 @@ from lab_comments.mail import MailSettings
 ATOM = "http://www.w3.org/2005/Atom"
 FROM = "Lab updates <updates@lab.example.org>"
 SLUG = "falls-at-home"
+# The endpoint's public address: every link of the emails starts with it.
+PUBLIC = "https://comments.lab.example.org"
 
 
 def mail_settings(port: int) -> MailSettings:
@@ -64,13 +66,20 @@ def follow_app(tmp_path: Path, port: int, clock: Clock, **settings: Any):
         clock=clock,
         mail=mail_settings(port),
         follow=FollowSettings(**settings),
+        public_url=PUBLIC,
     )
 
 
-def request(
-    app, method: str, url: str, body: dict | str = "", remote: str = "203.0.113.9"
+def request(  # noqa: PLR0917 (a request's parts, in order)
+    app,
+    method: str,
+    url: str,
+    body: dict | str = "",
+    remote: str = "203.0.113.9",
+    host: str = "",
 ) -> Answer:
-    """One request to a full link (path and query) of the endpoint."""
+    """One request to a full link (path and query) of the endpoint, with
+    the Host header `host` when given."""
     parts = urlsplit(url)
     data = (urlencode(body) if isinstance(body, dict) else body).encode()
     environ: dict[str, Any] = {}
@@ -84,6 +93,8 @@ def request(
         CONTENT_LENGTH=str(len(data)),
         **{"wsgi.input": io.BytesIO(data)},
     )
+    if host:
+        environ["HTTP_HOST"] = host
     if method == "GET":
         del environ["CONTENT_LENGTH"]
     captured: dict[str, Any] = {}

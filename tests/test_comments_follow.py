@@ -14,6 +14,7 @@ import pytest
 from commentkit import GOOD, SITE, Clock, call, make_app, parse_html_bytes
 from deploykit import live_site, serve_file
 from followkit import (
+    PUBLIC,
     SLUG,
     ask,
     follow_app,
@@ -24,6 +25,7 @@ from followkit import (
 )
 from mailkit import Recorder, smtp_server, wait_for
 
+from lab_comments.endpoint import ConfigError, config_from_env
 from lab_comments.follow import (
     UNCONFIRMED_DAYS,
     FollowSettings,
@@ -106,7 +108,9 @@ def test_confirm_then_one_email_per_new_item_and_never_twice(tmp_path):
     with smtp_server() as (recorder, port):
         app = follow_app(tmp_path, port, clock)
         confirmation = confirmed(app, recorder)
-        assert confirmation["List-Unsubscribe"] is None  # no follow yet
+        # A confirmation's own link to leave names that follow alone.
+        leave = confirmation["List-Unsubscribe"]
+        assert leave.startswith(f"<{PUBLIC}/unsubscribe?t=") and "~follow~" in leave
         assert follows(app)[SLUG]["confirmed"]
         app.follow.run_once()  # the first look: what the feed holds is old
         assert len(recorder.received) == 1
@@ -126,7 +130,7 @@ def test_confirm_then_one_email_per_new_item_and_never_twice(tmp_path):
         ]
         assert "http://127.0.0.1:8000/new/" in links
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert message["List-Unsubscribe"].startswith("<http://")
+        assert message["List-Unsubscribe"].startswith(f"<{PUBLIC}/unsubscribe?t=")
         # The same feed again, and again later: nothing more.
         app.follow.run_once()
         clock.advance(days=1)
@@ -181,13 +185,58 @@ def test_changing_a_confirmed_follow_s_mode_needs_a_confirmation(tmp_path):
         assert follows(app)[SLUG]["mode"] == "weekly"  # a GET changes nothing
         assert request(app, "POST", link, "").status == 200
         assert follows(app)[SLUG]["mode"] == "each"
-        assert "asked_mode" not in follows(app)[SLUG]
-        # Asked and then asked back: the unconfirmed change is forgotten.
+        # A request alone changes nothing kept about a confirmed follow.
         clock.advance(days=1)
+        before = dict(follows(app)[SLUG])
         assert ask(app, ADDRESS, "weekly").status == 200
-        assert follows(app)[SLUG]["asked_mode"] == "weekly"
-        assert ask(app, ADDRESS, "each").status == 200
-        assert "asked_mode" not in follows(app)[SLUG]
+        assert follows(app)[SLUG] == before
+
+
+def test_a_confirmation_confirms_the_mode_its_email_named(tmp_path):
+    """The reader asks for a weekly email; a stranger then asks for one per
+    item with the same address: the reader's click confirms weekly, and the
+    stranger's confirmation (a day later) changes it only if pressed."""
+    clock = Clock(START)
+    with smtp_server() as (recorder, port):
+        app = follow_app(tmp_path, port, clock)
+        assert ask(app, ADDRESS, "weekly").status == 200
+        app.follow.run_once(look=False)
+        (mine,) = messages(recorder)
+        clock.advance(days=1, minutes=1)
+        assert ask(app, ADDRESS, "each", remote="192.0.2.66").status == 200
+        app.follow.run_once(look=False)
+        assert len(recorder.received) == 2
+        assert (
+            request(app, "POST", link_in(mine, "/subscriptions/confirm")).status == 200
+        )
+        assert follows(app)[SLUG]["mode"] == "weekly"
+        assert follows(app)[SLUG]["confirmed"]
+
+
+def test_links_start_with_the_public_address_whatever_the_host_says(tmp_path):
+    """A request's Host (and its scheme) is the sender's to choose: no link
+    of any email, nor anything kept, comes from it."""
+    clock = Clock(START)
+    with smtp_server() as (recorder, port):
+        app = follow_app(tmp_path, port, clock)
+        confirmed(app, recorder, mode="weekly")
+        for mode in ("each", "weekly", "each"):
+            body = {"address": ADDRESS, "challenge": SLUG, "mode": mode}
+            answer = request(app, "POST", "/follow", body, host="evil.example")
+            assert answer.status == 200
+            clock.advance(days=1, minutes=1)
+        app.follow.run_once(look=False)
+        assert ask(app, "new@example.org").status == 200
+        app.follow.run_once(look=False)
+    assert len(recorder.received) >= 3
+    for received in recorder.received:
+        links = [w for w in received.text.split() if "://" in w]
+        assert links and all(w.startswith(PUBLIC) for w in links), links
+        assert received.message["List-Unsubscribe"].startswith(f"<{PUBLIC}/")
+    stored = b"".join(
+        p.read_bytes() for p in (tmp_path / "endpoint").rglob("*") if p.is_file()
+    )
+    assert b"evil.example" not in stored
 
 
 def test_follows_and_reply_emails_share_one_store_limit_and_routes(tmp_path):
@@ -214,8 +263,7 @@ def test_follows_and_reply_emails_share_one_store_limit_and_routes(tmp_path):
         record = app.replies.subscribers.read(key)
         kinds = sorted(sub["kind"] for sub in record["subscriptions"])
         assert kinds == ["follow", "replies"]
-        reader = app.follow.store.read(key)
-        link = app.follow.unsubscribe_link(reader, SLUG, clock())
+        link = app.follow.unsubscribe_link(key, SLUG, clock())
         assert urlsplit(link).path == "/unsubscribe"
         assert request(app, "POST", link, "List-Unsubscribe=One-Click").status == 200
         record = app.replies.subscribers.read(key)
@@ -392,6 +440,7 @@ def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):
             "LAB_COMMENTS_MAIL_FROM": "Lab <updates@lab.example.org>",
             "LAB_COMMENTS_MODERATORS": "mod@lab.example.org",
             "LAB_COMMENTS_FOLLOW": "on",
+            "LAB_COMMENTS_PUBLIC_URL": PUBLIC,
             "LAB_COMMENTS_FOLLOW_FEED": str(site / "feeds/challenge/{slug}.atom.xml"),
             "LAB_COMMENTS_FOLLOW_EVERY": "0.3",
         }
@@ -401,7 +450,7 @@ def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):
             assert http(server, "POST", "/follow", body)[0] == 200
             wait_for(lambda: recorder.received, 20, "the confirmation")
             link = link_in(recorder.received[0].message, "/subscriptions/confirm")
-            assert link.startswith(server.origin)
+            assert link.startswith(f"{PUBLIC}/subscriptions/confirm?t=")
             status, page = http(server, "GET", link)
             assert status == 200
             form = parse_html_bytes(page).find(".//{*}form")
@@ -455,10 +504,38 @@ def test_the_feed_defaults_to_the_site_the_manifest_names(tmp_path):
             tmp_path,
             mail=mail_settings(port),
             follow=FollowSettings(feed=""),
+            public_url=PUBLIC,
         )
         assert app.follow.feed_location(SLUG) == (
             f"{SITE}/feeds/challenge/{SLUG}.atom.xml"
         )
+
+
+def test_following_needs_the_endpoints_public_address(tmp_path):
+    """Without it the links would have to come from the request."""
+    with smtp_server() as (_, port), pytest.raises(ConfigError, match="PUBLIC_URL"):
+        make_app(tmp_path, mail=mail_settings(port), follow=FollowSettings(feed=""))
+    environ = {
+        "LAB_COMMENTS_FOLLOW": "on",
+        "LAB_COMMENTS_SMTP_HOST": "127.0.0.1",
+        "LAB_COMMENTS_MAIL_FROM": "lab@example.org",
+        "LAB_COMMENTS_MODERATORS": "mod@example.org",
+    }
+    with pytest.raises(ConfigError, match="LAB_COMMENTS_PUBLIC_URL"):
+        config_from_env(environ)
+
+
+def test_only_a_challenge_of_the_site_can_be_followed(tmp_path):
+    """The manifest lists the challenges: a made-up one is refused at once,
+    and nothing is kept or sent for it."""
+    with smtp_server() as (recorder, port):
+        app = follow_app(tmp_path, port, Clock(START))
+        write_manifest(app.manifest.path, SITE, {"a-post": {}}, challenges=[SLUG])
+        assert ask(app, ADDRESS, slug="made-up").status == 400
+        assert ask(app, ADDRESS).status == 200
+        app.follow.run_once(look=False)
+    assert len(recorder.received) == 1
+    assert list(follows(app)) == [SLUG]
 
 
 def test_a_request_from_another_site_is_refused(tmp_path):

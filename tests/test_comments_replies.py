@@ -46,6 +46,7 @@ from lab_comments.subscriptions import (
     UNSUBSCRIBE,
     Subscribers,
     address_hash,
+    find,
     sign,
     verify,
 )
@@ -108,7 +109,7 @@ def publish(folder: Path, app, posts: dict, replies: dict) -> None:
 
 
 def link_in(text: str, path: str) -> str:
-    (found,) = set(re.findall(rf"{re.escape(PUBLIC)}{path}\?t=[0-9a-f.]+", text))
+    (found,) = set(re.findall(rf"{re.escape(PUBLIC)}{path}\?t=[0-9a-z.~-]+", text))
     return found[len(PUBLIC) :]
 
 
@@ -118,8 +119,10 @@ def confirm(app, received) -> None:
     assert shown.status == 200
     assert "Confirm" in page_text(shown)
     # A GET (a mail scanner following the link) confirms nothing.
-    ident = target.split("t=")[1].split(".")[0]
-    assert app.replies.subscribers.read(ident)["confirmed"] is None
+    key, kind, comment_id = target.split("t=")[1].split(".")[0].split("~")
+    record = app.replies.subscribers.read(key)
+    assert kind == "replies"
+    assert find(record, kind, comment_id)["confirmed"] is None
     answer = call(app, path=target, body={"List-Unsubscribe": "One-Click"})
     assert answer.status == 200, answer.text
 
@@ -217,6 +220,71 @@ def test_nothing_but_one_confirmation_reaches_an_unconfirmed_address(tmp_path, c
         app.replies._purged = None
         app.replies.run_once()
         assert store.idents() == []
+
+
+def test_each_comment_is_confirmed_on_its_own(tmp_path, clock):
+    """A stranger's comment with a confirmed reader's address (and the box
+    ticked) does not subscribe that reader: its replies are told only once
+    the reader confirms that comment too. A reader with two comments waiting
+    is asked about the second when they confirm the first."""
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        mine = send(app, email=READER, notify="on", body="Mine.")
+        second = send(app, email=READER, notify="on", body="Also mine.")
+        app.replies.run_once()
+        (first_ask,) = to(recorder, READER)  # one a day
+        confirm(app, first_ask)
+        app.replies.run_once()
+        assert len(to(recorder, READER)) == 2  # now the second is asked about
+        second_ask = to(recorder, READER)[-1]
+        assert link_in(second_ask.text, "/subscriptions/confirm") != link_in(
+            first_ask.text, "/subscriptions/confirm"
+        )
+        clock.advance(days=1, minutes=1)
+        strangers = send(
+            app, email=READER, notify="on", body="Not theirs.", remote="192.0.2.66"
+        )
+        app.replies.run_once()
+        assert len(to(recorder, READER)) == 3  # its confirmation, not pressed
+        replies = {
+            "20260303-100000-aaaaa1": (mine, "Ben", "To yours."),
+            "20260303-100000-aaaaa2": (strangers, "Ben", "To the stranger's."),
+            "20260303-100000-aaaaa3": (second, "Ben", "To your second."),
+        }
+        publish(tmp_path, app, {"ids": [mine, second, strangers]}, replies)
+        app.replies.run_once()
+    told = [r.text for r in to(recorder, READER)[3:]]
+    assert len(told) == 1 and "To yours." in told[0], told
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "&utm_source=newsletter&utm_medium=email&utm_campaign=x&a=1&b=2&c=3",
+        "&" + "&".join(f"f{n}=1" for n in range(200)),
+    ],
+)
+def test_a_link_with_fields_added_by_a_mail_service_still_works(tmp_path, clock, extra):
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        send(app, email=READER, notify="on")
+        app.replies.run_once()
+        target = link_in(recorder.received[0].text, "/subscriptions/confirm")
+        shown = call(app, "GET", path=target + extra, headers={"Origin": None})
+        assert shown.status == 200, shown.text
+        token = target.split("t=", 1)[1]
+        pressed = call(app, path="/subscriptions/confirm", body=f"t={token}{extra}")
+        assert pressed.status == 200, pressed.text
+        assert "confirmed" in page_text(pressed)
+
+
+def test_a_link_too_long_to_be_ours_is_refused_plainly(tmp_path, clock):
+    with smtp_server() as (_, port):
+        app = endpoint(tmp_path, port, clock)
+        long_query = "/unsubscribe?t=" + "a" * 5000
+        answer = call(app, "GET", path=long_query, headers={"Origin": None})
+    assert answer.status == 400
+    assert "does not work" in page_text(answer)
 
 
 def test_confirmations_are_limited_per_client(tmp_path, clock):
@@ -474,11 +542,21 @@ def test_canaries_stay_out_of_content_output_and_history(tmp_path):
         (reply,) = app.queue.ids()
         published.write(schema.published_record(app.queue.read(reply)))
         app.queue.remove(reply)
+        # Two more replies: one still waiting, one rejected (as comments-
+        # reject does: gone from the queue, never in content/).
+        for words, remote in (("Still waiting.", "8.8.4.4"), ("Rejected.", "1.1.1.1")):
+            form = {**reply_form, "body": words, "reply_to": mine, "notify": ""}
+            assert call(app, body=form, remote=remote).status == 303
+        waiting, rejected = sorted(app.queue.ids())
+        app.queue.remove(rejected)
         build_fixture(content, output)
         git(content, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
         git(content, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "b")
         app.replies.run_once()
         app.replies.run_once()
+        build_fixture(content, output)  # a second build, the same manifest
+        app.replies.run_once()
+        assert app.queue.ids() == [waiting]
     emails = to(recorder, READER)
     assert len(emails) == 2  # the confirmation, and the reply
     assert "Ben Ode replied" in emails[1].text
@@ -487,7 +565,7 @@ def test_canaries_stay_out_of_content_output_and_history(tmp_path):
     secrets = {READER, REPLIER}
     secrets |= {address_hash(SECRET, a) for a in (READER, REPLIER)}
     for received in recorder.received:
-        for found in re.findall(r"\?t=([0-9a-f.]+)", received.text):
+        for found in re.findall(r"\?t=([0-9a-z.~-]+)", received.text):
             secrets |= {found, found.split(".")[-1]}
     history = git(content, "log", "-p", "--all")
     for folder in (content, output):

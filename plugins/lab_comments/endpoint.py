@@ -89,7 +89,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import answer, delivery, follow, hooks, pulls, schema
+from . import answer, delivery, follow, hooks, pulls, replies, schema
 from .digest import DigestSettings, Notifier
 from .follow import Follow, FollowSettings
 from .limits import (
@@ -108,8 +108,10 @@ from .store import TEMP_PREFIX, Queue, StoreError, atomic_write, dump_yaml
 from .subscriptions import (
     CONFIRM,
     CONFIRM_PATH,
+    LINK_FIELDS_MAX,
     UNSUBSCRIBE,
     UNSUBSCRIBE_PATH,
+    link_fields,
     target,
     token_of,
     verify,
@@ -526,6 +528,9 @@ def follow_from_env(get: Variables) -> FollowSettings | None:
         ) from None
     if not every > 0 or rate < 1:
         raise ConfigError("LAB_COMMENTS_FOLLOW_EVERY, _RATE: more than 0")
+    # Every link of a follow's emails starts with it: never a request's Host.
+    if not origin_of(get("LAB_COMMENTS_PUBLIC_URL")):
+        raise ConfigError("LAB_COMMENTS_PUBLIC_URL: needed to follow by email")
     return FollowSettings(get("LAB_COMMENTS_FOLLOW_FEED"), every, rate=rate)
 
 
@@ -713,6 +718,8 @@ class Manifest:
         self._stamp: tuple[int, int] | None = None
         self.siteurl = ""
         self.posts: dict[str, Post] = {}
+        # The challenges' slugs (None: a manifest that does not list them).
+        self.challenges: frozenset[str] | None = None
         # Why the file as it is now cannot be used ("" if it can): a
         # malformed rebuild keeps the last good manifest in use, and /health
         # says so.
@@ -728,7 +735,9 @@ class Manifest:
         with self._lock:
             if stamp != self._stamp:
                 try:
-                    self.siteurl, self.posts = parse_manifest(self.path.read_bytes())
+                    data = self.path.read_bytes()
+                    self.siteurl, self.posts = parse_manifest(data)
+                    self.challenges = parse_challenges(data)
                 except (ManifestError, OSError) as exc:
                     self.problem = (
                         str(exc)
@@ -756,6 +765,18 @@ def parse_staff(data: bytes) -> tuple[str, ...]:
     if not isinstance(staff, list) or not all(isinstance(n, str) for n in staff):
         raise ManifestError("the manifest's staff names are malformed")
     return tuple(staff)
+
+
+def parse_challenges(data: bytes) -> frozenset[str] | None:
+    """The challenges' slugs a manifest lists (None when it lists none: one
+    written before it did)."""
+    try:
+        slugs = json.loads(data.decode("utf-8")).get("challenges")
+        if slugs is None:
+            return None
+        return frozenset(schema.slug(slug) for slug in slugs)
+    except (ValueError, AttributeError, TypeError, schema.Invalid):
+        raise ManifestError("the manifest's challenges are malformed") from None
 
 
 def parse_manifest(data: bytes) -> tuple[str, dict[str, Post]]:
@@ -1072,6 +1093,8 @@ class CommentsApp:
         # Following a challenge by email (follow.py): `serve` starts its worker.
         self.follow: Follow | None = None
         if config.mail is not None and config.follow is not None:
+            if not origin_of(config.public_url):
+                raise ConfigError("LAB_COMMENTS_PUBLIC_URL: needed to follow by email")
             self.follow = Follow(
                 config.queue,
                 self.queue.secret,
@@ -1080,6 +1103,7 @@ class CommentsApp:
                 siteurl=self._siteurl,
                 clock=clock,
                 reply_to=config.reply_to,
+                public_url=config.public_url,
             )
         # Delivery by pull request: the outbox is written at intake, the
         # worker (start_delivery, run by `serve`) does the rest.
@@ -1600,9 +1624,9 @@ class CommentsApp:
         posted = environ.get("REQUEST_METHOD", "GET").upper() == "POST"
         form: Mapping[str, list[str]] = {}
         length = environ.get("CONTENT_LENGTH", "").strip()
-        if posted and length.isdigit() and int(length) <= 1024:
+        if posted and length.isdigit() and int(length) <= LINK_FIELDS_MAX:
             body = _read_body(environ["wsgi.input"], int(length))
-            form = parse_qs((body or b"").decode("utf-8", "replace"), max_num_fields=5)
+            form = link_fields((body or b"").decode("utf-8", "replace"))
         token = token_of(environ, form)
         now = self.clock()
         purpose = CONFIRM if confirming else UNSUBSCRIBE
@@ -1610,7 +1634,13 @@ class CommentsApp:
         key, kind, sub_id = target(ident or "")
         about = "this challenge" if kind == follow.KIND else "replies to your comment"
         service = self.follow if kind == follow.KIND else self.replies
-        if ident is None or kind not in ("", follow.KIND) or service is None:
+        mode = ""
+        if kind == follow.KIND and service is not None:
+            found = service.token_target(purpose, token)
+            key, sub_id, mode = found if found else ("", "", "")
+        # A confirmation names one subscription; leaving may name the address.
+        kinds = (follow.KIND, replies.KIND) if confirming else ("", follow.KIND)
+        if ident is None or not key or kind not in kinds or service is None:
             return self.reader_page(
                 400,
                 "This link does not work",
@@ -1636,12 +1666,11 @@ class CommentsApp:
             )
             return self.reader_page(200, f"{action} email", words, button)
         if confirming:
-            if kind:
-                done = self.follow.store.confirm(key, sub_id, now)
+            if kind == follow.KIND:
+                done = self.follow.store.confirm(key, sub_id, mode, now)
                 self.follow.poke()
             else:
-                done = self.replies.subscribers.confirm(key, now)
-                self.replies.poke()
+                done = self.replies.confirm(key, sub_id, now)
             return self.reader_page(
                 200,
                 "Thank you: your address is confirmed" if done else "Nothing to do",
@@ -1812,9 +1841,6 @@ class CommentsApp:
             raise Refusal(415, f"The form must be sent as {ACCEPTED_TYPE} (UTF-8).")
         return self._read_form(environ, length)
 
-    def _follow_base(self, environ) -> str:
-        return own_origin(environ) + environ.get("SCRIPT_NAME", "").rstrip("/")
-
     def follow_post(self, environ) -> Response:
         """A request to follow: the same page whatever becomes of it."""
         self._check_origin(environ, "You can only ask from this site's pages.")
@@ -1838,17 +1864,29 @@ class CommentsApp:
             address = parse_address(address, "address").addr_spec
         except ValueError:
             problems.append(("", "Enter an email address, like name@example.org."))
-        if not follow.SLUG.fullmatch(slug) or mode not in follow.MODES:
+        if not self._followable(slug) or mode not in follow.MODES:
             problems.append(("", "The form was changed; use the one on the site."))
         if problems:
             raise Refusal(400, problems, title="There is a problem with your request")
         if not follow.form_value(form, "website"):  # the honeypot stays empty
-            self.follow.ask(address, slug, mode, self._follow_base(environ))
+            self.follow.ask(address, slug, mode)
         return self._follow_page(
             "Check your email",
             "If this address can be followed from, an email is on its way with a "
             "link to confirm. Nothing more is sent until you confirm.",
         )
+
+    def _followable(self, slug: str) -> bool:
+        """Whether `slug` is a challenge of the site (as the manifest lists
+        them; any slug of the right form with a manifest from before it
+        did, or none yet)."""
+        if not follow.SLUG.fullmatch(slug):
+            return False
+        try:
+            known = self.manifest.load().challenges
+        except ManifestError:
+            known = None
+        return known is None or slug in known
 
     def _follow_page(self, title: str, text: str):
         content = f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(text)}</p>"

@@ -11,19 +11,22 @@ Confirming and leaving go through the readers' routes that the reply emails
 use too (subscriptions.CONFIRM_PATH, UNSUBSCRIBE_PATH: a GET shows a
 button, a POST acts, one-click unsubscribe by RFC 8058); a follow's tokens
 name one subscription (`<hash>~follow~<slug>`), so its unsubscribe link ends
-that follow only.
+that follow only; a confirmation's token names the mode asked for too
+(`<hash>~follow~<slug>~<mode>`), so a click confirms what its email said,
+whatever else was asked since. Every link is made from the endpoint's
+public address (LAB_COMMENTS_PUBLIC_URL), never from a request's Host.
 
 **What is kept.** The address and its follows are in the readers' private
 store (subscriptions.Subscribers, `<queue>/subscribers/`): one subscription
 of kind "follow" per challenge, holding the mode, when it was confirmed
-(each follow on its own), a mode asked for and not yet confirmed
-(`asked_mode`), the last digest and the endpoint address its links go to
-(`base`). An address with nothing left is deleted; a follow never confirmed
-after subscriptions.CONFIRM_DAYS. `<queue>/followers/` keeps only public
-data: `challenges/<slug>.yaml` the ids, titles and links of the items seen
-in each followed feed and when each was first seen, and `feeds/` the last
-good copy of each feed fetched from the live site. Mail waits in the
-readers' queue (subscriptions.ReaderOutbox: retries, sent once).
+(each follow on its own) and the last digest. A request changes nothing of a
+confirmed follow: only its confirmation does. An address with nothing left
+is deleted; a follow never confirmed after subscriptions.CONFIRM_DAYS.
+`<queue>/followers/` keeps only public data: `challenges/<slug>.yaml` the
+ids, titles and links of the items seen in each followed feed and when each
+was first seen, and `feeds/` the last good copy of each feed fetched from
+the live site. Mail waits in the readers' queue (subscriptions.ReaderOutbox:
+retries, sent once).
 
 **Abuse.** At most one confirmation email per address per day, whatever is
 asked (the store's `asked`, shared with the reply emails); at most `rate`
@@ -65,12 +68,14 @@ from .subscriptions import (
     CONFIRM,
     CONFIRM_DAYS,
     CONFIRM_PATH,
-    RESEND,
     UNSUBSCRIBE,
+    UNSUBSCRIBE_DAYS,
     UNSUBSCRIBE_PATH,
     ReaderOutbox,
     Subscribers,
+    find,
     ident_of,
+    may_ask,
     new_record,
     sign,
     target,
@@ -84,7 +89,6 @@ KIND = "follow"
 MODES = ("each", "weekly")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 UNCONFIRMED_DAYS = CONFIRM_DAYS  # a follow never confirmed goes then
-UNSUBSCRIBE_DAYS = 3650  # an old email's link still works
 ATOM = "{http://www.w3.org/2005/Atom}"
 FEED_MAX = 5 * 1024 * 1024
 # Items first seen this long ago and gone from the feed are forgotten.
@@ -218,7 +222,7 @@ def _html(
 
 
 def confirm_letter(
-    challenge: str, mode: str, link: str, change: bool = False
+    challenge: str, mode: str, link: str, unsubscribe: str, change: bool = False
 ) -> Letter:
     how = "an email for each new item" if mode == "each" else "a weekly email"
     if change:
@@ -233,6 +237,8 @@ def confirm_letter(
         link,
         "If it was not you, do nothing: nothing more will be sent, and the "
         f"address is deleted after {UNCONFIRMED_DAYS} days.",
+        "To stop every email about it now, open:",
+        unsubscribe,
     ]
     html = _html(
         subject,
@@ -240,6 +246,7 @@ def confirm_letter(
             (lines[0], ""),
             ("To confirm, open this link and press the button:", link),
             (lines[3], ""),
+            (lines[4], unsubscribe),
         ],
     )
     return Letter(subject, "\n\n".join(lines) + "\n", html)
@@ -275,7 +282,7 @@ class Reader:
 
     key: str
     address: str
-    # slug -> {"mode", "confirmed" (stamp or None), "base", "last_digest", ...}
+    # slug -> {"mode", "confirmed" (stamp or None), "last_digest", ...}
     follows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -340,60 +347,42 @@ class FollowStore:
         return None
 
     def ask(
-        self, address: str, slug: str, mode: str, base: str, now: dt.datetime
+        self, address: str, slug: str, mode: str, now: dt.datetime
     ) -> tuple[str, bool, bool]:
-        """Record a follow, or a change of mode, waiting for confirmation;
-        (the address's key, whether to send a confirmation now, whether it is
-        for a change of mode). None is sent within a day of the last one to
-        the address (RESEND), nor when the follow is confirmed already with
-        this mode. A confirmed follow's mode changes only when the change is
-        confirmed too (`asked_mode` until then): else anyone could turn
-        another's weekly email into one per item, or the other way round."""
+        """Record a follow waiting for confirmation (or keep the one that
+        waits: asking again neither changes it nor makes it last longer);
+        (the address's key, whether to send a confirmation now, whether it
+        is for a change of mode). None is sent within a day of the last one
+        to the address (RESEND), nor when the follow is confirmed already
+        with this mode. A confirmed follow is not changed by a request: its
+        new mode is in the confirmation's token, so a stranger can neither
+        turn another's weekly email into one per item nor the other way."""
         key = self.key(address)
         with self.subscribers.lock():
             record = self.subscribers.read(key) or new_record(address, now)
-            subs = record["subscriptions"]
-            follow = next(
-                (s for s in subs if s.get("kind") == KIND and s.get("id") == slug),
-                None,
-            )
+            follow = find(record, KIND, slug)
             change = bool(follow and follow.get("confirmed"))
-            if follow is not None and change:
-                if follow.get("mode") == mode:
-                    if follow.pop("asked_mode", None) is not None:
-                        self.subscribers.write(key, record)  # asked back
-                    return key, False, False
-                follow["asked_mode"] = mode
-            else:
-                if follow is not None:
-                    subs.remove(follow)
-                subs.append(
-                    {
-                        "kind": KIND,
-                        "id": slug,
-                        "since": stamp(now),
-                        "mode": mode,
-                        "confirmed": None,
-                    }
-                )
-                follow = subs[-1]
-            follow["base"] = base
-            asked = _moment(record.get("asked"))
-            send = asked is None or now - asked >= RESEND
-            if send:
-                record["asked"] = stamp(now)
+            if change and follow.get("mode") == mode:
+                return key, False, False
+            if follow is None:
+                follow = {"kind": KIND, "id": slug, "since": stamp(now)}
+                follow.update(mode=mode, confirmed=None)
+                record["subscriptions"].append(follow)
+            send = may_ask(record, now)
             self.subscribers.write(key, record)
         return key, send, change
 
-    def confirm(self, key: str, slug: str, now: dt.datetime) -> bool:
+    def confirm(self, key: str, slug: str, mode: str, now: dt.datetime) -> bool:
+        """The follow of `slug` confirmed with `mode` (the token's): a new
+        follow starts, or a confirmed one changes its mode."""
+
         def confirm(follow: dict) -> bool:
             if not follow.get("confirmed"):
                 follow["confirmed"] = stamp(now)
                 follow["last_digest"] = stamp(now)
-            elif follow.get("asked_mode") in MODES:
-                # A confirmed change of mode; the weekly count starts anew.
-                follow["mode"] = follow.pop("asked_mode")
-                follow["last_digest"] = stamp(now)
+            elif follow.get("mode") != mode:
+                follow["last_digest"] = stamp(now)  # the week starts anew
+            follow["mode"] = mode
             return True
 
         return bool(self._change(key, slug, confirm))
@@ -456,6 +445,7 @@ class Follow(Looping):
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         reader: Callable[[str], bytes] | None = None,
         reply_to: str = "",
+        public_url: str = "",
     ):
         self.store = FollowStore(Path(queue_root), secret).open()
         if reader is None:
@@ -465,6 +455,9 @@ class Follow(Looping):
         self.secret = secret
         self.mail = mail
         self.settings = settings
+        # Every link of the emails starts with the endpoint's public address
+        # (LAB_COMMENTS_PUBLIC_URL), never with what a request says it is.
+        self.public_url = public_url.rstrip("/")
         self.siteurl = siteurl
         self.clock = clock
         self.read = reader
@@ -485,28 +478,35 @@ class Follow(Looping):
 
     # -- what the routes do
 
-    def ask(self, address: str, slug: str, mode: str, base: str) -> None:
+    def ask(self, address: str, slug: str, mode: str) -> None:
         """A request to follow (checked by the caller); a confirmation queued
         when the store says so."""
         now = self.clock()
-        key, send, change = self.store.ask(address, slug, mode, base, now)
+        key, send, change = self.store.ask(address, slug, mode, now)
         if not send:
             return
-        ident = ident_of(key, KIND, slug)
+        ident = ident_of(key, KIND, f"{slug}~{mode}")
         token = make_token(self.secret, CONFIRM, ident, now, CONFIRM_DAYS)
-        link = f"{base}{CONFIRM_PATH}?t={quote_plus(token)}"
-        letter = confirm_letter(slug, mode, link, change=change)
+        confirm = self.link(CONFIRM_PATH, token)
+        leave = self.unsubscribe_link(key, slug, now)
+        letter = confirm_letter(slug, mode, confirm, leave, change=change)
         name = mail_key("confirm", key, stamp(now))
-        self._queue(name, address, letter, now, unsubscribe="")
+        self._queue(name, address, letter, now, unsubscribe=leave)
         self._wake.set()
 
-    def token_target(self, purpose: str, token: str) -> tuple[str, str] | None:
-        """(address key, slug) of a good follow token, else None."""
+    def token_target(self, purpose: str, token: str) -> tuple[str, str, str] | None:
+        """(address key, slug, mode: "" in an unsubscribe token) of a good
+        follow token, else None."""
         ident = verify(self.secret, purpose, token, self.clock())
         if ident is None:
             return None
-        key, kind, slug = target(ident)
-        return (key, slug) if kind == KIND and SLUG.fullmatch(slug) else None
+        key, kind, rest = target(ident)
+        slug, _, mode = rest.partition("~")
+        if kind != KIND or not SLUG.fullmatch(slug):
+            return None
+        if (purpose == CONFIRM) != (mode in MODES):
+            return None
+        return key, slug, mode
 
     def _queue(
         self, key: str, address: str, letter: Letter, now: dt.datetime, unsubscribe
@@ -515,11 +515,13 @@ class Follow(Looping):
             key, address, letter.subject, letter.text, letter.html, now, unsubscribe
         )
 
-    def unsubscribe_link(self, reader: Reader, slug: str, now: dt.datetime) -> str:
-        ident = ident_of(reader.key, KIND, slug)
+    def link(self, path: str, token: str) -> str:
+        return f"{self.public_url}{path}?t={quote_plus(token)}"
+
+    def unsubscribe_link(self, key: str, slug: str, now: dt.datetime) -> str:
+        ident = ident_of(key, KIND, slug)
         token = make_token(self.secret, UNSUBSCRIBE, ident, now, UNSUBSCRIBE_DAYS)
-        base = reader.follows[slug].get("base", "")
-        return f"{base}{UNSUBSCRIBE_PATH}?t={quote_plus(token)}"
+        return self.link(UNSUBSCRIBE_PATH, token)
 
     def poke(self) -> None:
         """A follow was confirmed: look and send soon."""
@@ -612,7 +614,7 @@ class Follow(Looping):
         since = _moment(follow.get("confirmed"))
         if since is None:
             return
-        link = self.unsubscribe_link(reader, slug, now)
+        link = self.unsubscribe_link(reader.key, slug, now)
         if follow.get("mode") == "weekly":
             last = _moment(follow.get("last_digest")) or since
             if now - last < dt.timedelta(days=self.settings.digest_days):

@@ -48,17 +48,25 @@ def free_port() -> int:
 
 
 def write_manifest(
-    path: Path, siteurl: str, posts: Mapping[str, dict], staff: Sequence[str] = ()
+    path: Path,
+    siteurl: str,
+    posts: Mapping[str, dict],
+    staff: Sequence[str] = (),
+    challenges: Sequence[str] | None = None,
 ) -> None:
     """A manifest like the build's, for a server without a site."""
-    path.write_bytes(manifest_data(siteurl, posts, staff))
+    path.write_bytes(manifest_data(siteurl, posts, staff, challenges))
 
 
 def manifest_data(
-    siteurl: str, posts: Mapping[str, dict], staff: Sequence[str] = ()
+    siteurl: str,
+    posts: Mapping[str, dict],
+    staff: Sequence[str] = (),
+    challenges: Sequence[str] | None = None,
 ) -> bytes:
     """The bytes of a manifest like the build's (each post open, no comments,
-    unless its entry in `posts` says otherwise)."""
+    unless its entry in `posts` says otherwise; challenges listed only when
+    given, as in a manifest from before they were)."""
     entries = {
         slug: {
             "url": f"{siteurl}/updates/{slug}/",
@@ -70,6 +78,8 @@ def manifest_data(
         for slug, entry in posts.items()
     }
     data = {"version": 1, "siteurl": siteurl, "posts": entries, "staff": list(staff)}
+    if challenges is not None:
+        data["challenges"] = sorted(challenges)
     return json.dumps(data, indent=2).encode("utf-8")
 
 

@@ -124,16 +124,21 @@ def comments_state(
 
 
 def manifest_json(
-    siteurl: str, posts: Mapping[str, Mapping[str, Any]], staff: list[str]
+    siteurl: str,
+    posts: Mapping[str, Mapping[str, Any]],
+    staff: list[str],
+    challenges: list[str] = (),
 ) -> bytes:
     """The endpoint's view of the site, the same bytes for the same content:
-    the published posts that take comments and the staff names that readers'
-    names are compared with (public already, on the author pages)."""
+    the published posts that take comments, the staff names that readers'
+    names are compared with (public already, on the author pages) and the
+    challenges' slugs (the ones a reader may follow by email)."""
     data = {
         "version": MANIFEST_VERSION,
         "siteurl": siteurl,
         "posts": dict(posts),
         "staff": staff,
+        "challenges": sorted(challenges),
     }
     text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
     return (text + "\n").encode("utf-8")
@@ -494,7 +499,12 @@ class CommentsGenerator(Generator):
                 if profile.get("name")
             }
         )
-        atomic_write(path, manifest_json(siteurl, self.manifest, staff), mode=0o644)
+        challenges = [
+            str(challenge.slug) for challenge in self.context.get("challenges") or []
+        ]
+        atomic_write(
+            path, manifest_json(siteurl, self.manifest, staff, challenges), mode=0o644
+        )
         note_output(writer, save_as)
         self._write_answer_shell(writer)
         if self.options["LAB_COMMENTS_FOLLOW"]:

@@ -2,9 +2,11 @@
 
 At intake (endpoint.py) a ticked box keeps the address with the comment's
 id in the private store (subscriptions.py) and queues one confirmation
-email, at most one a day to an address that has not confirmed. Nothing else
-is sent to an address until it is confirmed (by a POST: a GET only shows
-the button, since mail scanners follow links).
+email, at most one a day to an address that has not confirmed since. Each
+comment's subscription is confirmed on its own (its token names it), so
+that a stranger's comment cannot subscribe an address that confirmed
+another. Nothing is told of a subscription until it is confirmed (by a POST:
+a GET only shows the button, since mail scanners follow links).
 
 A reply is told when it is published: when the live manifest (fetched by
 fetch.py, or written by a local build) lists it among a post's `replies`
@@ -40,12 +42,15 @@ from .mail import MailQueue, MailSettings
 from .store import remove_file
 from .subscriptions import (
     CONFIRM,
+    CONFIRM_DAYS,
     CONFIRM_PATH,
     MAIL_DIR,
     UNSUBSCRIBE,
+    UNSUBSCRIBE_DAYS,
     UNSUBSCRIBE_PATH,
     ReaderOutbox,
     Subscribers,
+    ident_of,
     moment,
     sign,
 )
@@ -53,9 +58,6 @@ from .subscriptions import (
 logger = logging.getLogger(__name__)
 
 KIND = "replies"
-CONFIRM_DAYS = 7
-# An unsubscribe link works this long after its email was sent.
-UNSUBSCRIBE_DAYS = 400
 # The thread looks at the manifest (a stat of the file) this often, and
 # through the subscribers only when it changed, or when poked (a
 # confirmation), or every LOOK_SECONDS.
@@ -211,20 +213,30 @@ class ReplyNotifier(Looping):
     def subscribe(self, address: str, comment_id: str, now: dt.datetime) -> bool:
         """Keep `address` for replies to `comment_id`; queue a confirmation
         when one is due. Whether one was queued."""
-        ident, ask = self.subscribers.subscribe(address, KIND, comment_id, now)
-        if not ask:
-            return False
-        email = confirmation_email(
-            link(
-                self.settings,
-                CONFIRM_PATH,
-                sign(self.secret, CONFIRM, ident, now + dt.timedelta(CONFIRM_DAYS)),
-            ),
-            self._unsubscribe(ident, now),
-        )
-        self._queue(ident, f"confirm-{now.isoformat()}", address, email, now)
+        key, ask = self.subscribers.subscribe(address, KIND, comment_id, now)
+        if ask:
+            self._ask(key, address, comment_id, now)
+        return ask
+
+    def confirm(self, key: str, comment_id: str, now: dt.datetime) -> bool:
+        """A confirmation's link pressed: that comment's subscription is
+        confirmed, and another waiting is asked about. False if the
+        subscription is gone."""
+        done, following = self.subscribers.confirm_one(key, KIND, comment_id, now)
+        record = self.subscribers.read(key) if following else None
+        if record:
+            self._ask(key, record["address"], following, now)
         self.poke()
-        return True
+        return done
+
+    def _ask(self, key: str, address: str, comment_id: str, now: dt.datetime) -> None:
+        expires = now + dt.timedelta(CONFIRM_DAYS)
+        token = sign(self.secret, CONFIRM, ident_of(key, KIND, comment_id), expires)
+        email = confirmation_email(
+            link(self.settings, CONFIRM_PATH, token), self._unsubscribe(key, now)
+        )
+        self._queue(key, f"confirm-{comment_id}-{now.isoformat()}", address, email, now)
+        self.poke()
 
     def poke(self) -> None:
         self._wake.set()
@@ -285,11 +297,11 @@ class ReplyNotifier(Looping):
         queued = 0
         for ident in self.subscribers.idents():
             record = self.subscribers.read(ident)
-            if not record or not record.get("confirmed"):
+            if not record:
                 continue
             wrote = set(record.get("wrote", []))
             for sub in record.get("subscriptions", []):
-                if sub.get("kind") != KIND:
+                if sub.get("kind") != KIND or not sub.get("confirmed"):
                     continue
                 told = set(sub.get("told", []))
                 for title, reply_id, reply in answers.get(sub.get("id"), []):

@@ -76,12 +76,17 @@ LOCK_FILE = ".lock"
 CONFIRM_DAYS = 7
 # ... and is sent at most one confirmation in this long.
 RESEND = dt.timedelta(days=1)
+# An unsubscribe link works this long after its email was sent: an old
+# email's link still ends what it is about.
+UNSUBSCRIBE_DAYS = 3650
 # How many of an address's own comment ids are remembered.
 WROTE_MAX = 500
 CONFIRM = "confirm"
 UNSUBSCRIBE = "unsubscribe"
 HASH = re.compile(r"[0-9a-f]{64}")
-IDENT = r"[0-9a-f]{64}(?:~[a-z]{1,20}~[a-z0-9][a-z0-9-]{0,99})?"
+# An address hash, or one subscription of it (kind, id), and for a follow's
+# confirmation the mode it confirms.
+IDENT = r"[0-9a-f]{64}(?:~[a-z]{1,20}~[a-z0-9][a-z0-9-]{0,99}(?:~[a-z]{1,20})?)?"
 TOKEN = re.compile(rf"({IDENT})\.(\d{{1,12}})\.([0-9a-f]{{32}})")
 # The routes of every reader's link (a GET shows a button, a POST acts).
 CONFIRM_PATH = "/subscriptions/confirm"
@@ -205,24 +210,48 @@ class Subscribers:
     def subscribe(
         self, address: str, kind: str, ident: str, now: dt.datetime
     ) -> tuple[str, bool]:
-        """Add a subscription for `address`; its hash, and whether to send a
-        confirmation now (unconfirmed, and none sent in the last day)."""
+        """Add a subscription for `address`, to be confirmed on its own; its
+        hash, and whether to send a confirmation now (the subscription is
+        unconfirmed, and none was sent to the address in the last day)."""
         key = self.hash(address)
         with self.lock():
             record = self.read(key) or new_record(address, now)
-            wanted = {"kind": kind, "id": ident}
-            if not any(
-                {"kind": s.get("kind"), "id": s.get("id")} == wanted
-                for s in record["subscriptions"]
-            ):
-                record["subscriptions"].append({**wanted, "since": stamp(now)})
-            ask = not record["confirmed"] and (
-                not record["asked"] or now - moment(record["asked"]) >= RESEND
-            )
-            if ask:
-                record["asked"] = stamp(now)
+            sub = find(record, kind, ident)
+            if sub is None:
+                sub = {"kind": kind, "id": ident, "since": stamp(now)}
+                sub["confirmed"] = None
+                record["subscriptions"].append(sub)
+            ask = not sub.get("confirmed") and may_ask(record, now)
             self.write(key, record)
         return key, ask
+
+    def confirm_one(
+        self, key: str, kind: str, sub_id: str, now: dt.datetime
+    ) -> tuple[bool, str]:
+        """The address confirmed one subscription: (whether it is here, the
+        id of another of that kind still waiting whose confirmation may go
+        now, or ""). The click proves the address is the reader's, so the
+        day's limit starts again; only one other is asked at a time, so that
+        subscriptions a stranger added cannot turn one click into many
+        emails."""
+        with self.lock():
+            record = self.read(key)
+            sub = find(record, kind, sub_id) if record else None
+            if sub is None:
+                return False, ""
+            sub["confirmed"] = sub.get("confirmed") or stamp(now)
+            record["confirmed"] = record.get("confirmed") or stamp(now)
+            record["asked"] = None
+            waiting = [
+                s
+                for s in record["subscriptions"]
+                if s.get("kind") == kind and not s.get("confirmed")
+            ]
+            following = ""
+            if waiting and may_ask(record, now):
+                following = str(waiting[-1].get("id"))
+            self.write(key, record)
+        return True, following
 
     def note_written(self, address: str, comment_id: str) -> None:
         """Remember that `address` wrote `comment_id` (only if it is here:
@@ -234,17 +263,6 @@ class Subscribers:
                 return
             record["wrote"] = [*record.get("wrote", []), comment_id][-WROTE_MAX:]
             self.write(key, record)
-
-    def confirm(self, ident: str, now: dt.datetime) -> bool:
-        """The address confirmed (reply emails); False if it is not here."""
-        with self.lock():
-            record = self.read(ident)
-            if record is None:
-                return False
-            if not record["confirmed"]:
-                record["confirmed"] = stamp(now)
-                self.write(ident, record)
-        return True
 
     def remove(self, ident: str) -> bool:
         """Every subscription of the address, and the address, gone now."""
@@ -311,15 +329,45 @@ class Subscribers:
         return removed
 
 
+def may_ask(record: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether a confirmation may go to the address now (at most one in
+    RESEND, whatever it confirms), noted as sent if so; the caller holds the
+    store's lock and writes the record."""
+    if record.get("asked") and now - moment(record["asked"]) < RESEND:
+        return False
+    record["asked"] = stamp(now)
+    return True
+
+
+def find(record: Mapping[str, Any], kind: str, sub_id: str) -> dict | None:
+    """The address's subscription of `kind` to `sub_id`, if it has one."""
+    for sub in record.get("subscriptions", []):
+        if sub.get("kind") == kind and sub.get("id") == sub_id:
+            return sub
+    return None
+
+
 def token_of(environ, form: Mapping[str, list[str]]) -> str:
     """The token from the form (a page's button), or from the query (a mail
     app's one-click POST goes to the link itself)."""
     values = form.get("t", [])
     if len(values) == 1 and values[0].strip():
         return values[0].strip()
-    query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=5)
-    values = query.get("t", [])
+    values = link_fields(environ.get("QUERY_STRING", "")).get("t", [])
     return values[0].strip() if len(values) == 1 else ""
+
+
+# A link's query or a button's form longer than this holds no token of ours.
+LINK_FIELDS_MAX = 4096
+
+
+def link_fields(text: str) -> dict[str, list[str]]:
+    """The fields of a reader link's query string or of its button's form,
+    however many (a mail service may add its own, utm_source and the like);
+    none from a text too long to be ours."""
+    if len(text) > LINK_FIELDS_MAX:
+        return {}
+    return parse_qs(text)
 
 
 def moment(value: Any) -> dt.datetime:
