@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
+import threading
 import time
 import unicodedata
 
@@ -33,7 +34,7 @@ from hypothesis import strategies as st
 from siterules import Built, comments_published
 
 from lab_comments import cli, names, schema
-from lab_comments.endpoint import CommentsApp, Config, parse_staff
+from lab_comments.endpoint import CommentsApp, Config, Scratch, parse_staff
 from lab_comments.loadtest import form_body, running_server, write_manifest
 from lab_comments.plugin import CommentValidationError
 from lab_comments.store import Queue, dump_yaml, load_yaml
@@ -455,6 +456,34 @@ def test_a_dropped_submission_answers_in_the_time_of_a_stored_one(tmp_path):
     # distribution; today's code gives 1.0.
     faster = sum(d < s for d in dropped for s in stored) / (len(dropped) * len(stored))
     assert 0.3 < faster < 0.7, faster
+
+
+def test_a_burst_of_drops_leaves_no_scratch_file_and_no_thread(tmp_path, monkeypatch):
+    """The decoys' scratch files are removed after their answers by one
+    thread, started once for a burst (never one per drop: starting a thread
+    made drops the slower answers on a loaded machine), which ends when it
+    has had nothing to do for a while."""
+    monkeypatch.setattr(Scratch, "IDLE", 0.3)
+    started = []
+    real_start = threading.Thread.start
+
+    def counted(thread):
+        if thread.name == "lab-comments-scratch":
+            started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    app = make_app(tmp_path)
+    for index in range(30):
+        fields = {**GOOD, "body": f"Spam {index}.", "subject": "buy now"}
+        assert call(app, body=fields).status == 303
+    assert len(started) == 1
+    started[0].join(timeout=10)
+    assert not started[0].is_alive()
+    assert list(app.queue.pending_dir.iterdir()) == []
+    # Work after it ended starts it again.
+    assert call(app, body={**GOOD, "subject": "again"}).status == 303
+    assert len(started) == 2
 
 
 def test_a_floor_holds_every_answer(tmp_path):
