@@ -156,8 +156,9 @@ def sitemap_lists_every_page(site: Built) -> list[str]:
 
 # All that the public manifest may hold (issue 15: no titles; issue 19: a
 # post with published replies carries its title and, per reply, what the
-# reply email says, all shown on its page already).
-MANIFEST_KEYS = {"version", "siteurl", "posts", "staff"}
+# reply email says, all shown on its page already; the challenges' slugs,
+# the ones a reader may follow by email).
+MANIFEST_KEYS = {"version", "siteurl", "posts", "staff", "challenges"}
 MANIFEST_POST_KEYS = {"url", "open", "closes", "comments"}
 MANIFEST_REPLY_POST_KEYS = MANIFEST_POST_KEYS | {"title", "replies"}
 MANIFEST_REPLY_KEYS = {"to", "name", "text", "url"}
@@ -190,6 +191,11 @@ def comments_published(site: Built) -> list[str]:
         for reply_id, reply in entry.get("replies", {}).items():
             if set(reply) != MANIFEST_REPLY_KEYS or reply_id not in entry["comments"]:
                 problems.append(f"comments-manifest.json: {slug}: reply {reply_id}")
+    problems += [
+        f"comments-manifest.json: lists challenge {slug}, which has no page"
+        for slug in raw.get("challenges", [])
+        if not (output / "challenges" / slug / "index.html").is_file()
+    ]
     unlisted = post_statuses(site.content, ("hidden", "draft"))
     problems += [
         f"comments-manifest.json: lists {slug}, a {unlisted[slug]} post"

@@ -169,9 +169,12 @@ def test_the_list_of_comments_never_widens_the_page():
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)  # no comments
     rules = {
         selector.strip(): body
-        for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+        for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+        for selector in selectors.split(",")
     }
+    # The comment form's list, and the follow form's (partials/follow_form.html).
     assert "max-width: 100%" in rules[".lab-comment-form__select"]
+    assert "max-width: 100%" in rules[".lab-follow select"]
 
 
 def test_the_nesting_cap_keeps_deep_replies_at_the_last_level(tmp_path):

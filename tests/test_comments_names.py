@@ -385,7 +385,11 @@ def test_the_manifest_holds_only_what_the_endpoint_needs(tmp_path):
     assert build_fixture(content, output).messages() == []
     data = (output / "comments-manifest.json").read_bytes()
     manifest = json.loads(data)
-    assert set(manifest) == {"version", "siteurl", "posts", "staff"}
+    assert set(manifest) == {"version", "siteurl", "posts", "staff", "challenges"}
+    # The challenges a reader may follow: the site's, each with its page.
+    assert manifest["challenges"] == sorted(
+        p.parent.name for p in (output / "challenges").glob("*/index.html")
+    )
     assert "a-hidden-post" not in manifest["posts"]
     assert b"hidden" not in data.lower() and b"title" not in data
     assert all(set(p) == {"url", "open", "closes", "comments"}

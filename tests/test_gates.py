@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, SAMPLE_SITEURL_PROD, build
 
 pytestmark = pytest.mark.gates
 CHECK = [sys.executable, str(ROOT / "tests" / "check_site.py")]
@@ -53,6 +53,30 @@ def test_each_gate_passes_the_sample_production_build(site, gate):
     # workflows: actionlint on every workflow of this repository (site.yml,
     # reviews.yml and any added later).
     result = run_gate(site, gate)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"PASS  {gate}" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def readers_email_site(tmp_path_factory) -> Path:
+    """The sample fixture built for production with both readers' email
+    features on: the reply box on every comment form, the follow form on
+    each challenge page, the feeds page and its own page."""
+    output = tmp_path_factory.mktemp("readers-email") / "site"
+    build(
+        "publishconf.py",
+        output,
+        SITEURL=SAMPLE_SITEURL_PROD,
+        LAB_COMMENTS_REPLY_EMAILS=True,
+        LAB_COMMENTS_FOLLOW=True,
+    )
+    return output
+
+
+@pytest.mark.parametrize("gate", ["html", "links", "accessibility"])
+def test_the_readers_email_forms_pass_the_gates(readers_email_site, gate):
+    assert (readers_email_site / "follow/index.html").exists()
+    result = run_gate(readers_email_site, gate)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"PASS  {gate}" in result.stdout
 
