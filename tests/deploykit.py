@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -138,29 +139,41 @@ class Site:
         return f"http://{HOST}:{self.port}{path}"
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 (connections kept open), and no line on stderr a request."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def live_site() -> Iterator[Site]:
     """A threaded HTTP server on 127.0.0.1 (a free port), stopped on exit."""
     site = Site(0)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             site.requests.append((self.path, dict(self.headers.items())))
             behave = site.paths.get(self.path, status(404))
             behave(self)
 
-        def log_message(self, *args) -> None:
-            pass
+    with serving(Handler) as port:
+        site.port = port
+        yield site
 
-    server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server of `handler` on 127.0.0.1; its port, stopped
+    on exit."""
+    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
     server.daemon_threads = True
-    site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield site
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
@@ -205,3 +218,43 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -
             return True
         time.sleep(step)
     return predicate()
+
+
+# -- the reverse proxies of deploy/ (nginx, Caddy), run for a test
+
+
+def nginx_with_own_certificate(source: str, folder: Path) -> str:
+    """deploy/nginx/lab-comments.conf's text with its certificate paths
+    pointed at a self-signed pair made in `folder`."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=comments.lab.example.org",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    lines = []
+    for line in source.splitlines():
+        if line.strip().startswith("ssl_certificate_key "):
+            line = f"    ssl_certificate_key {key};"
+        elif line.strip().startswith("ssl_certificate "):
+            line = f"    ssl_certificate {cert};"
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    assert str(cert) in text and str(key) in text
+    return text
+
+
+def nginx_main(folder: Path, source: str) -> Path:
+    """An nginx.conf in `folder` that includes `source` (written beside it)
+    in its http block, as conf.d/ would, with its logs in `folder`
+    (access.log, error.log)."""
+    (folder / "lab-comments.conf").write_text(source)
+    main = folder / "nginx.conf"
+    main.write_text(
+        f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        "events {}\n"
+        f"http {{\n    access_log {folder}/access.log;\n"
+        f"    include {folder}/lab-comments.conf;\n}}\n"
+    )
+    return main

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from commentkit import GOOD, SITE
+from deploykit import nginx_main, nginx_with_own_certificate
 
 from lab_comments import cli
 from lab_comments.endpoint import ConfigError
@@ -453,27 +454,7 @@ def test_the_shipped_nginx_configuration_is_valid(tmp_path):
     if not Path(nginx).exists():
         pytest.fail("make check needs nginx: apt-get install nginx-light")
     source = (ROOT / "deploy" / "nginx" / "lab-comments.conf").read_text()
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=comments.lab.example.org",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    for line in source.splitlines():
-        if line.strip().startswith("ssl_certificate_key "):
-            source = source.replace(line, f"    ssl_certificate_key {key};")
-        elif line.strip().startswith("ssl_certificate "):
-            source = source.replace(line, f"    ssl_certificate {cert};")
-    assert str(cert) in source and str(key) in source
-    (tmp_path / "lab-comments.conf").write_text(source)
-    main = tmp_path / "nginx.conf"
-    main.write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
-        "events {}\n"
-        f"http {{\n    access_log {tmp_path}/access.log;\n"
-        f"    include {tmp_path}/lab-comments.conf;\n}}\n"
-    )
+    main = nginx_main(tmp_path, nginx_with_own_certificate(source, tmp_path))
     result = subprocess.run(
         [nginx, "-t", "-p", str(tmp_path), "-c", str(main)],
         check=False,
