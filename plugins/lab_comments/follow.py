@@ -65,11 +65,13 @@ from .subscriptions import (
     CONFIRM,
     CONFIRM_DAYS,
     CONFIRM_PATH,
+    DAILY,
     RESEND,
     UNSUBSCRIBE,
     UNSUBSCRIBE_PATH,
     ReaderOutbox,
     Subscribers,
+    about,
     ident_of,
     new_record,
     sign,
@@ -456,12 +458,15 @@ class Follow(Looping):
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         reader: Callable[[str], bytes] | None = None,
         reply_to: str = "",
+        daily: int = DAILY,
     ):
         self.store = FollowStore(Path(queue_root), secret).open()
         if reader is None:
             make_dir(self.store.root / "feeds")
             reader = FeedReader(self.store.root / "feeds")
-        self.outbox = ReaderOutbox(queue_root, mail, reply_to)
+        self.outbox = ReaderOutbox(
+            queue_root, mail, reply_to, secret=secret, daily=daily
+        )
         self.secret = secret
         self.mail = mail
         self.settings = settings
@@ -497,7 +502,7 @@ class Follow(Looping):
         link = f"{base}{CONFIRM_PATH}?t={quote_plus(token)}"
         letter = confirm_letter(slug, mode, link, change=change)
         name = mail_key("confirm", key, stamp(now))
-        self._queue(name, address, letter, now, unsubscribe="")
+        self._queue(name, address, letter, now, "", about(KIND, slug, confirm=True))
         self._wake.set()
 
     def token_target(self, purpose: str, token: str) -> tuple[str, str] | None:
@@ -508,11 +513,24 @@ class Follow(Looping):
         key, kind, slug = target(ident)
         return (key, slug) if kind == KIND and SLUG.fullmatch(slug) else None
 
-    def _queue(
-        self, key: str, address: str, letter: Letter, now: dt.datetime, unsubscribe
+    def _queue(  # noqa: PLR0917 (one email's parts, in order)
+        self,
+        key: str,
+        address: str,
+        letter: Letter,
+        now: dt.datetime,
+        unsubscribe: str,
+        meta: Mapping[str, Any],
     ) -> None:
         self.outbox.add(
-            key, address, letter.subject, letter.text, letter.html, now, unsubscribe
+            key,
+            address,
+            letter.subject,
+            letter.text,
+            letter.html,
+            now,
+            unsubscribe,
+            meta,
         )
 
     def unsubscribe_link(self, reader: Reader, slug: str, now: dt.datetime) -> str:
@@ -625,7 +643,7 @@ class Follow(Looping):
             if due:
                 letter = items_letter(title, due, link)
                 key = mail_key("digest", reader.key, slug, stamp(last))
-                self._queue(key, reader.address, letter, now, link)
+                self._queue(key, reader.address, letter, now, link, about(KIND, slug))
             self.store.digest_sent(reader.key, slug, now)
             return
         if first:
@@ -633,7 +651,7 @@ class Follow(Looping):
         for item in new:
             letter = items_letter(title, [item], link)
             key = mail_key("item", reader.key, slug, item.id)
-            self._queue(key, reader.address, letter, now, link)
+            self._queue(key, reader.address, letter, now, link, about(KIND, slug))
 
 
 def form_value(form: Mapping[str, list[str]], name: str) -> str:
