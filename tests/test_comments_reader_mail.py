@@ -313,7 +313,7 @@ class Picky(Recorder):
     ("step", "answer", "given_up"),
     [
         ("rcpt", "550 5.1.1 no such mailbox", True),
-        ("data", "554 5.6.0 message refused", True),
+        ("data", f"554 5.6.0 message to <{DEAD}> refused", True),
         # Security or policy: the Lab's settings, kept for a retry.
         ("rcpt", "550 5.7.1 relaying denied", False),
         ("data", "451 4.3.0 try later", False),
@@ -388,21 +388,20 @@ def hangs_up_at_data(port: int) -> Iterator[list[bytes]]:
 
     def session(conn: socket.socket) -> None:
         conn.settimeout(2)
-        stream = conn.makefile("rb")
-        conn.sendall(b"220 bare ESMTP\r\n")
-        for line in stream:
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                conn.sendall(b"250 bare\r\n")
-            elif verb == b"DATA":
-                conn.sendall(b"354 go ahead\r\n")
-                read.append(stream.readline())
-                break
-            elif verb == b"QUIT":
-                break
-            else:
-                conn.sendall(b"250 OK\r\n")
-        conn.close()
+        with conn, conn.makefile("rb") as stream:
+            conn.sendall(b"220 bare ESMTP\r\n")
+            for line in stream:
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250 bare\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    read.append(stream.readline())
+                    return  # hangs up mid-DATA
+                elif verb == b"QUIT":
+                    return
+                else:
+                    conn.sendall(b"250 OK\r\n")
 
     def serve() -> None:
         while not stop.is_set():

@@ -277,7 +277,7 @@ def smtp_session(
 
 def _permanent(exc: BaseException) -> bool:
     """Whether the server refused this message for good: a 5xx to every
-    recipient (RCPT; smtplib rests the session, so it goes on) or to its
+    recipient (RCPT; smtplib resets the session, so it goes on) or to its
     DATA. Not a 5.7.x (security or policy: relaying denied, a login needed)
     nor 530/535: those are the Lab's settings to fix, and giving up would
     drop every message of the queue while they are wrong."""
@@ -295,6 +295,13 @@ def _final(code: int, words: bytes | str) -> bool:
         words = words.decode("utf-8", "replace")
     policy = str(words).lstrip().startswith("5.7.")
     return 500 <= code < 600 and code not in (530, 535) and not policy
+
+
+def _unnamed(reason: str, recipients: Sequence[str]) -> str:
+    """`reason` with the recipients' addresses taken out."""
+    for address in recipients:
+        reason = re.sub(re.escape(address), "(the address)", reason, flags=re.I)
+    return reason
 
 
 def _reason(exc: BaseException) -> str:
@@ -466,10 +473,12 @@ class MailQueue:
                     session.send(_parsed(entry.message), entry.recipients)
                 except MailError as exc:
                     failed += 1
+                    # A server's words may quote the address: logged as a key.
+                    reason = _unnamed(str(exc), entry.recipients)
                     if gate is not None and exc.permanent:
-                        self._given_up(entry, str(exc))
+                        self._given_up(entry, reason)
                         continue
-                    self._failed(settings, entry, str(exc), now)
+                    self._failed(settings, entry, reason, now)
                     break
                 self._sent(entry.key, now)
                 if gate is not None:

@@ -363,10 +363,10 @@ def about(kind: str, sub_id: str = "", confirm: bool = False) -> dict[str, Any]:
 
 def belongs(entry: Outgoing, kind: str, sub_id: str = "") -> bool:
     """Whether a queued email is about the subscription (`kind`, `sub_id`;
-    any of that kind when `sub_id` is ""). An email queued before emails
-    said so is told by its key's prefix ("replies-", "follow-") and taken
-    to be about any follow: after an unsubscribe, rather one email too few
-    than one too many."""
+    any of that kind when `sub_id` is ""). An email queued by an older
+    version, with no kind in its meta, is told by its key's prefix
+    ("replies-", "follow-") and taken to be about any follow: after an
+    unsubscribe, rather one email too few than one too many."""
     meta = entry.meta or {}
     if "kind" in meta:
         entry_kind, entry_id = str(meta["kind"]), str(meta.get("id") or "")
@@ -375,7 +375,9 @@ def belongs(entry: Outgoing, kind: str, sub_id: str = "") -> bool:
     return entry_kind == kind and (not sub_id or not entry_id or entry_id == sub_id)
 
 
-def drop_queued(queue_root: Path | str, secret: bytes, key: str, kind="", sub_id=""):
+def drop_queued(
+    queue_root: Path | str, secret: bytes, key: str, kind: str = "", sub_id: str = ""
+) -> int:
     """Remove the emails waiting in the readers' queue to the address whose
     hash is `key`: every one, or (`kind`, `sub_id`) those `belongs` finds.
     How many files went. Needs no mail settings (erase-address)."""
