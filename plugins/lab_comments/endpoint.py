@@ -112,6 +112,7 @@ from .subscriptions import (
     LINK_FIELDS_MAX,
     UNSUBSCRIBE,
     UNSUBSCRIBE_PATH,
+    drop_unsubscribed,
     link_fields,
     target,
     token_of,
@@ -347,6 +348,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "5",
         "confirmation emails one client can cause in an hour",
     ),
+    # (subscriptions.RecipientLimit)
+    "LAB_COMMENTS_READER_MAIL_DAILY": (
+        "10",
+        "at most this many emails to one reader's address in 24 hours; the "
+        "rest wait in the queue (a confirmation is never held, but counts)",
+    ),
     # -- follow a challenge by email (follow.py): needs the email settings
     "LAB_COMMENTS_FOLLOW": ("off", "on: readers may follow a challenge by email"),
     "LAB_COMMENTS_FOLLOW_FEED": (
@@ -401,6 +408,7 @@ class Config:
     public_url: str = ""
     reply_to: str = ""
     confirm_limit: int = 5
+    reader_mail_daily: int = 10
     # Follow a challenge by email (None: off); see follow.py.
     follow: FollowSettings | None = None
 
@@ -624,6 +632,7 @@ def reader_mail_config(get: Variables) -> dict:
         "public_url": public_url,
         "reply_to": reply_to,
         "confirm_limit": get.number("LAB_COMMENTS_CONFIRM_LIMIT", 1),
+        "reader_mail_daily": get.number("LAB_COMMENTS_READER_MAIL_DAILY", 1),
     }
 
 
@@ -1086,7 +1095,9 @@ class CommentsApp:
                 Path(config.queue),
                 self.queue.secret,
                 config.mail,
-                ReaderMail(config.public_url, config.reply_to),
+                ReaderMail(
+                    config.public_url, config.reply_to, config.reader_mail_daily
+                ),
                 self._manifest_posts,
                 is_pending=lambda comment_id: self.queue.path(comment_id).exists(),
                 clock=clock,
@@ -1106,6 +1117,7 @@ class CommentsApp:
                 clock=clock,
                 reply_to=config.reply_to,
                 public_url=config.public_url,
+                daily=config.reader_mail_daily,
             )
         # Delivery by pull request: the outbox is written at intake, the
         # worker (start_delivery, run by `serve`) does the rest.
@@ -1682,6 +1694,7 @@ class CommentsApp:
             )
         if kind:
             self.follow.store.unsubscribe(key, sub_id)
+            self._drop_queued(ident)
             return self.reader_page(
                 200,
                 "You are unsubscribed",
@@ -1689,11 +1702,22 @@ class CommentsApp:
                 "deleted when you follow nothing.",
             )
         service.subscribers.remove(key)
+        self._drop_queued(ident)
         return self.reader_page(
             200,
             "You are unsubscribed",
             "We will not email you again, and your address is deleted.",
         )
+
+    def _drop_queued(self, ident: str) -> None:
+        """What an unsubscribe ended is not sent either: its emails still in
+        the readers' queue go now (subscriptions.drop_unsubscribed)."""
+        try:
+            drop_unsubscribed(self.queue.root, self.queue.secret, ident)
+        except (OSError, StoreError) as exc:
+            # The sender checks each email's subscription again before it
+            # goes (ReaderOutbox.wanted): none is sent, it waits on disk.
+            logger.error("unsubscribe: queued emails not removed now (%s)", exc)
 
     def reader_page(
         self, status: int, title: str, words: str, extra: str = ""

@@ -68,11 +68,13 @@ from .subscriptions import (
     CONFIRM,
     CONFIRM_DAYS,
     CONFIRM_PATH,
+    DAILY,
     UNSUBSCRIBE,
     UNSUBSCRIBE_DAYS,
     UNSUBSCRIBE_PATH,
     ReaderOutbox,
     Subscribers,
+    about,
     find,
     ident_of,
     may_ask,
@@ -446,12 +448,15 @@ class Follow(Looping):
         reader: Callable[[str], bytes] | None = None,
         reply_to: str = "",
         public_url: str = "",
+        daily: int = DAILY,
     ):
         self.store = FollowStore(Path(queue_root), secret).open()
         if reader is None:
             make_dir(self.store.root / "feeds")
             reader = FeedReader(self.store.root / "feeds")
-        self.outbox = ReaderOutbox(queue_root, mail, reply_to)
+        self.outbox = ReaderOutbox(
+            queue_root, mail, reply_to, secret=secret, daily=daily
+        )
         self.secret = secret
         self.mail = mail
         self.settings = settings
@@ -491,7 +496,7 @@ class Follow(Looping):
         leave = self.unsubscribe_link(key, slug, now)
         letter = confirm_letter(slug, mode, confirm, leave, change=change)
         name = mail_key("confirm", key, stamp(now))
-        self._queue(name, address, letter, now, unsubscribe=leave)
+        self._queue(name, address, letter, now, leave, about(KIND, slug, confirm=True))
         self._wake.set()
 
     def token_target(self, purpose: str, token: str) -> tuple[str, str, str] | None:
@@ -508,11 +513,24 @@ class Follow(Looping):
             return None
         return key, slug, mode
 
-    def _queue(
-        self, key: str, address: str, letter: Letter, now: dt.datetime, unsubscribe
+    def _queue(  # noqa: PLR0917 (one email's parts, in order)
+        self,
+        key: str,
+        address: str,
+        letter: Letter,
+        now: dt.datetime,
+        unsubscribe: str,
+        meta: Mapping[str, Any],
     ) -> None:
         self.outbox.add(
-            key, address, letter.subject, letter.text, letter.html, now, unsubscribe
+            key,
+            address,
+            letter.subject,
+            letter.text,
+            letter.html,
+            now,
+            unsubscribe,
+            meta,
         )
 
     def link(self, path: str, token: str) -> str:
@@ -627,7 +645,7 @@ class Follow(Looping):
             if due:
                 letter = items_letter(title, due, link)
                 key = mail_key("digest", reader.key, slug, stamp(last))
-                self._queue(key, reader.address, letter, now, link)
+                self._queue(key, reader.address, letter, now, link, about(KIND, slug))
             self.store.digest_sent(reader.key, slug, now)
             return
         if first:
@@ -635,7 +653,7 @@ class Follow(Looping):
         for item in new:
             letter = items_letter(title, [item], link)
             key = mail_key("item", reader.key, slug, item.id)
-            self._queue(key, reader.address, letter, now, link)
+            self._queue(key, reader.address, letter, now, link, about(KIND, slug))
 
 
 def form_value(form: Mapping[str, list[str]], name: str) -> str:

@@ -24,7 +24,11 @@ not queued again (so a caller that names its messages by what they are
 about never queues one twice). A failed attempt (refused, 4xx or 5xx, no
 answer, a timeout, TLS or login failure: for the Lab's own relay a 5xx is
 a setting to fix, not a reason to drop the message) is retried after
-`retry_seconds`, doubling each time up to an hour.
+`retry_seconds`, doubling each time up to an hour, and ends the round.
+Readers' email is sent through a `Gate` (subscriptions.ReaderOutbox): there
+a message whose recipient or data the server refuses for good (a 5xx that
+is not about security or policy) is given up and the round goes on, since
+one reader's dead address must not hold up everyone else's email.
 
 The one window where a message can go out twice: the server has accepted
 it and the process dies (kill -9, power) before `sent/<key>` is on disk.
@@ -37,6 +41,7 @@ drop it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import email.policy
 import logging
@@ -82,7 +87,13 @@ KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
 
 
 class MailError(Exception):
-    """A message could not be sent now; the text says why (never a secret)."""
+    """A message could not be sent now; the text says why (never a secret).
+    `permanent`: the server refused this message or its recipient for good
+    (see `_permanent`); the connection is still usable for the next one."""
+
+    def __init__(self, reason: str, permanent: bool = False):
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,7 @@ class SmtpSession:
                 to_addrs=list(recipients),
             )
         except (smtplib.SMTPException, OSError) as exc:
-            raise MailError(_reason(exc)) from None
+            raise MailError(_reason(exc), _permanent(exc)) from None
         if refused:
             # The others have it: sending again would give them a second
             # copy, so the refused ones are only logged.
@@ -264,6 +275,35 @@ def smtp_session(
             smtp.close()
 
 
+def _permanent(exc: BaseException) -> bool:
+    """Whether the server refused this message for good: a 5xx to every
+    recipient (RCPT; smtplib resets the session, so it goes on) or to its
+    DATA. Not a 5.7.x (security or policy: relaying denied, a login needed)
+    nor 530/535: those are the Lab's settings to fix, and giving up would
+    drop every message of the queue while they are wrong."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = list(exc.recipients.values())
+    elif isinstance(exc, smtplib.SMTPDataError):
+        answers = [(exc.smtp_code, exc.smtp_error)]
+    else:
+        return False
+    return bool(answers) and all(_final(code, words) for code, words in answers)
+
+
+def _final(code: int, words: bytes | str) -> bool:
+    if isinstance(words, bytes):
+        words = words.decode("utf-8", "replace")
+    policy = str(words).lstrip().startswith("5.7.")
+    return 500 <= code < 600 and code not in (530, 535) and not policy
+
+
+def _unnamed(reason: str, recipients: Sequence[str]) -> str:
+    """`reason` with the recipients' addresses taken out."""
+    for address in recipients:
+        reason = re.sub(re.escape(address), "(the address)", reason, flags=re.I)
+    return reason
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong, in a line: the server's code and words, or the kind
     of network error. smtplib's messages never hold the password (its login
@@ -274,7 +314,9 @@ def _reason(exc: BaseException) -> str:
             words = words.decode("utf-8", "replace")
         return f"{exc.smtp_code} {' '.join(str(words).split())[:200]}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "every recipient was refused"
+        # The codes only: the keys are the addresses.
+        codes = ", ".join(str(code) for code, _ in exc.recipients.values())
+        return f"every recipient was refused ({codes})"
     if isinstance(exc, TimeoutError):
         return "no answer in time"
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -282,6 +324,17 @@ def _reason(exc: BaseException) -> str:
 
 
 # -- the queue on disk
+
+
+class Gate(Protocol):
+    """What a queue's sender asks before and after each message (readers'
+    email: subscriptions.ReaderOutbox)."""
+
+    def wanted(self, entry: Outgoing) -> bool: ...
+
+    def held_until(self, entry: Outgoing, now: dt.datetime) -> dt.datetime | None: ...
+
+    def sent(self, entry: Outgoing, now: dt.datetime) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -390,10 +443,15 @@ class MailQueue:
         settings: MailSettings,
         now: dt.datetime,
         connect=smtp_session,
+        gate: Gate | None = None,
     ) -> tuple[int, int]:
-        """Send what is due, over one connection; (sent, failed). The first
-        failure ends the round (the server is likely down for the rest too);
-        each failed message waits its own backoff."""
+        """Send what is due, over one connection; (sent, failed). A failure
+        of the server (no connection, a 4xx, a timeout) ends the round (it
+        is likely down for the rest too); each failed message waits its own
+        backoff. With a `gate` (readers' email), a message the server
+        refuses for good (MailError.permanent) is given up and the round
+        goes on, a message the gate no longer wants is removed unsent, and
+        one it holds waits until then, with no attempt counted."""
         due = [entry for entry in self.entries() if entry.next_try <= now]
         sent = failed = 0
         if not due:
@@ -405,17 +463,47 @@ class MailQueue:
                     # Sent, and the process stopped before the file went.
                     remove_file(self.path(entry.key))
                     continue
+                if not self.path(entry.key).exists():
+                    continue  # removed during the round (an unsubscribe)
+                if gate is not None and self._gated(gate, entry, now):
+                    continue
                 try:
                     if session is None:
                         session = stack.enter_context(connect(settings))
                     session.send(_parsed(entry.message), entry.recipients)
                 except MailError as exc:
-                    self._failed(settings, entry, str(exc), now)
                     failed += 1
+                    # A server's words may quote the address: logged as a key.
+                    reason = _unnamed(str(exc), entry.recipients)
+                    if gate is not None and exc.permanent:
+                        self._given_up(entry, reason)
+                        continue
+                    self._failed(settings, entry, reason, now)
                     break
                 self._sent(entry.key, now)
+                if gate is not None:
+                    gate.sent(entry, now)
                 sent += 1
         return sent, failed
+
+    def _gated(self, gate: Gate, entry: Outgoing, now: dt.datetime) -> bool:
+        """Whether `gate` keeps `entry` from being sent in this round."""
+        if not gate.wanted(entry):
+            remove_file(self.path(entry.key))
+            logger.info("mail %s removed unsent: its subscription ended", entry.key)
+            return True
+        until = gate.held_until(entry, now)
+        if until is None:
+            return False
+        held = dataclasses.replace(entry, next_try=until)
+        atomic_write(self.path(entry.key), dump_yaml(held.record()))
+        logger.info("mail %s held by its recipient's limit until %s", entry.key, until)
+        return True
+
+    def _given_up(self, entry: Outgoing, reason: str) -> None:
+        # Logged by key: the address stays out of the logs.
+        remove_file(self.path(entry.key))
+        logger.error("mail %s given up: refused for good (%s)", entry.key, reason)
 
     def _sent(self, key: str, now: dt.datetime) -> None:
         # The marker first: a crash between the two leaves the marker, and

@@ -38,18 +38,23 @@ from urllib.parse import quote as url_quote
 from xml.etree import ElementTree
 
 from .digest import Looping, quote
-from .mail import MailQueue, MailSettings
-from .store import remove_file
+from .mail import MailSettings
 from .subscriptions import (
     CONFIRM,
     CONFIRM_DAYS,
     CONFIRM_PATH,
+    DAILY,
+    LIMIT_DIR,
     MAIL_DIR,
     UNSUBSCRIBE,
     UNSUBSCRIBE_DAYS,
     UNSUBSCRIBE_PATH,
     ReaderOutbox,
+    RecipientLimit,
     Subscribers,
+    about,
+    address_hash,
+    drop_queued,
     ident_of,
     moment,
     sign,
@@ -77,10 +82,13 @@ ORPHAN_DAYS = 45
 @dataclass(frozen=True)
 class ReaderMail:
     """Where links point and who answers: the endpoint's public address
-    (LAB_COMMENTS_PUBLIC_URL) and the Reply-To (LAB_COMMENTS_REPLY_TO)."""
+    (LAB_COMMENTS_PUBLIC_URL) and the Reply-To (LAB_COMMENTS_REPLY_TO); at
+    most `daily` emails to one address a day (LAB_COMMENTS_READER_MAIL_DAILY,
+    subscriptions.RecipientLimit)."""
 
     public_url: str
     reply_to: str = ""
+    daily: int = DAILY
 
 
 @dataclass(frozen=True)
@@ -200,7 +208,9 @@ class ReplyNotifier(Looping):
         self.is_pending = is_pending
         self.clock = clock
         self.subscribers = Subscribers(queue_root, secret).open()
-        self.outbox = ReaderOutbox(queue_root, mail, settings.reply_to)
+        self.outbox = ReaderOutbox(
+            queue_root, mail, settings.reply_to, secret=secret, daily=settings.daily
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -235,7 +245,8 @@ class ReplyNotifier(Looping):
         email = confirmation_email(
             link(self.settings, CONFIRM_PATH, token), self._unsubscribe(key, now)
         )
-        self._queue(key, f"confirm-{comment_id}-{now.isoformat()}", address, email, now)
+        item = f"confirm-{comment_id}-{now.isoformat()}"
+        self._queue(key, item, address, email, now, True)
         self.poke()
 
     def poke(self) -> None:
@@ -337,8 +348,14 @@ class ReplyNotifier(Looping):
         token = sign(self.secret, UNSUBSCRIBE, ident, expires)
         return link(self.settings, UNSUBSCRIBE_PATH, token)
 
-    def _queue(
-        self, ident: str, item: str, address: str, email: Email, now: dt.datetime
+    def _queue(  # noqa: PLR0917 (one email's parts, in order)
+        self,
+        ident: str,
+        item: str,
+        address: str,
+        email: Email,
+        now: dt.datetime,
+        confirm: bool = False,
     ) -> bool:
         return self.outbox.add(
             mail_key(KIND, ident, item),
@@ -348,17 +365,16 @@ class ReplyNotifier(Looping):
             email.html,
             now,
             self._unsubscribe(ident, now),
+            about(KIND, confirm=confirm),
         )
 
 
 def erase_address(queue_root: Path, secret: bytes, address: str) -> int:
     """Everything the reader email keeps about `address`: its file in the
-    store and its emails still queued (the sent markers name no address).
-    How many files were removed. Needs no mail settings."""
+    store, its emails still queued (subscriptions.drop_queued, the path an
+    unsubscribe takes too; the sent markers name no address) and its daily
+    count. How many files were removed. Needs no mail settings."""
     removed = int(Subscribers(queue_root, secret).open().erase(address))
-    outbox = MailQueue(Path(queue_root) / MAIL_DIR).open()
-    wanted = address.strip().lower()
-    for entry in outbox.entries():
-        if wanted in (r.strip().lower() for r in entry.recipients):
-            removed += int(remove_file(outbox.path(entry.key)))
-    return removed
+    removed += drop_queued(queue_root, secret, address_hash(secret, address))
+    limit = RecipientLimit(Path(queue_root) / MAIL_DIR / LIMIT_DIR, secret)
+    return removed + int(limit.forget(address))

@@ -36,7 +36,20 @@ One pair of routes takes both (CONFIRM_PATH, UNSUBSCRIBE_PATH).
 **Sending.** `ReaderOutbox`: every email to readers waits in
 `<queue>/reader-mail/` (mail.MailQueue: retries with backoff, never twice),
 is built with its List-Unsubscribe headers here, and is sent by one thread
-at a time (`sending`, a lock file).
+at a time (`sending`, a lock file). Each queued email names what it is
+about (`meta`: the subscription's kind and id, and whether it is a
+confirmation), so that an unsubscribe removes the emails it ended at once
+(`drop_queued`, the path erase-address takes too), and the sender checks
+again just before each email that its subscription is still there.
+
+**At most DAILY emails an address a day** (`RecipientLimit`): the times
+of the emails sent to an address in the last 24 hours, in
+`<queue>/reader-mail/limits/<hash>` (a keyed hash of the address, purpose
+"mail-limit": never the address, and not the store's file name either),
+gone once the window is past. An email over the limit stays queued until
+the window allows it (no attempt counted). A confirmation is never held
+(the reader is waiting for it; the store sends at most one a day to an
+address) but it counts: an address gets at most DAILY + 1 in a day.
 """
 
 from __future__ import annotations
@@ -55,7 +68,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from . import schema
-from .mail import MailQueue, MailSettings, new_message, sender_domain, stamp
+from .mail import (
+    MailQueue,
+    MailSettings,
+    Outgoing,
+    new_message,
+    sender_domain,
+    stamp,
+)
 from .store import (
     TEMP_PREFIX,
     StoreError,
@@ -95,6 +115,11 @@ MAIL_DIR = "reader-mail"
 SEND_LOCK = ".send.lock"
 # Queued messages refused this long are given up.
 MAIL_KEEP_DAYS = 7.0
+# At most this many emails reach one address in any DAILY_WINDOW
+# (LAB_COMMENTS_READER_MAIL_DAILY); the rest wait in the queue.
+DAILY = 10
+DAILY_WINDOW = dt.timedelta(days=1)
+LIMIT_DIR = "limits"
 
 
 def ident_of(key: str, kind: str = "", sub_id: str = "") -> str:
@@ -377,6 +402,114 @@ def moment(value: Any) -> dt.datetime:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
+def about(kind: str, sub_id: str = "", confirm: bool = False) -> dict[str, Any]:
+    """What a queued email is about (its `meta` in the queue): the kind of
+    its subscription, the id for a follow ("" for the reply emails, which
+    are the address's), and whether it is a confirmation."""
+    return {"kind": kind, "id": sub_id, "confirm": confirm}
+
+
+def belongs(entry: Outgoing, kind: str, sub_id: str = "") -> bool:
+    """Whether a queued email is about the subscription (`kind`, `sub_id`;
+    any of that kind when `sub_id` is ""). An email queued by an older
+    version, with no kind in its meta, is told by its key's prefix
+    ("replies-", "follow-") and taken to be about any follow: after an
+    unsubscribe, rather one email too few than one too many."""
+    meta = entry.meta or {}
+    if "kind" in meta:
+        entry_kind, entry_id = str(meta["kind"]), str(meta.get("id") or "")
+    else:
+        entry_kind, entry_id = entry.key.split("-", 1)[0], ""
+    return entry_kind == kind and (not sub_id or not entry_id or entry_id == sub_id)
+
+
+def drop_queued(
+    queue_root: Path | str, secret: bytes, key: str, kind: str = "", sub_id: str = ""
+) -> int:
+    """Remove the emails waiting in the readers' queue to the address whose
+    hash is `key`: every one, or (`kind`, `sub_id`) those `belongs` finds.
+    How many files went. Needs no mail settings (erase-address)."""
+    outbox = MailQueue(Path(queue_root) / MAIL_DIR).open()
+    removed = 0
+    for entry in outbox.entries():
+        to_it = any(address_hash(secret, r) == key for r in entry.recipients)
+        if to_it and (not kind or belongs(entry, kind, sub_id)):
+            removed += int(remove_file(outbox.path(entry.key)))
+    return removed
+
+
+def drop_unsubscribed(queue_root: Path | str, secret: bytes, ident: str) -> int:
+    """After the unsubscribe that token `ident` names: its queued emails go,
+    and every email to the address when it has no subscription left."""
+    key, kind, sub_id = target(ident)
+    if Subscribers(queue_root, secret).read(key) is None:
+        kind = sub_id = ""
+    else:
+        kind = kind or "replies"  # a whole-address token: the reply emails
+    return drop_queued(queue_root, secret, key, kind, sub_id)
+
+
+class RecipientLimit:
+    """At most `daily` emails to one address in any DAILY_WINDOW (module
+    docstring): the times they were sent, in a file named by a keyed hash
+    of the address. Used by one sender at a time (ReaderOutbox.sending)."""
+
+    def __init__(self, folder: Path, secret: bytes, daily: int = DAILY):
+        if daily < 1:
+            raise ValueError("LAB_COMMENTS_READER_MAIL_DAILY: 1 or more")
+        self.folder = folder
+        self.secret = secret
+        self.daily = daily
+
+    def open(self) -> RecipientLimit:
+        make_dir(self.folder)
+        clean_temp_files(self.folder)
+        return self
+
+    def path(self, address: str) -> Path:
+        name = keyed_hash(self.secret, "mail-limit", address.strip().lower())
+        return self.folder / name
+
+    def times(self, address: str, now: dt.datetime) -> list[dt.datetime]:
+        """When emails went to `address` within the window before `now`."""
+        return self._times(self.path(address), now)
+
+    def _times(self, path: Path, now: dt.datetime) -> list[dt.datetime]:
+        try:
+            data = load_yaml(path.read_bytes())
+        except FileNotFoundError:
+            return []
+        except (OSError, StoreError):
+            logger.error("reader mail: a limit file cannot be read; started anew")
+            return []
+        found = data.get("sent", []) if isinstance(data, dict) else []
+        start = now - DAILY_WINDOW
+        return sorted(t for t in map(moment, found) if t > start)
+
+    def held_until(self, address: str, now: dt.datetime) -> dt.datetime | None:
+        times = self.times(address, now)
+        if len(times) < self.daily:
+            return None
+        # The window allows one more when the oldest that fills it is out.
+        return times[len(times) - self.daily] + DAILY_WINDOW
+
+    def note(self, address: str, now: dt.datetime) -> None:
+        times = [*self.times(address, now), now]
+        atomic_write(self.path(address), dump_yaml({"sent": list(map(stamp, times))}))
+
+    def forget(self, address: str) -> bool:
+        return remove_file(self.path(address))
+
+    def tidy(self, now: dt.datetime) -> int:
+        """Files with no email in the window go (kept no longer than that)."""
+        removed = 0
+        for path in self.folder.iterdir():
+            if path.name.startswith(TEMP_PREFIX) or self._times(path, now):
+                continue
+            removed += int(remove_file(path))
+        return removed
+
+
 class ReaderOutbox:
     """The one queue of readers' email (`<queue>/reader-mail/`): `add`
     builds a message with the headers every reader's email carries (RFC
@@ -384,13 +517,26 @@ class ReaderOutbox:
     List-Unsubscribe-Post when it has an unsubscribe link; the Reply-To),
     named by `key` so that it is never queued twice; `deliver` sends what is
     due while holding `sending` (the reply and the follow threads share the
-    queue, and mail.MailQueue wants one sender at a time)."""
+    queue, and mail.MailQueue wants one sender at a time), through this
+    object as its mail.Gate: an email whose subscription ended is removed
+    unsent, one over the recipient's daily limit waits, one the server
+    refuses for good is given up and the others still go."""
 
-    def __init__(self, queue_root: Path | str, mail: MailSettings, reply_to: str = ""):
+    def __init__(
+        self,
+        queue_root: Path | str,
+        mail: MailSettings,
+        reply_to: str = "",
+        *,
+        secret: bytes,
+        daily: int = DAILY,
+    ):
         self.folder = Path(queue_root) / MAIL_DIR
         self.queue = MailQueue(self.folder).open()
         self.mail = mail
         self.reply_to = reply_to
+        self.subscribers = Subscribers(queue_root, secret)
+        self.limit = RecipientLimit(self.folder / LIMIT_DIR, secret, daily).open()
 
     def add(  # noqa: PLR0917 (one message's parts, in order)
         self,
@@ -401,7 +547,9 @@ class ReaderOutbox:
         html: str,
         now: dt.datetime,
         unsubscribe: str = "",
+        meta: Mapping[str, Any] | None = None,
     ) -> bool:
+        """Queue one email; `meta` says what it is about (`about`)."""
         headers = {"Auto-Submitted": "auto-generated"}
         if unsubscribe:
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
@@ -418,7 +566,7 @@ class ReaderOutbox:
             now=now,
             headers=headers,
         )
-        return self.queue.add(key, message, [address], now)
+        return self.queue.add(key, message, [address], now, meta)
 
     @contextlib.contextmanager
     def sending(self, wait: bool = True) -> Iterator[bool]:
@@ -438,11 +586,39 @@ class ReaderOutbox:
 
     def deliver(self, now: Callable[[], dt.datetime]) -> tuple[int, int]:
         """Send what is due (the caller holds `sending`); (sent, failed)."""
-        return self.queue.deliver(self.mail, now())
+        return self.queue.deliver(self.mail, now(), gate=self)
+
+    # -- mail.Gate: asked by the queue about each email of a round
+
+    def wanted(self, entry: Outgoing) -> bool:
+        """Whether the address still has the subscription the email is about
+        (an unsubscribe while a round queued or sent it wins)."""
+        for address in entry.recipients:
+            key = address_hash(self.subscribers.secret, address)
+            if not self.subscribers.path(key).exists():
+                continue
+            record = self.subscribers.read(key)
+            if record is None:
+                return True  # there but unreadable (logged): not unsubscribed
+            for sub in record.get("subscriptions", []):
+                if belongs(entry, str(sub.get("kind")), str(sub.get("id"))):
+                    return True
+        return False
+
+    def held_until(self, entry: Outgoing, now: dt.datetime) -> dt.datetime | None:
+        if (entry.meta or {}).get("confirm"):
+            return None
+        held = [self.limit.held_until(address, now) for address in entry.recipients]
+        return max((until for until in held if until), default=None)
+
+    def sent(self, entry: Outgoing, now: dt.datetime) -> None:
+        for address in entry.recipients:
+            self.limit.note(address, now)
 
     def tidy(self, now: dt.datetime) -> None:
         self.queue.purge_sent(now)
         self.queue.expire(now, MAIL_KEEP_DAYS)
+        self.limit.tidy(now)
 
     def next_due(self) -> dt.datetime | None:
         return self.queue.next_due()
