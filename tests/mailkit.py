@@ -86,13 +86,16 @@ def smtp_server(
     tls: ssl.SSLContext | None = None,
     starttls: ssl.SSLContext | None = None,
     login: bool = False,
+    utf8: bool = True,
 ) -> Iterator[tuple[Recorder, int]]:
     """aiosmtpd on 127.0.0.1 (a free port unless given): plain, implicit TLS
     (`tls`), or STARTTLS required (`starttls`); a login required when
-    `login` (over TLS, or in clear on 127.0.0.1 without either)."""
+    `login` (over TLS, or in clear on 127.0.0.1 without either); SMTPUTF8
+    offered unless `utf8` is False (a server that takes only ASCII
+    addresses)."""
     recorder = recorder or Recorder()
     port = port or free_port()
-    options: dict = {}
+    options: dict = {"enable_SMTPUTF8": utf8}
     if starttls is not None:
         options.update(tls_context=starttls, require_starttls=True)
     if login:

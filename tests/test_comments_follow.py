@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client as http_client
+import json
 import time
 from urllib.parse import urlencode, urlsplit
 
@@ -536,6 +537,43 @@ def test_only_a_challenge_of_the_site_can_be_followed(tmp_path):
         app.follow.run_once(look=False)
     assert len(recorder.received) == 1
     assert list(follows(app)) == [SLUG]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [".@[:!", "#@[ ", "x@[", "victim@[127.0.0.1]", "a(1)@example.org", "a:b@x.org"],
+)
+def test_an_address_a_mail_program_reads_otherwise_is_refused_plainly(
+    tmp_path, address
+):
+    """The comments' rule (schema.email): a 400 naming the field, never a
+    500, and nothing kept or sent."""
+    with smtp_server() as (recorder, port):
+        app = follow_app(tmp_path, port, Clock(START))
+        answer = ask(app, address)
+        app.follow.run_once(look=False)
+    assert answer.status == 400, answer.body
+    assert b"Enter an email address" in answer.body
+    assert recorder.received == []
+    assert app.follow.store.subscribers.idents() == []
+
+
+def test_a_long_challenge_slug_can_be_followed_and_bad_lists_are_ignored(tmp_path):
+    """A challenge's slug as long as a post's may be is followed; a manifest
+    whose list of challenges is malformed still takes comments (any slug
+    of the right form may then be followed)."""
+    slug = "a" + "-b" * 90  # 181 characters
+    with smtp_server() as (recorder, port):
+        app = follow_app(tmp_path, port, Clock(START))
+        write_manifest(app.manifest.path, SITE, {"a-post": {}}, challenges=[slug])
+        assert ask(app, ADDRESS, slug=slug).status == 200
+        app.follow.run_once(look=False)
+        assert len(recorder.received) == 1
+        data = json.loads(app.manifest.path.read_bytes())
+        data["challenges"] = "abc"
+        app.manifest.path.write_text(json.dumps(data))
+        assert call(app, body=GOOD).status == 303
+        assert ask(app, "other@example.org", slug="c").status == 200
 
 
 def test_a_request_from_another_site_is_refused(tmp_path):

@@ -353,6 +353,25 @@ def test_one_recipient_refused_for_good_does_not_stop_the_round(
     assert DEAD not in [a for r in recorder.received for a in r.rcpt_tos]
 
 
+def test_an_address_the_server_cannot_take_is_given_up_at_once(tmp_path, caplog):
+    """A non-ASCII address and a server without SMTPUTF8 (aiosmtpd's
+    default): it can never be sent, so it is given up in its first round,
+    and the others go (not retried for a week, ending each round)."""
+    caplog.set_level(logging.INFO)
+    clock = Clock(START)
+    wide = "v\u00efctim@example.org"
+    with smtp_server(utf8=False) as (recorder, port):
+        app = app_with(tmp_path, port, clock)
+        for address in (wide, ADDRESS):
+            assert app.follow.ask(address, SLUG, "each") is None
+            clock.advance(seconds=1)
+        app.follow.run_once(look=False)
+        assert [r.rcpt_tos for r in recorder.received] == [[ADDRESS]]
+        assert app.follow.outbox.queue.entries() == []
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("lab")]
+    assert [text for text in ours if "given up" in text]
+
+
 # -- the server hangs up in the middle of a session (must show)
 
 

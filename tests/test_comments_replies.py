@@ -257,6 +257,28 @@ def test_each_comment_is_confirmed_on_its_own(tmp_path, clock):
     assert len(told) == 1 and "To yours." in told[0], told
 
 
+def test_a_confirmation_pressed_again_sends_nothing_more(tmp_path, clock):
+    """Pressing one link again and again (a double click, a shared address)
+    confirms once: it neither starts the day's limit again nor asks about
+    other comments again; each comment is asked about once, and its email
+    names the update it is on."""
+    with smtp_server() as (recorder, port):
+        app = endpoint(tmp_path, port, clock)
+        send(app, email=READER, notify="on", body="Mine.")
+        for n in range(3):  # a stranger's, with the reader's address
+            send(app, email=READER, notify="on", body=f"Not {n}.", remote="192.0.2.9")
+        app.replies.run_once()
+        (first,) = to(recorder, READER)
+        assert f"{SITE}/updates/a-post/" in first.text
+        target = link_in(first.text, "/subscriptions/confirm")
+        for _ in range(6):
+            assert call(app, path=target, body="").status == 200
+            app.replies.run_once()
+        assert len(to(recorder, READER)) == 2  # the first, and one more asked
+    second = to(recorder, READER)[1]
+    assert link_in(second.text, "/subscriptions/confirm") != target
+
+
 @pytest.mark.parametrize(
     "extra",
     [

@@ -89,7 +89,8 @@ logger = logging.getLogger(__name__)
 FOLDER = "followers"
 KIND = "follow"
 MODES = ("each", "weekly")
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+# As long as a post's slug may be (schema.slug): a challenge's is one too.
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
 UNCONFIRMED_DAYS = CONFIRM_DAYS  # a follow never confirmed goes then
 ATOM = "{http://www.w3.org/2005/Atom}"
 FEED_MAX = 5 * 1024 * 1024

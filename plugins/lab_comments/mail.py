@@ -281,6 +281,10 @@ def _permanent(exc: BaseException) -> bool:
     DATA. Not a 5.7.x (security or policy: relaying denied, a login needed)
     nor 530/535: those are the Lab's settings to fix, and giving up would
     drop every message of the queue while they are wrong."""
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # An address with non-ASCII characters, and a server without
+        # SMTPUTF8: it can never take it.
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         answers = list(exc.recipients.values())
     elif isinstance(exc, smtplib.SMTPDataError):
@@ -550,6 +554,14 @@ class MailQueue:
         for entry in self.entries():
             if entry.queued < limit and remove_file(self.path(entry.key)):
                 removed += 1
+                if not entry.attempts:
+                    # Never tried: held all that time (a reader's daily limit).
+                    logger.error(
+                        "mail %s given up unsent after %g days, held back",
+                        entry.key,
+                        days,
+                    )
+                    continue
                 logger.error(
                     "mail %s given up after %d attempts over %g days (last: %s)",
                     entry.key,

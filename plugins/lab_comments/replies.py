@@ -55,6 +55,7 @@ from .subscriptions import (
     about,
     address_hash,
     drop_queued,
+    find,
     ident_of,
     moment,
     sign,
@@ -137,7 +138,9 @@ def _text(paragraphs: list[tuple[str, str]], unsubscribe: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def confirmation_email(confirm: str, unsubscribe: str) -> Email:
+def confirmation_email(confirm: str, unsubscribe: str, on: str = "") -> Email:
+    """`on`: the address of the update the comment is on ("" if unknown),
+    so that a reader with several comments knows which one this is."""
     subject = "Confirm: email me when someone replies"
     paragraphs = [
         (
@@ -145,6 +148,7 @@ def confirmation_email(confirm: str, unsubscribe: str) -> Email:
             "to be emailed when someone replies to it.",
             "",
         ),
+        *([("The comment is on this update:", on)] if on else []),
         ("To confirm, open this link and press the button:", confirm),
         (
             "If it was not you, do nothing: we send no other email to this "
@@ -220,12 +224,15 @@ class ReplyNotifier(Looping):
 
     # -- at intake (the endpoint's threads)
 
-    def subscribe(self, address: str, comment_id: str, now: dt.datetime) -> bool:
-        """Keep `address` for replies to `comment_id`; queue a confirmation
-        when one is due. Whether one was queued."""
-        key, ask = self.subscribers.subscribe(address, KIND, comment_id, now)
+    def subscribe(
+        self, address: str, comment_id: str, now: dt.datetime, on: str = ""
+    ) -> bool:
+        """Keep `address` for replies to `comment_id` (on the update at `on`);
+        queue a confirmation when one is due. Whether one was queued."""
+        extra = {"on": on} if on else None
+        key, ask = self.subscribers.subscribe(address, KIND, comment_id, now, extra)
         if ask:
-            self._ask(key, address, comment_id, now)
+            self._ask(key, address, comment_id, now, on)
         return ask
 
     def confirm(self, key: str, comment_id: str, now: dt.datetime) -> bool:
@@ -234,19 +241,23 @@ class ReplyNotifier(Looping):
         subscription is gone."""
         done, following = self.subscribers.confirm_one(key, KIND, comment_id, now)
         record = self.subscribers.read(key) if following else None
-        if record:
-            self._ask(key, record["address"], following, now)
+        sub = find(record, KIND, following) if record else None
+        if sub is not None:
+            self._ask(key, record["address"], following, now, str(sub.get("on", "")))
         self.poke()
         return done
 
-    def _ask(self, key: str, address: str, comment_id: str, now: dt.datetime) -> None:
+    def _ask(
+        self, key: str, address: str, comment_id: str, now: dt.datetime, on: str
+    ) -> None:
         expires = now + dt.timedelta(CONFIRM_DAYS)
         token = sign(self.secret, CONFIRM, ident_of(key, KIND, comment_id), expires)
         email = confirmation_email(
-            link(self.settings, CONFIRM_PATH, token), self._unsubscribe(key, now)
+            link(self.settings, CONFIRM_PATH, token), self._unsubscribe(key, now), on
         )
-        item = f"confirm-{comment_id}-{now.isoformat()}"
-        self._queue(key, item, address, email, now, True)
+        # One confirmation per comment, ever (the queue refuses a key it has
+        # queued or sent): however it is asked for again, it is not resent.
+        self._queue(key, f"confirm-{comment_id}", address, email, now, True)
         self.poke()
 
     def poke(self) -> None:

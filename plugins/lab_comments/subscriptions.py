@@ -106,7 +106,7 @@ UNSUBSCRIBE = "unsubscribe"
 HASH = re.compile(r"[0-9a-f]{64}")
 # An address hash, or one subscription of it (kind, id), and for a follow's
 # confirmation the mode it confirms.
-IDENT = r"[0-9a-f]{64}(?:~[a-z]{1,20}~[a-z0-9][a-z0-9-]{0,99}(?:~[a-z]{1,20})?)?"
+IDENT = r"[0-9a-f]{64}(?:~[a-z]{1,20}~[a-z0-9][a-z0-9-]{0,199}(?:~[a-z]{1,20})?)?"
 TOKEN = re.compile(rf"({IDENT})\.(\d{{1,12}})\.([0-9a-f]{{32}})")
 # The routes of every reader's link (a GET shows a button, a POST acts).
 CONFIRM_PATH = "/subscriptions/confirm"
@@ -233,7 +233,12 @@ class Subscribers:
     # -- changes
 
     def subscribe(
-        self, address: str, kind: str, ident: str, now: dt.datetime
+        self,
+        address: str,
+        kind: str,
+        ident: str,
+        now: dt.datetime,
+        extra: Mapping[str, Any] | None = None,
     ) -> tuple[str, bool]:
         """Add a subscription for `address`, to be confirmed on its own; its
         hash, and whether to send a confirmation now (the subscription is
@@ -244,7 +249,7 @@ class Subscribers:
             sub = find(record, kind, ident)
             if sub is None:
                 sub = {"kind": kind, "id": ident, "since": stamp(now)}
-                sub["confirmed"] = None
+                sub.update(extra or {}, confirmed=None)
                 record["subscriptions"].append(sub)
             ask = not sub.get("confirmed") and may_ask(record, now)
             self.write(key, record)
@@ -258,13 +263,16 @@ class Subscribers:
         now, or ""). The click proves the address is the reader's, so the
         day's limit starts again; only one other is asked at a time, so that
         subscriptions a stranger added cannot turn one click into many
-        emails."""
+        emails. A link pressed again changes nothing: else each press would
+        start the day's limit again and ask once more."""
         with self.lock():
             record = self.read(key)
             sub = find(record, kind, sub_id) if record else None
             if sub is None:
                 return False, ""
-            sub["confirmed"] = sub.get("confirmed") or stamp(now)
+            if sub.get("confirmed"):
+                return True, ""
+            sub["confirmed"] = stamp(now)
             record["confirmed"] = record.get("confirmed") or stamp(now)
             record["asked"] = None
             waiting = [
