@@ -10,12 +10,14 @@ with both features on and served on 127.0.0.1. Runs in `make check` (marked
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import build
 from followkit import link_in
-from mailkit import smtp_server, wait_for
+from mailkit import Recorder, smtp_server, wait_for
 from statichost import StaticHost
 from test_comments_browser import main_form, open_page
 
@@ -80,7 +82,10 @@ def follows(tmp_path: Path) -> dict:
     }
 
 
-def test_a_reader_follows_a_challenge_confirms_and_leaves(browser, tmp_path):
+@contextlib.contextmanager
+def served(tmp_path: Path) -> Iterator[tuple[str, Recorder]]:
+    """The site served on 127.0.0.1, built for the endpoint running beside
+    it, whose email goes to aiosmtpd: (the site's origin, what it got)."""
     output = tmp_path / "out"
     port = free_port()
     with StaticHost() as host, smtp_server() as (recorder, smtp_port):
@@ -88,59 +93,56 @@ def test_a_reader_follows_a_challenge_confirms_and_leaves(browser, tmp_path):
         host.serve(output)
         environ = environment(tmp_path, output, smtp_port, port)
         with running_server(environ, tmp_path / "server.log", port=port):
-            context, page = open_page(browser, javascript=False)
-            try:
-                page.goto(f"{host.origin}/challenges/{CHALLENGE}/")
-                form = page.locator("form.lab-follow")
-                form.get_by_label("Email address").fill(READER)
-                form.get_by_label("How often").select_option("weekly")
-                with page.expect_navigation():
-                    form.get_by_role("button", name="Follow by email").click()
-                assert page.get_by_role("heading", level=1).inner_text() == (
-                    "Check your email"
-                )
-            finally:
-                context.close()
-            wait_for(lambda: recorder.received, 20, "the confirmation")
-            (confirmation,) = recorder.received
-            assert confirmation.rcpt_tos == [READER]
-            assert follows(tmp_path)[CHALLENGE]["confirmed"] is None
-            confirm = link_in(confirmation.message, "/subscriptions/confirm")
-            press(browser, confirm, "Confirm", "Thank you: your address is confirmed")
-            follow = follows(tmp_path)[CHALLENGE]
-            assert follow["confirmed"] and follow["mode"] == "weekly"
-            leave = link_in(confirmation.message, "/unsubscribe")
-            press(browser, leave, "Unsubscribe", "You are unsubscribed")
-            assert follows(tmp_path) == {}
+            yield host.origin, recorder
+
+
+def test_a_reader_follows_a_challenge_confirms_and_leaves(browser, tmp_path):
+    with served(tmp_path) as (origin, recorder):
+        context, page = open_page(browser, javascript=False)
+        try:
+            page.goto(f"{origin}/challenges/{CHALLENGE}/")
+            form = page.locator("form.lab-follow")
+            form.get_by_label("Email address").fill(READER)
+            form.get_by_label("How often").select_option("weekly")
+            with page.expect_navigation():
+                form.get_by_role("button", name="Follow by email").click()
+            assert page.get_by_role("heading", level=1).inner_text() == (
+                "Check your email"
+            )
+        finally:
+            context.close()
+        wait_for(lambda: recorder.received, 20, "the confirmation")
+        (confirmation,) = recorder.received
+        assert confirmation.rcpt_tos == [READER]
+        assert follows(tmp_path)[CHALLENGE]["confirmed"] is None
+        confirm = link_in(confirmation.message, "/subscriptions/confirm")
+        press(browser, confirm, "Confirm", "Thank you: your address is confirmed")
+        follow = follows(tmp_path)[CHALLENGE]
+        assert follow["confirmed"] and follow["mode"] == "weekly"
+        leave = link_in(confirmation.message, "/unsubscribe")
+        press(browser, leave, "Unsubscribe", "You are unsubscribed")
+        assert follows(tmp_path) == {}
     assert len(recorder.received) == 1
 
 
 def test_a_reader_ticks_the_reply_box_and_is_asked_once(browser, tmp_path):
-    output = tmp_path / "out"
-    port = free_port()
-    with StaticHost() as host, smtp_server() as (recorder, smtp_port):
-        build_site(output, host.origin, port)
-        host.serve(output)
-        environ = environment(tmp_path, output, smtp_port, port)
-        with running_server(environ, tmp_path / "server.log", port=port):
-            context, page = open_page(browser, javascript=True)
-            try:
-                page.goto(f"{host.origin}/{POST}")
-                form = main_form(page)
-                form.get_by_label("Your name").fill("Rae Browser")
-                form.get_by_label("Email address").fill(READER)
-                form.locator("textarea[name=body]").fill("Thank you, this helps.")
-                form.get_by_label("Email me when someone replies").check()
-                with page.expect_navigation():
-                    page.get_by_role(
-                        "button", name="Send comment for moderation"
-                    ).click()
-                assert page.url.endswith("#comment-pending")
-            finally:
-                context.close()
-            wait_for(lambda: recorder.received, 20, "the confirmation")
+    with served(tmp_path) as (origin, recorder):
+        context, page = open_page(browser, javascript=True)
+        try:
+            page.goto(f"{origin}/{POST}")
+            form = main_form(page)
+            form.get_by_label("Your name").fill("Rae Browser")
+            form.get_by_label("Email address").fill(READER)
+            form.locator("textarea[name=body]").fill("Thank you, this helps.")
+            form.get_by_label("Email me when someone replies").check()
+            with page.expect_navigation():
+                page.get_by_role("button", name="Send comment for moderation").click()
+            assert page.url.endswith("#comment-pending")
+        finally:
+            context.close()
+        wait_for(lambda: recorder.received, 20, "the confirmation")
     (confirmation,) = recorder.received
     assert confirmation.rcpt_tos == [READER]
     text = confirmation.message.get_body(("plain",)).get_content()
-    assert f"{host.origin}/{POST}" in text
+    assert f"{origin}/{POST}" in text
     assert "/subscriptions/confirm?t=" in text
