@@ -243,13 +243,15 @@ def pull_request(queue_root: Path, comment_id: str) -> str:
 
 class Looping:
     """A worker thread: `start` runs `_run` (which waits on `_wake` and
-    ends when `_stop` is set); `stop` ends it. The subclass makes the two
-    events and `_thread = None`, and names the thread."""
+    ends when `_stop` is set); `stop` ends it. The subclass names the
+    thread and calls this __init__."""
 
     thread_name = "lab-comments-worker"
-    _wake: threading.Event
-    _stop: threading.Event
-    _thread: threading.Thread | None
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _run(self) -> None:
         raise NotImplementedError
@@ -297,9 +299,7 @@ class Notifier(Looping):
         self.clock = clock
         self.folder = Path(queue.root) / MAIL_DIR
         self.outbox = MailQueue(self.folder).open()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._purged: dt.datetime | None = None
         # Whether a window is open: the comments that arrive meanwhile go in
         # its digest, so they need not wake the worker (under a flood of

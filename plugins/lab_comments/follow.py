@@ -468,9 +468,7 @@ class Follow(Looping):
         self.clock = clock
         self.read = reader
         self.limiter = RateLimiter(settings.rate, 3600.0)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._round = threading.Lock()
 
     def feed_location(self, slug: str) -> str:

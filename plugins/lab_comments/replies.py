@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -215,9 +214,7 @@ class ReplyNotifier(Looping):
         self.outbox = ReaderOutbox(
             queue_root, mail, settings.reply_to, secret=secret, daily=settings.daily
         )
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._purged: dt.datetime | None = None
         # The manifest's posts as last looked through, and when.
         self._looked: tuple[object, float] | None = None
