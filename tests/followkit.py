@@ -15,9 +15,9 @@ from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 from commentkit import SITE, Answer, Clock, make_app
+from mailkit import local_settings
 
 from lab_comments.follow import FollowSettings
-from lab_comments.loadtest import HOST
 from lab_comments.mail import MailSettings
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -28,14 +28,7 @@ PUBLIC = "https://comments.lab.example.org"
 
 
 def mail_settings(port: int) -> MailSettings:
-    return MailSettings(
-        host=HOST,
-        port=port,
-        security="none",
-        sender=FROM,
-        timeout=2,
-        retry_seconds=0.2,
-    )
+    return local_settings(port, FROM)
 
 
 def write_feed(folder: Path, slug: str, items: list[tuple[str, str]]) -> Path:

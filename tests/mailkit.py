@@ -6,6 +6,7 @@ the openssl command, and a bounded wait."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email
 import email.policy
 import shutil
@@ -24,9 +25,24 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from lab_comments.loadtest import HOST, free_port
+from lab_comments.mail import MailSettings
 
 USER = "lab-digest"
 PASSWORD = "pw-" + "9Zq" * 8  # a canary: no log line may hold it
+
+
+def local_settings(port: int, sender: str, **changes) -> MailSettings:
+    """Mail settings for the test server on 127.0.0.1: no TLS, short
+    timeouts and retries (a test waits for them), unless `changes` say."""
+    settings = MailSettings(
+        host=HOST,
+        port=port,
+        security="none",
+        sender=sender,
+        timeout=2,
+        retry_seconds=0.2,
+    )
+    return dataclasses.replace(settings, **changes)
 
 
 @dataclass

@@ -9,7 +9,6 @@ Every wait is bounded; windows and retries are fractions of a second."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import http.client
 import logging
@@ -23,6 +22,7 @@ from mailkit import (
     PASSWORD,
     USER,
     Recorder,
+    local_settings,
     self_signed,
     server_context,
     silent_server,
@@ -70,15 +70,7 @@ WINDOW_MINUTES = 0.01
 
 
 def plain(port: int, **changes) -> MailSettings:
-    settings = MailSettings(
-        host=HOST,
-        port=port,
-        security="none",
-        sender=FROM,
-        timeout=2,
-        retry_seconds=0.2,
-    )
-    return dataclasses.replace(settings, **changes)
+    return local_settings(port, FROM, **changes)
 
 
 def endpoint(tmp_path: Path, mail: MailSettings, minutes: float = WINDOW_MINUTES):
