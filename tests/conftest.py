@@ -123,6 +123,22 @@ def prod_site(tmp_path_factory) -> tuple[Path, RecordingHandler]:
     return output, handler
 
 
+@pytest.fixture(scope="session")
+def readers_email_site(tmp_path_factory) -> Path:
+    """The sample fixture built with publishconf.py and both readers' email
+    features on (both off by default): the reply box on every comment form,
+    the follow form on each challenge page, the feeds page and its own."""
+    output = tmp_path_factory.mktemp("readers-email") / "site"
+    build(
+        "publishconf.py",
+        output,
+        SITEURL=SAMPLE_SITEURL_PROD,
+        LAB_COMMENTS_REPLY_EMAILS=True,
+        LAB_COMMENTS_FOLLOW=True,
+    )
+    return output
+
+
 @pytest.fixture
 def site_copy(tmp_path) -> Iterator[Path]:
     """A writable copy of the sample fixture site to break on purpose."""

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLE, SAMPLE_SITEURL_PROD, build
+from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.gates
 CHECK = [sys.executable, str(ROOT / "tests" / "check_site.py")]
@@ -55,22 +55,6 @@ def test_each_gate_passes_the_sample_production_build(site, gate):
     result = run_gate(site, gate)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"PASS  {gate}" in result.stdout
-
-
-@pytest.fixture(scope="module")
-def readers_email_site(tmp_path_factory) -> Path:
-    """The sample fixture built for production with both readers' email
-    features on: the reply box on every comment form, the follow form on
-    each challenge page, the feeds page and its own page."""
-    output = tmp_path_factory.mktemp("readers-email") / "site"
-    build(
-        "publishconf.py",
-        output,
-        SITEURL=SAMPLE_SITEURL_PROD,
-        LAB_COMMENTS_REPLY_EMAILS=True,
-        LAB_COMMENTS_FOLLOW=True,
-    )
-    return output
 
 
 @pytest.mark.parametrize("gate", ["html", "links", "accessibility"])
