@@ -32,11 +32,10 @@ from lab_comments.follow import (
     FollowSettings,
     make_token,
     parse_feed,
-    verify,
 )
 from lab_comments.loadtest import HOST, free_port, running_server, write_manifest
 from lab_comments.replies import erase_address
-from lab_comments.subscriptions import ident_of, target
+from lab_comments.subscriptions import ident_of, target, verify
 
 ADDRESS = "reader@example.org"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)

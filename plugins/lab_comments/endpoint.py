@@ -1658,7 +1658,7 @@ class CommentsApp:
         service = self.follow if kind == follow.KIND else self.replies
         mode = ""
         if kind == follow.KIND and service is not None:
-            found = service.token_target(purpose, token)
+            found = follow.token_target(purpose, ident or "")
             key, sub_id, mode = found if found else ("", "", "")
         # A confirmation names one subscription; leaving may name the address.
         kinds = (follow.KIND, replies.KIND) if confirming else ("", follow.KIND)

@@ -81,7 +81,6 @@ from .subscriptions import (
     new_record,
     sign,
     target,
-    verify,
 )
 
 logger = logging.getLogger(__name__)
@@ -498,20 +497,6 @@ class Follow(Looping):
         self._queue(name, address, letter, now, leave, about(KIND, slug, confirm=True))
         self._wake.set()
 
-    def token_target(self, purpose: str, token: str) -> tuple[str, str, str] | None:
-        """(address key, slug, mode: "" in an unsubscribe token) of a good
-        follow token, else None."""
-        ident = verify(self.secret, purpose, token, self.clock())
-        if ident is None:
-            return None
-        key, kind, rest = target(ident)
-        slug, _, mode = rest.partition("~")
-        if kind != KIND or not SLUG.fullmatch(slug):
-            return None
-        if (purpose == CONFIRM) != (mode in MODES):
-            return None
-        return key, slug, mode
-
     def _queue(  # noqa: PLR0917 (one email's parts, in order)
         self,
         key: str,
@@ -653,6 +638,18 @@ class Follow(Looping):
             letter = items_letter(title, [item], link)
             key = mail_key("item", reader.key, slug, item.id)
             self._queue(key, reader.address, letter, now, link, about(KIND, slug))
+
+
+def token_target(purpose: str, ident: str) -> tuple[str, str, str] | None:
+    """(address key, slug, mode: "" in an unsubscribe token) that a follow
+    token's verified ident (subscriptions.verify) names, else None."""
+    key, kind, rest = target(ident)
+    slug, _, mode = rest.partition("~")
+    if kind != KIND or not SLUG.fullmatch(slug):
+        return None
+    if (purpose == CONFIRM) != (mode in MODES):
+        return None
+    return key, slug, mode
 
 
 def form_value(form: Mapping[str, list[str]], name: str) -> str:
