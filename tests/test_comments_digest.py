@@ -567,7 +567,9 @@ def test_a_wrong_password_is_retried_and_never_logged(tmp_path, running, caplog)
         running(app.digest)
         # The queue file is rewritten before the line is logged, so the
         # wait is on the line itself: waiting on the file raced the log.
-        wait_for(lambda: "not sent (attempt 2" in caplog.text, 20, "two failed attempts")
+        wait_for(
+            lambda: "not sent (attempt 2" in caplog.text, 20, "two failed attempts"
+        )
         assert all(e.attempts >= 2 for e in app.digest.outbox.entries())
         assert recorder.received == [] and recorder.logins
     assert wrong not in caplog.text and PASSWORD not in caplog.text

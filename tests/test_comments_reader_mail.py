@@ -372,6 +372,23 @@ def test_an_address_the_server_cannot_take_is_given_up_at_once(tmp_path, caplog)
     assert [text for text in ours if "given up" in text]
 
 
+@pytest.mark.parametrize("utf8", [False, True])
+def test_a_domain_in_another_script_goes_in_its_ascii_form(tmp_path, utf8):
+    """`anna@bücher.example` reaches a server with or without SMTPUTF8 as
+    `anna@xn--bcher-kva.example` (IDNA), in the envelope and the To header,
+    and its confirmation link works: the follow is kept as typed."""
+    typed, wire = "anna@b\u00fccher.example", "anna@xn--bcher-kva.example"
+    clock = Clock(START)
+    with smtp_server(utf8=utf8) as (recorder, port):
+        app = app_with(tmp_path, port, clock)
+        message = confirmed(app, recorder, address=typed)
+        assert [r.rcpt_tos for r in recorder.received] == [[wire]]
+        assert [a.addr_spec for a in message["To"].addresses] == [wire]
+        reader = app.follow.store.read(app.follow.store.key(typed))
+        assert reader.follows[SLUG]["confirmed"]
+        assert app.follow.store.read(app.follow.store.key(wire)) is None
+
+
 # -- the server hangs up in the middle of a session (must show)
 
 

@@ -187,7 +187,7 @@ def new_message(
     where it does not belong) raises ValueError."""
     message = EmailMessage(policy=POLICY)
     message["From"] = settings.sender
-    message["To"] = ", ".join(to)
+    message["To"] = ", ".join(wire_address(address) for address in to)
     message["Subject"] = subject
     message["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
     message["Message-ID"] = message_id or make_msgid(domain=sender_domain(settings))
@@ -197,6 +197,24 @@ def new_message(
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+def wire_address(address: str) -> str:
+    """`address` as it goes to the mail server: a domain in another script
+    (`anna@bücher.example`) in its ASCII form (IDNA, `xn--`), which every
+    server takes, where the form as typed needs one that offers SMTPUTF8.
+    A local part in another script still needs SMTPUTF8: only the domain
+    has an ASCII form. Only the wire has it: the subscription, its hash
+    and the daily limit keep the address as the reader typed it."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        # No ASCII form (a label too long, a character IDNA forbids): as
+        # typed, for a server with SMTPUTF8.
+        return address
 
 
 def sender_domain(settings: MailSettings) -> str:
@@ -223,7 +241,7 @@ class SmtpSession:
             refused = self.smtp.send_message(
                 message,
                 from_addr=self.settings.envelope_sender,
-                to_addrs=list(recipients),
+                to_addrs=[wire_address(address) for address in recipients],
             )
         except (smtplib.SMTPException, OSError) as exc:
             raise MailError(_reason(exc), _permanent(exc)) from None
@@ -303,7 +321,7 @@ def _final(code: int, words: bytes | str) -> bool:
 
 def _unnamed(reason: str, recipients: Sequence[str]) -> str:
     """`reason` with the recipients' addresses taken out."""
-    for address in recipients:
+    for address in {*recipients, *map(wire_address, recipients)}:
         reason = re.sub(re.escape(address), "(the address)", reason, flags=re.I)
     return reason
 
