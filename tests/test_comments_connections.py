@@ -289,14 +289,14 @@ def test_a_connection_beyond_a_clients_share_is_closed_at_once(tmp_path):
         fourth = connect("127.0.0.3")
         with contextlib.suppress(ConnectionResetError):  # closed, either way
             assert fourth.recv(1) == b""
-        assert time.monotonic() - started < 0.5
+        # At once: well within the request deadline (10 s) it would
+        # otherwise have had, with room for a loaded machine.
+        assert time.monotonic() - started < 2
         fourth.close()
         for sock in [*three, connect("127.0.0.4")]:
             assert health(sock) == 200
         three.pop().close()
-        time.sleep(0.3)  # the server sees it closed
-        again = connect("127.0.0.3")
-        assert health(again) == 200
+        again = admitted_after_a_close(connect, "127.0.0.3")
         for sock in [*three, again]:
             sock.close()
 
@@ -326,6 +326,24 @@ def test_the_trusted_proxy_is_not_limited_as_one_client(tmp_path):
             assert other[2].recv(1) == b""
         for sock in [*proxy, *other]:
             sock.close()
+
+
+def admitted_after_a_close(connect, source: str, within: float = 5) -> socket.socket:
+    """A connection from `source` that is served, tried until the server has
+    seen the client's closed one (a loaded server may take the new one in
+    the same round, before it sees the close); AssertionError if it is
+    still refused after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        sock = connect(source)
+        try:
+            if health(sock) == 200:
+                return sock
+        except (http.client.RemoteDisconnected, ConnectionError):
+            pass
+        sock.close()
+        assert time.monotonic() < deadline, "no place for the client after a close"
+        time.sleep(0.1)
 
 
 def health(sock: socket.socket) -> int:

@@ -467,7 +467,9 @@ def test_a_burst_of_drops_leaves_no_scratch_file_and_no_thread(tmp_path, monkeyp
     thread, started once for a burst (never one per drop: starting a thread
     made drops the slower answers on a loaded machine), which ends when it
     has had nothing to do for a while."""
-    monkeypatch.setattr(Scratch, "IDLE", 0.3)
+    # Longer than a drop takes on a loaded machine (its decoy is written
+    # with two fsyncs): the thread must not end between two drops.
+    monkeypatch.setattr(Scratch, "IDLE", 3)
     started = []
     real_start = threading.Thread.start
 
