@@ -13,6 +13,7 @@ import datetime as dt
 import http.client
 import logging
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -376,6 +377,16 @@ def test_pull_requests_are_linked_when_delivery_opened_them(tmp_path, running):
     assert "make comments-list" not in text
 
 
+@contextlib.contextmanager
+def held(port: int):
+    """`port` bound and not listening (a connection to it is refused), so
+    that no other program's connection takes it as its own port before the
+    test's server comes back on it."""
+    with socket.socket() as sock:
+        sock.bind((HOST, port))
+        yield
+
+
 @pytest.mark.parametrize(
     "failure", ["451", "554", "nothing listening", "never answers"]
 )
@@ -393,8 +404,11 @@ def test_a_failing_server_loses_no_comment(tmp_path, running, failure):
         if failure in ("451", "554"):
             recorder.answer = f"{failure} {failure[0]}.3.0 Not now"
             down.enter_context(smtp_server(recorder, port))
-        elif failure == "never answers":
-            app.digest.mail = plain(down.enter_context(silent_server()), timeout=0.5)
+        else:
+            down.enter_context(held(port))
+            if failure == "never answers":
+                silent = down.enter_context(silent_server())
+                app.digest.mail = plain(silent, timeout=0.5)
         first = sorted(post(app, n) for n in (1, 2))
         running(app.digest)
         wait_for(lambda: attempts() >= 2, 20, "two failed attempts")
