@@ -199,3 +199,15 @@ def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {seconds} s: {what}")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def held(port: int):
+    """`port` bound and not listening (a connection to it is refused), so
+    that no other program's connection takes it as its own port before the
+    test's server comes back on it."""
+    with socket.socket() as sock:
+        # Connections the last server closed may wait in TIME_WAIT on it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+        yield

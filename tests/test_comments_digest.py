@@ -13,7 +13,6 @@ import datetime as dt
 import http.client
 import logging
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from mailkit import (
     PASSWORD,
     USER,
     Recorder,
+    held,
     local_settings,
     self_signed,
     server_context,
@@ -375,16 +375,6 @@ def test_pull_requests_are_linked_when_delivery_opened_them(tmp_path, running):
     assert f"Pull request: {url}" in text
     assert "Pull request: being opened" in text
     assert "make comments-list" not in text
-
-
-@contextlib.contextmanager
-def held(port: int):
-    """`port` bound and not listening (a connection to it is refused), so
-    that no other program's connection takes it as its own port before the
-    test's server comes back on it."""
-    with socket.socket() as sock:
-        sock.bind((HOST, port))
-        yield
 
 
 @pytest.mark.parametrize(
