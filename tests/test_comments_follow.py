@@ -144,8 +144,14 @@ def test_nothing_but_one_confirmation_a_day_to_an_unconfirmed_address(tmp_path):
     clock = Clock(START)
     with smtp_server() as (recorder, port):
         app = follow_app(tmp_path, port, clock, rate=100)
-        for number in range(3):
-            assert ask(app, ADDRESS, remote=f"198.51.100.{number}").status == 200
+        answers = [ask(app, ADDRESS, remote=f"198.51.100.{n}") for n in range(3)]
+        assert [answer.status for answer in answers] == [200] * 3
+        # One page whatever was sent (nobody learns whether an address was
+        # asked for), and it says the daily limit, so that the address's
+        # owner looks for the email that was sent.
+        assert len({answer.body for answer in answers}) == 1
+        said = " ".join(parse_html_bytes(answers[0].body).find(".//{*}main").itertext())
+        assert "at most one such email a day" in " ".join(said.split())
         app.follow.run_once()
         write_feed(site, SLUG, [("tag:x,2025:new", "New"), ("tag:x,2025:old", "")])
         app.follow.run_once()

@@ -1911,8 +1911,13 @@ class CommentsApp:
             self.follow.ask(address, slug, mode)
         return self._follow_page(
             "Check your email",
-            "If this address can be followed from, an email is on its way with a "
-            "link to confirm. Nothing more is sent until you confirm.",
+            # The same words whatever happened (no one learns whether an
+            # address follows); they say the daily limit, so that a reader
+            # whose address was asked for earlier today looks for that email.
+            "If this address can take email, one is on its way with a link to "
+            "confirm. An address that has not confirmed gets at most one such "
+            "email a day: if you asked earlier today, use the link in that one. "
+            "Nothing more is sent until you confirm.",
         )
 
     def _followable(self, slug: str) -> bool:
