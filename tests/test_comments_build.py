@@ -199,6 +199,8 @@ def test_the_reply_email_box_is_shown_only_when_the_site_turns_it_on(tmp_path):
     names = {node.get("name") for node in form.iter() if node.get("name")}
     assert "notify" not in names and {"email", "body"} <= names
     assert "Email me" not in " ".join(form.itertext())
+    notice = text_of(by_id(parse_html(tmp_path / "out" / POST), "comment-pending"))
+    assert "moderation" in notice and "confirm" not in notice
 
 
 def test_the_form_is_labelled_and_works_without_javascript(threaded):
@@ -245,6 +247,8 @@ def test_the_form_is_labelled_and_works_without_javascript(threaded):
     assert links["privacy notice"].endswith("privacy/")
     notice = by_id(tree, "comment-pending")
     assert notice.get("hidden") is not None and "moderation" in text_of(notice)
+    # The box is on here: a reader who ticked it learns to look for the link.
+    assert "the link we have emailed you to confirm" in text_of(notice)
     buttons = [b for b in form.iter("button") if b.get("type") == "submit"]
     assert [text_of(b) for b in buttons] == ["Send comment for moderation"]
 
