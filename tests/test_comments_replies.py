@@ -510,6 +510,47 @@ def test_erase_address_forgets_everything(tmp_path, clock, capsys):
     assert list((queue / "reader-mail" / "outgoing").iterdir()) == []
 
 
+def test_erase_address_run_without_the_endpoints_key_or_queue_says_so(
+    tmp_path, clock, capsys
+):
+    """As a tired moderator on the server might: without the key file, with
+    another key, on another queue, with a mistyped address. Each is said,
+    exits 1 (or notes it), and leaves the reader's file and no new key."""
+    with smtp_server() as (_, port):
+        app = endpoint(tmp_path, port, clock)
+        send(app, email=READER, notify="on")
+    queue = tmp_path / "queue"
+    (queue / ".secret").unlink(missing_ok=True)  # the key is the variable
+    kept = Subscribers(queue, SECRET).idents()
+    assert kept
+    base = {"LAB_COMMENTS_QUEUE": str(queue), "LAB_COMMENTS_ADDRESS": READER}
+
+    def run(**environ) -> tuple[int, str]:
+        code = cli.main(["erase-address"], {**base, **environ})
+        said = capsys.readouterr()
+        return code, said.out + said.err
+
+    code, said = run()
+    assert code == 1 and "has no key" in said and "LAB_COMMENTS_SECRET_FILE" in said
+    assert not (queue / ".secret").exists()
+    code, said = run(LAB_COMMENTS_SECRET="another-" + "k" * 40)
+    assert code == 1 and "another key" in said
+    code, said = run(LAB_COMMENTS_SECRET=SECRET.decode(), LAB_COMMENTS_ADDRESS="x@")
+    assert code == 1 and "'x@' is not an email address" in said
+    assert Subscribers(queue, SECRET).idents() == kept
+    elsewhere = tmp_path / "elsewhere"
+    code, said = run(
+        LAB_COMMENTS_QUEUE=str(elsewhere), LAB_COMMENTS_SECRET=SECRET.decode()
+    )
+    assert code == 0 and "has no reader email store" in said
+    assert "Erased 0 file(s)" in said
+    # With the endpoint's key: erased (the store's file and the unsent
+    # confirmation).
+    code, said = run(LAB_COMMENTS_SECRET=SECRET.decode())
+    assert code == 0 and "Erased 2 file(s)" in said
+    assert Subscribers(queue, SECRET).idents() == []
+
+
 # -- nothing public: a real build and a git history
 
 

@@ -87,6 +87,7 @@ from .flags import shown as _shown
 from .moderation import Decisions, moderation_lock
 from .render import BodyRefused, body_problem
 from .store import (
+    SECRET_FILE,
     Published,
     Queue,
     StoreError,
@@ -408,13 +409,38 @@ def erase_address_command(args, config, content) -> int:
     queued emails and their sender history go; pending comments that hold
     the address are named, for the moderator to reject or approve."""
     from .replies import erase_address
+    from .subscriptions import Subscribers
 
-    address = (args.address or args.environ.get(ADDRESS_VARIABLE, "")).strip()
+    given = (args.address or args.environ.get(ADDRESS_VARIABLE, "")).strip()
+    if not given:
+        raise Refused("which address? Give it (make: ADDR=name@example.org)")
     try:
-        address = schema.email(address)
-    except schema.Invalid:
-        raise Refused("which address? Give it (make: ADDR=name@example.org)") from None
+        address = schema.email(given)
+    except schema.Invalid as exc:
+        raise Refused(f"the address {given!r} {exc}") from None
+    where = (
+        "Run it with the endpoint's LAB_COMMENTS_QUEUE and LAB_COMMENTS_SECRET_FILE"
+        " (docs/moderation.md, 'Erasing an address')."
+    )
+    # Opening a queue creates a key when it has none: here that would be a
+    # key nothing was written with, and "erased 0 files" a false comfort.
+    if config.secret is None and not (config.queue / SECRET_FILE).exists():
+        raise Refused(
+            f"{config.queue} has no key ({SECRET_FILE}) and LAB_COMMENTS_SECRET "
+            f"is not set: it is not the queue of an endpoint that ran. {where}"
+        )
     queue = _queue(config)
+    store = Subscribers(config.queue, queue.secret)
+    if store.key_matches() is False:
+        raise Refused(
+            f"{store.folder} was written with another key than this one. {where}"
+        )
+    if not store.folder.is_dir():
+        print(
+            f"Note: {config.queue} has no reader email store (subscribers/): "
+            "if the endpoint keeps its queue elsewhere, nothing there was erased. "
+            + where
+        )
     removed = erase_address(config.queue, queue.secret, address)
     sender = queue.senders_dir / f"{queue.sender_hash(address)}.yaml"
     removed += int(remove_file(sender))

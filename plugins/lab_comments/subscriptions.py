@@ -92,6 +92,10 @@ logger = logging.getLogger(__name__)
 
 FOLDER = "subscribers"
 LOCK_FILE = ".lock"
+# A MAC of a fixed text under the store's key, written by the endpoint: a
+# staff command run with another key (LAB_COMMENTS_SECRET_FILE left out)
+# would find no address, and say so instead of "erased 0 files".
+KEY_CHECK_FILE = ".key-check"
 # An address never confirmed is deleted after this many days ...
 CONFIRM_DAYS = 7
 # ... and is sent at most one confirmation in this long.
@@ -185,10 +189,30 @@ class Subscribers:
         self.folder = Path(queue_root) / FOLDER
         self.secret = secret
 
-    def open(self) -> Subscribers:
+    def open(self, clean: bool = True) -> Subscribers:
+        """Create the folder and, as the endpoint (`clean`), remove what a
+        crash left half-written and write the key check. A staff command
+        opens with `clean=False`: the endpoint may be writing right now, and
+        a check written with the command's key would vouch for a wrong one."""
         make_dir(self.folder)
-        clean_temp_files(self.folder)
+        if clean:
+            clean_temp_files(self.folder)
+            if self.key_matches() is None:
+                atomic_write(self.folder / KEY_CHECK_FILE, self._key_check())
         return self
+
+    def _key_check(self) -> bytes:
+        digest = hmac.new(self.secret, b"lab-comments subscribers", hashlib.sha256)
+        return digest.hexdigest().encode("ascii") + b"\n"
+
+    def key_matches(self) -> bool | None:
+        """Whether this store was written with this key (None: no check yet,
+        a store from before the check or none at all)."""
+        try:
+            written = (self.folder / KEY_CHECK_FILE).read_bytes()
+        except FileNotFoundError:
+            return None
+        return hmac.compare_digest(written.strip(), self._key_check().strip())
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
