@@ -213,6 +213,9 @@ def test_email_settings_come_from_the_environment(tmp_path):
          "LAB_COMMENTS_SMTP_PASSWORD_FILE"),
         ({"LAB_COMMENTS_DIGEST_MINUTES": "0"}, "LAB_COMMENTS_DIGEST_MINUTES"),
         ({"LAB_COMMENTS_SMTP_TIMEOUT": "soon"}, "LAB_COMMENTS_SMTP_TIMEOUT"),
+        # Said with why: readers' email needs it too.
+        ({"LAB_COMMENTS_MODERATORS": " , "},
+         "LAB_COMMENTS_MODERATORS: needed with .*same email settings as readers"),
     ],
 )  # fmt: skip
 def test_a_wrong_email_setting_is_named(changes, named):

@@ -475,7 +475,10 @@ def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):
             assert not list(readers.glob("*.yaml"))
             time.sleep(1)
     assert len(recorder.received) == 2
-    assert ADDRESS not in log.read_text()
+    logged = log.read_text()
+    assert ADDRESS not in logged
+    assert f"following: on, feeds from {environ['LAB_COMMENTS_FOLLOW_FEED']}" in logged
+    assert "reply emails: on" in logged  # the public address turns them on
 
 
 def test_a_feed_from_the_live_site_is_fetched_with_its_etag(tmp_path):

@@ -704,6 +704,10 @@ def test_the_served_endpoint_confirms_and_tells_a_reply(tmp_path):
             time.sleep(3)  # nothing more is sent
     emails = to(recorder, READER)
     assert len(emails) == 2 and "Ben Ode replied" in emails[1].text
+    # Whoever runs the server sees that it is on; never an address.
+    logged = (tmp_path / "server.log").read_text()
+    assert f"reply emails: on, links from {PUBLIC}" in logged
+    assert READER not in logged
 
 
 def test_reader_email_settings_come_from_the_environment(tmp_path):

@@ -590,6 +590,13 @@ def mail_config(get: Variables) -> dict:
         raise ConfigError(f"LAB_COMMENTS_SMTP_PORT: {port!r} is not a port number")
     if not get("LAB_COMMENTS_MAIL_FROM"):
         raise ConfigError("LAB_COMMENTS_MAIL_FROM: needed to send email")
+    if not get("LAB_COMMENTS_MODERATORS").strip(" ,"):
+        # Said plainly: a Lab turning on email to readers meets it first.
+        raise ConfigError(
+            "LAB_COMMENTS_MODERATORS: needed with LAB_COMMENTS_SMTP_HOST (the "
+            "moderators' digest of new comments goes by the same email settings "
+            "as readers' email)"
+        )
     ca_file = get("LAB_COMMENTS_SMTP_CA_FILE")
     try:
         settings = MailSettings(

@@ -532,6 +532,11 @@ class Follow(Looping):
     # -- the worker
 
     def _run(self) -> None:
+        logger.info(
+            "following: on, feeds from %s, a look every %g s",
+            self.settings.feed or "the site the manifest names",
+            self.settings.every,
+        )
         last_look: dt.datetime | None = None
         while not self._stop.is_set():
             self._wake.clear()

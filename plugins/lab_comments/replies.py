@@ -263,6 +263,12 @@ class ReplyNotifier(Looping):
     # -- the thread (Looping: start, stop)
 
     def _run(self) -> None:
+        # Said at start, so that whoever runs the server sees it is on.
+        logger.info(
+            "reply emails: on, links from %s, at most %d email(s) a day to a reader",
+            self.settings.public_url,
+            self.settings.daily,
+        )
         while not self._stop.is_set():
             poked = self._wake.is_set()
             self._wake.clear()
