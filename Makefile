@@ -234,7 +234,7 @@ comments-erase: $(STAMP) ## Delete a published comment from content/comments/ (I
 comments-reply: $(STAMP) ## Publish a Lab team reply to a published comment (ID=, AUTHOR= a key of authors.yaml, BODY_FILE= or standard input; PULL=1: to a comment in an open pull request, on its branch)
 	@$(COMMENTS) reply
 
-comments-erase-address: $(STAMP) ## Erase everything kept about a reader's email address: reply-email subscriptions, queued emails, sender history (ADDR=)
+comments-erase-address: $(STAMP) ## Erase everything kept about a reader's email address: reply emails, follows, queued emails, sender history (ADDR=)
 	@$(COMMENTS) erase-address
 
 comments-purge: $(STAMP) ## Delete pending comments over 30 days old and old sender hashes

@@ -542,13 +542,27 @@ def test_erase_address_run_without_the_endpoints_key_or_queue_says_so(
     code, said = run(
         LAB_COMMENTS_QUEUE=str(elsewhere), LAB_COMMENTS_SECRET=SECRET.decode()
     )
+    assert code == 1 and "no queue there" in said
+    # A queue of the endpoint's that never had reader email: noted.
+    bare = tmp_path / "bare"
+    for folder in ("pending", "senders"):
+        (bare / folder).mkdir(parents=True)
+    made = set(bare.rglob("*"))
+    code, said = run(LAB_COMMENTS_QUEUE=str(bare), LAB_COMMENTS_SECRET=SECRET.decode())
     assert code == 0 and "has no reader email store" in said
-    assert "Erased 0 file(s)" in said
+    assert "Erased 0 file(s)" in said and set(bare.rglob("*")) == made
+    assert not elsewhere.exists()
     # With the endpoint's key: erased (the store's file and the unsent
-    # confirmation).
+    # confirmation), and nothing made (staff may run it as root).
+    before = set(queue.rglob("*"))
     code, said = run(LAB_COMMENTS_SECRET=SECRET.decode())
     assert code == 0 and "Erased 2 file(s)" in said
     assert Subscribers(queue, SECRET).idents() == []
+    assert set(queue.rglob("*")) < before
+    # Again, once nothing is left: still nothing made.
+    before = set(queue.rglob("*"))
+    assert run(LAB_COMMENTS_SECRET=SECRET.decode())[0] == 0
+    assert set(queue.rglob("*")) == before
 
 
 # -- nothing public: a real build and a git history

@@ -422,8 +422,11 @@ def erase_address_command(args, config, content) -> int:
         "Run it with the endpoint's LAB_COMMENTS_QUEUE and LAB_COMMENTS_SECRET_FILE"
         " (docs/moderation.md, 'Erasing an address')."
     )
-    # Opening a queue creates a key when it has none: here that would be a
-    # key nothing was written with, and "erased 0 files" a false comfort.
+    # Opening a queue creates what it lacks (its folders, a key): here that
+    # would be files of root's, a key nothing was written with, and "erased
+    # 0 files" a false comfort. The command only removes files.
+    if not config.queue.is_dir():
+        raise Refused(f"{config.queue}: no queue there. {where}")
     if config.secret is None and not (config.queue / SECRET_FILE).exists():
         raise Refused(
             f"{config.queue} has no key ({SECRET_FILE}) and LAB_COMMENTS_SECRET "

@@ -387,10 +387,9 @@ def erase_address(queue_root: Path, secret: bytes, address: str) -> int:
     """Everything the reader email keeps about `address`: its file in the
     store, its emails still queued (subscriptions.drop_queued, the path an
     unsubscribe takes too; the sent markers name no address) and its daily
-    count. How many files were removed. Needs no mail settings. Opened as a
-    staff command (no cleaning: the endpoint may be writing)."""
-    store = Subscribers(queue_root, secret).open(clean=False)
-    removed = int(store.erase(address))
+    count. How many files were removed. Needs no mail settings. It only
+    removes files (staff may run it as root beside the endpoint's files)."""
+    removed = int(Subscribers(queue_root, secret).erase(address))
     removed += drop_queued(queue_root, secret, address_hash(secret, address))
     limit = RecipientLimit(Path(queue_root) / MAIL_DIR / LIMIT_DIR, secret)
     return removed + int(limit.forget(address))

@@ -189,16 +189,15 @@ class Subscribers:
         self.folder = Path(queue_root) / FOLDER
         self.secret = secret
 
-    def open(self, clean: bool = True) -> Subscribers:
-        """Create the folder and, as the endpoint (`clean`), remove what a
-        crash left half-written and write the key check. A staff command
-        opens with `clean=False`: the endpoint may be writing right now, and
-        a check written with the command's key would vouch for a wrong one."""
+    def open(self) -> Subscribers:
+        """For the endpoint: create the folder, remove what a crash left
+        half-written and write the key check. A staff command does not open
+        the store: the endpoint may be writing right now, and a check written
+        with the command's key would vouch for a wrong one."""
         make_dir(self.folder)
-        if clean:
-            clean_temp_files(self.folder)
-            if self.key_matches() is None:
-                atomic_write(self.folder / KEY_CHECK_FILE, self._key_check())
+        clean_temp_files(self.folder)
+        if self.key_matches() is None:
+            atomic_write(self.folder / KEY_CHECK_FILE, self._key_check())
         return self
 
     def _key_check(self) -> bytes:
@@ -327,7 +326,11 @@ class Subscribers:
             return remove_file(self.path(ident))
 
     def erase(self, address: str) -> bool:
-        return self.remove(self.hash(address))
+        """As `remove`, for a staff command that may run as root: with no
+        file for the address it takes no lock, so that it creates nothing
+        (a lock file of root's would shut the endpoint out)."""
+        ident = self.hash(address)
+        return self.path(ident).exists() and self.remove(ident)
 
     def told(self, ident: str, kind: str, sub_id: str, item: str) -> None:
         """Note that `item` was told to the address about one subscription."""
@@ -460,8 +463,11 @@ def drop_queued(
 ) -> int:
     """Remove the emails waiting in the readers' queue to the address whose
     hash is `key`: every one, or (`kind`, `sub_id`) those `belongs` finds.
-    How many files went. Needs no mail settings (erase-address)."""
-    outbox = MailQueue(Path(queue_root) / MAIL_DIR).open()
+    How many files went. Needs no mail settings (erase-address). The queue
+    is read, not opened: opening cleans temporary files, which may be the
+    sender's write in progress, and creates folders (as root, for a staff
+    command)."""
+    outbox = MailQueue(Path(queue_root) / MAIL_DIR)
     removed = 0
     for entry in outbox.entries():
         to_it = any(address_hash(secret, r) == key for r in entry.recipients)
