@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client as http_client
 import json
+import logging
 import time
 from urllib.parse import urlencode, urlsplit
 
@@ -408,10 +409,20 @@ def test_the_worker_thread_sends_without_being_stepped(tmp_path):
             app.follow.stop()
 
 
-def test_following_is_off_without_its_setting(tmp_path):
+def test_following_is_off_without_its_setting(tmp_path, caplog):
+    """A site built with the form and an endpoint without following: the
+    reader is told plainly, and whoever runs the server, once."""
     app = make_app(tmp_path)
     assert app.follow is None
-    assert ask(app, ADDRESS).status == 404
+    with caplog.at_level(logging.WARNING, logger="lab_comments.endpoint"):
+        answers = [ask(app, ADDRESS), ask(app, "other@example.org")]
+    assert [answer.status for answer in answers] == [404, 404]
+    page = parse_html_bytes(answers[0].body)
+    title = " ".join(page.find(".//{*}title").itertext())
+    assert title.startswith("Following by email is not available")
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "LAB_COMMENTS_FOLLOW=on" in warned[0]
+    assert ADDRESS not in warned[0]
 
 
 # -- served by `python -m lab_comments serve` (waitress) on 127.0.0.1

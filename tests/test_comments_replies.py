@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import http.client
+import logging
 import os
 import re
 import subprocess
@@ -307,6 +308,23 @@ def test_a_link_too_long_to_be_ours_is_refused_plainly(tmp_path, clock):
         answer = call(app, "GET", path=long_query, headers={"Origin": None})
     assert answer.status == 400
     assert "does not work" in page_text(answer)
+
+
+def test_a_ticked_box_on_an_endpoint_without_reply_emails_is_said_once(
+    tmp_path, caplog
+):
+    """The site built with the box, the endpoint without its public address:
+    comments are taken as ever, nothing is kept of the box, and whoever runs
+    the server is told once which setting is missing."""
+    app = make_app(tmp_path)
+    assert app.replies is None
+    with caplog.at_level(logging.WARNING, logger="lab_comments.endpoint"):
+        for n in range(2):
+            send(app, email=READER, notify="on", body=f"Comment {n}.")
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "LAB_COMMENTS_PUBLIC_URL" in warned[0]
+    assert READER not in warned[0]
+    assert not (tmp_path / "queue" / "subscribers").exists()
 
 
 def test_confirmations_are_limited_per_client(tmp_path, clock):

@@ -1082,6 +1082,8 @@ class CommentsApp:
         self._state_lock = threading.Lock()
         self._probed: float | None = None
         self._warned_forwarding = False
+        # What was said once to whoever runs the server (`_warn_once`).
+        self._warned: set[str] = set()
         self.answers = EqualAnswers(config.min_answer_ms / 1000)
         self.scratch = Scratch()
         self._purge_lock = threading.Lock()
@@ -1248,6 +1250,13 @@ class CommentsApp:
             return self.manifest.load().siteurl
         except ManifestError:
             return ""
+
+    def _warn_once(self, key: str, message: str) -> None:
+        """A warning for whoever runs the server, once per process: the site
+        offers what this endpoint has not been set up for."""
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning("comments endpoint: %s", message)
 
     def _warn_forwarding(self, environ) -> None:
         """Once per process: a request came through a proxy that nobody said
@@ -1623,6 +1632,14 @@ class CommentsApp:
         replies are never told to it. The reader's answer does not depend
         on it: a failure is logged."""
         if self.replies is None:
+            if submission.notify:
+                self._warn_once(
+                    "replies",
+                    "a comment asked for reply emails, but they are off here: set "
+                    "LAB_COMMENTS_PUBLIC_URL and the email settings, or build the "
+                    "site without LAB_COMMENTS_REPLY_EMAILS (docs/deploy.md, "
+                    "section 11)",
+                )
             return
         try:
             self.replies.subscribers.note_written(submission.email, comment_id)
@@ -1878,7 +1895,18 @@ class CommentsApp:
 
     def _follow_form(self, environ) -> dict[str, list[str]]:
         if self.follow is None:
-            raise Refusal(404, "There is nothing at this address.")
+            self._warn_once(
+                "follow",
+                "a request to follow a challenge came, but following is off here: "
+                "set LAB_COMMENTS_FOLLOW=on (with LAB_COMMENTS_PUBLIC_URL), or build "
+                "the site without LAB_COMMENTS_FOLLOW (docs/deploy.md, section 12)",
+            )
+            raise Refusal(
+                404,
+                "Following a challenge by email is not available at the moment. "
+                "Its feed is another way to follow it.",
+                title="Following by email is not available",
+            )
         length = self._content_length(environ)
         media_type = environ.get("CONTENT_TYPE", "").partition(";")[0]
         if media_type.strip().lower() != ACCEPTED_TYPE:
