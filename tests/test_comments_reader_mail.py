@@ -23,9 +23,11 @@ from mailkit import Recorder, held, smtp_server
 from test_comments_follow import ADDRESS, START, confirmed
 from test_comments_replies import confirm, publish, send
 
+from lab_comments import schema
 from lab_comments.endpoint import ConfigError, config_from_env
 from lab_comments.follow import FollowSettings
 from lab_comments.loadtest import HOST, free_port
+from lab_comments.mail import address_forms, wire_address
 from lab_comments.replies import erase_address
 from lab_comments.subscriptions import DAILY_WINDOW, address_hash
 
@@ -387,6 +389,30 @@ def test_a_domain_in_another_script_goes_in_its_ascii_form(tmp_path, utf8):
         reader = app.follow.store.read(app.follow.store.key(typed))
         assert reader.follows[SLUG]["confirmed"]
         assert app.follow.store.read(app.follow.store.key(wire)) is None
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "anna@stra\u00dfe.de",  # IDNA 2003 maps it to strasse.de
+        "anna@\uff45xample.com",  # a full-width e
+        "anna@exam\u00adple.com",  # a soft hyphen
+        "anna@\u2060example.com",  # a word joiner
+        "anna@B\u00fccher.example",  # upper case: mapped, but the same domain
+    ],
+)
+def test_an_ascii_form_that_names_another_domain_is_never_used(typed):
+    """Python's IDNA codec maps before it encodes: where its ASCII form does
+    not decode back to the domain typed, the address goes as typed (to a
+    server with SMTPUTF8), never to another domain, and never with many
+    typed forms making one mailbox (each with its own confirmation)."""
+    wire = wire_address(typed)
+    if typed.endswith("cher.example"):
+        assert wire == "anna@xn--bcher-kva.example"
+        assert address_forms(wire) >= {wire, "anna@b\u00fccher.example"}
+    else:
+        assert wire == typed
+    assert schema.email(typed) == typed
 
 
 # -- the server hangs up in the middle of a session (must show)

@@ -557,10 +557,12 @@ def test_erase_address_run_without_the_endpoints_key_or_queue_says_so(
     assert code == 1 and "'x@' is not an email address" in said
     assert Subscribers(queue, SECRET).idents() == kept
     elsewhere = tmp_path / "elsewhere"
-    code, said = run(
-        LAB_COMMENTS_QUEUE=str(elsewhere), LAB_COMMENTS_SECRET=SECRET.decode()
-    )
-    assert code == 1 and "no queue there" in said
+    for folder in (elsewhere, tmp_path / "empty"):
+        if folder.name == "empty":
+            folder.mkdir()
+        code, said = run(LAB_COMMENTS_QUEUE=str(folder), LAB_COMMENTS_SECRET="k" * 40)
+        assert code == 1 and "no endpoint's queue there" in said
+    assert not elsewhere.exists() and list((tmp_path / "empty").iterdir()) == []
     # A queue of the endpoint's that never had reader email: noted.
     bare = tmp_path / "bare"
     for folder in ("pending", "senders"):
@@ -569,7 +571,6 @@ def test_erase_address_run_without_the_endpoints_key_or_queue_says_so(
     code, said = run(LAB_COMMENTS_QUEUE=str(bare), LAB_COMMENTS_SECRET=SECRET.decode())
     assert code == 0 and "has no reader email store" in said
     assert "Erased 0 file(s)" in said and set(bare.rglob("*")) == made
-    assert not elsewhere.exists()
     # With the endpoint's key: erased (the store's file and the unsent
     # confirmation), and nothing made (staff may run it as root).
     before = set(queue.rglob("*"))
@@ -581,6 +582,49 @@ def test_erase_address_run_without_the_endpoints_key_or_queue_says_so(
     before = set(queue.rglob("*"))
     assert run(LAB_COMMENTS_SECRET=SECRET.decode())[0] == 0
     assert set(queue.rglob("*")) == before
+
+
+def test_erase_address_takes_either_form_of_a_domain_in_another_script(
+    tmp_path, clock, capsys
+):
+    """A reader's emails show `anna@xn--bcher-kva.example`; they may ask in
+    that form or as they typed it: either erases what the other keeps."""
+    typed, wire = "anna@b\u00fccher.example", "anna@xn--bcher-kva.example"
+    with smtp_server() as (_, port):
+        app = endpoint(tmp_path, port, clock)
+        send(app, email=typed, notify="on", remote="203.0.113.8")
+        send(app, email=wire, notify="on", remote="203.0.113.9")
+    queue = tmp_path / "queue"
+    assert len(Subscribers(queue, SECRET).idents()) == 2
+    environ = {
+        "LAB_COMMENTS_QUEUE": str(queue),
+        "LAB_COMMENTS_SECRET": SECRET.decode(),
+        "LAB_COMMENTS_ADDRESS": wire,
+    }
+    assert cli.main(["erase-address"], environ) == 0
+    said = capsys.readouterr().out
+    assert Subscribers(queue, SECRET).idents() == []
+    assert said.count("Pending comment") == 2
+
+
+def test_a_new_key_is_the_one_staff_commands_must_use(tmp_path, clock, caplog):
+    """The endpoint restarted with another key: it says so once, its key
+    check follows the new key, and erase-address with that key works."""
+    with smtp_server() as (_, port):
+        endpoint(tmp_path, port, clock)
+    queue = tmp_path / "queue"
+    new_key = b"renewed-" + b"n" * 40
+    with caplog.at_level(logging.WARNING, logger="lab_comments.subscriptions"):
+        store = Subscribers(queue, new_key).open()
+    assert any("another key" in r.getMessage() for r in caplog.records)
+    assert store.key_matches() is True
+    assert Subscribers(queue, SECRET).key_matches() is False
+    environ = {
+        "LAB_COMMENTS_QUEUE": str(queue),
+        "LAB_COMMENTS_SECRET": new_key.decode(),
+        "LAB_COMMENTS_ADDRESS": READER,
+    }
+    assert cli.main(["erase-address"], environ) == 0
 
 
 # -- nothing public: a real build and a git history

@@ -406,8 +406,11 @@ def mail_test_command(args, config, content) -> int:
 
 def erase_address_command(args, config, content) -> int:
     """A reader's request to be forgotten: their subscriptions, their
-    queued emails and their sender history go; pending comments that hold
-    the address are named, for the moderator to reject or approve."""
+    queued emails and their sender history go, in every form of the address
+    (as typed, and a domain in another script in its ASCII form, as their
+    emails showed it); pending comments that hold the address are named,
+    for the moderator to reject or approve."""
+    from .mail import address_forms
     from .replies import erase_address
     from .subscriptions import Subscribers
 
@@ -425,8 +428,8 @@ def erase_address_command(args, config, content) -> int:
     # Opening a queue creates what it lacks (its folders, a key): here that
     # would be files of root's, a key nothing was written with, and "erased
     # 0 files" a false comfort. The command only removes files.
-    if not config.queue.is_dir():
-        raise Refused(f"{config.queue}: no queue there. {where}")
+    if not (config.queue / "pending").is_dir():
+        raise Refused(f"{config.queue}: no endpoint's queue there. {where}")
     if config.secret is None and not (config.queue / SECRET_FILE).exists():
         raise Refused(
             f"{config.queue} has no key ({SECRET_FILE}) and LAB_COMMENTS_SECRET "
@@ -440,17 +443,21 @@ def erase_address_command(args, config, content) -> int:
         )
     if not store.folder.is_dir():
         print(
-            f"Note: {config.queue} has no reader email store (subscribers/): "
-            "if the endpoint keeps its queue elsewhere, nothing there was erased. "
-            + where
+            f"Note: {config.queue} has no reader email store (subscribers/), so "
+            "the key could not be checked: if the endpoint keeps its queue "
+            "elsewhere or uses another key, nothing was erased. " + where
         )
-    removed = erase_address(config.queue, queue.secret, address)
-    sender = queue.senders_dir / f"{queue.sender_hash(address)}.yaml"
-    removed += int(remove_file(sender))
+    forms = address_forms(address)
+    removed = 0
+    for form in sorted(forms):
+        removed += erase_address(config.queue, queue.secret, form)
+        sender = queue.senders_dir / f"{queue.sender_hash(form)}.yaml"
+        removed += int(remove_file(sender))
+    folded = {form.lower() for form in forms}
     waiting = [
         comment_id
         for comment_id, record, _ in queue.pending()
-        if record and str(record.get("email", "")).strip().lower() == address.lower()
+        if record and str(record.get("email", "")).strip().lower() in folded
     ]
     print(f"Erased {removed} file(s) about that address.")
     for comment_id in waiting:

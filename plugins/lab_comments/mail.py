@@ -210,11 +210,31 @@ def wire_address(address: str) -> str:
     if not at or domain.isascii():
         return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
+        ascii_domain = domain.encode("idna").decode("ascii")
+        back = ascii_domain.encode("ascii").decode("idna")
     except UnicodeError:
         # No ASCII form (a label too long, a character IDNA forbids): as
         # typed, for a server with SMTPUTF8.
         return address
+    if back != domain.lower():
+        # Python's codec is IDNA 2003, which maps before it encodes (ß to
+        # ss, full-width letters to ASCII, soft hyphens and joiners out):
+        # the ASCII form would be another domain, and many typed forms one
+        # mailbox, each with its own daily confirmation. As typed instead.
+        return address
+    return f"{local}@{ascii_domain}"
+
+
+def address_forms(address: str) -> set[str]:
+    """The forms one reader's address may be given in: as typed, its ASCII
+    form (`wire_address`, what their emails show) and, from an ASCII form,
+    the domain in its own script (for erasing what either form keeps)."""
+    forms = {address, wire_address(address)}
+    local, at, domain = address.rpartition("@")
+    if at and "xn--" in domain.lower():
+        with contextlib.suppress(UnicodeError):
+            forms.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    return forms
 
 
 def sender_domain(settings: MailSettings) -> str:

@@ -196,7 +196,16 @@ class Subscribers:
         with the command's key would vouch for a wrong one."""
         make_dir(self.folder)
         clean_temp_files(self.folder)
-        if self.key_matches() is None:
+        matches = self.key_matches()
+        if matches is False:
+            # A new key (the old one lost, or renewed): the endpoint's key is
+            # the one that counts, and staff commands must use it.
+            logger.warning(
+                "subscribers: the store was written with another key; the "
+                "addresses kept under it can no longer be found by address (their "
+                "files stay in subscribers/ until deleted)"
+            )
+        if not matches:
             atomic_write(self.folder / KEY_CHECK_FILE, self._key_check())
         return self
 
