@@ -188,27 +188,34 @@ def endpoint_process(python: str, environ: Mapping[str, str], log: Path):
     return running_server(environ, log, python=python, module="lab_comments")
 
 
-def get(server: Server, path: str) -> tuple[int, bytes]:
+def exchange(
+    server: Server,
+    method: str,
+    target: str,
+    body: bytes | str = b"",
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, bytes, http.client.HTTPMessage]:
+    """One request to a served endpoint on its own connection: (status,
+    body, headers)."""
     connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
     try:
-        connection.request("GET", path)
+        connection.request(method, target, body, dict(headers or {}))
         response = connection.getresponse()
-        return response.status, response.read()
+        return response.status, response.read(), response.headers
     finally:
         connection.close()
+
+
+def get(server: Server, path: str) -> tuple[int, bytes]:
+    status, body, _ = exchange(server, "GET", path)
+    return status, body
 
 
 def post_form(server: Server, body: bytes, origin: str) -> tuple[int, str]:
     """POST /comments; (status, Location)."""
-    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin}
-    try:
-        connection.request("POST", "/comments", body, headers)
-        response = connection.getresponse()
-        response.read()
-        return response.status, response.getheader("Location", "")
-    finally:
-        connection.close()
+    status, _, head = exchange(server, "POST", "/comments", body, headers)
+    return status, head.get("Location", "")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:

@@ -6,7 +6,6 @@ writes it; the clock is settable, so a week passes in a line."""
 from __future__ import annotations
 
 import datetime as dt
-import http.client as http_client
 import json
 import logging
 import time
@@ -14,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from commentkit import GOOD, SITE, Clock, call, make_app, parse_html_bytes
-from deploykit import live_site, serve_file
+from deploykit import exchange, live_site, serve_file
 from followkit import (
     PUBLIC,
     SLUG,
@@ -431,14 +430,9 @@ def test_following_is_off_without_its_setting(tmp_path, caplog):
 def http(server, method: str, url: str, body: str = "") -> tuple[int, bytes]:
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    connection = http_client.HTTPConnection(HOST, server.port, timeout=10)
-    try:
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        connection.request(method, target, body=body.encode(), headers=headers)
-        answer = connection.getresponse()
-        return answer.status, answer.read()
-    finally:
-        connection.close()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, answer, _ = exchange(server, method, target, body.encode(), headers)
+    return status, answer
 
 
 def test_served_follow_confirm_item_and_one_click_unsubscribe(tmp_path):

@@ -6,10 +6,8 @@ waitress server."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import http.client
 import logging
 import os
 import re
@@ -33,6 +31,7 @@ from commentkit import (
     page_text,
     parse_html_bytes,
 )
+from deploykit import exchange
 from followkit import mail_settings
 from mailkit import Recorder, smtp_server, wait_for
 
@@ -739,11 +738,7 @@ def test_the_served_endpoint_confirms_and_tells_a_reply(tmp_path):
         with running_server(environ, tmp_path / "server.log") as server:
 
             def request(method: str, target: str, body: str = "", **headers):
-                connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
-                with contextlib.closing(connection):
-                    connection.request(method, target, body, headers)
-                    response = connection.getresponse()
-                    return response.status, response.read()
+                return exchange(server, method, target, body, headers)[:2]
 
             form = {**GOOD, "email": READER, "notify": "on"}
             status, _ = request(
