@@ -1081,7 +1081,6 @@ class CommentsApp:
         self._full = False
         self._state_lock = threading.Lock()
         self._probed: float | None = None
-        self._warned_forwarding = False
         # What was said once to whoever runs the server (`_warn_once`).
         self._warned: set[str] = set()
         self.answers = EqualAnswers(config.min_answer_ms / 1000)
@@ -1183,7 +1182,7 @@ class CommentsApp:
         return [response.body]
 
     def dispatch(self, environ) -> Response:
-        if not self._warned_forwarding and not self.config.trusted_proxy:
+        if "forwarding" not in self._warned and not self.config.trusted_proxy:
             self._warn_forwarding(environ)
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -1252,29 +1251,26 @@ class CommentsApp:
             return ""
 
     def _warn_once(self, key: str, message: str) -> None:
-        """A warning for whoever runs the server, once per process: the site
-        offers what this endpoint has not been set up for."""
-        if key not in self._warned:
+        """A warning for whoever runs the server, once per process (`key`
+        names it): the site or its proxy does what this endpoint has not been
+        set up for."""
+        with self._state_lock:
+            if key in self._warned:
+                return
             self._warned.add(key)
-            logger.warning("comments endpoint: %s", message)
+        logger.warning("comments endpoint: %s", message)
 
     def _warn_forwarding(self, environ) -> None:
-        """Once per process: a request came through a proxy that nobody said
-        to trust, so every reader behind it shares the proxy's address (and
-        its rate limit)."""
+        """A request came through a proxy that nobody said to trust, so every
+        reader behind it shares the proxy's address (and its rate limit)."""
         headers = list(forwarding_headers(environ))
-        if not headers:
-            return
-        with self._state_lock:
-            if self._warned_forwarding:
-                return
-            self._warned_forwarding = True
-        logger.warning(
-            "comments endpoint: a request carries %s but no trusted proxy is "
-            "set (LAB_COMMENTS_TRUSTED_PROXY): the header is ignored, and all "
-            "readers behind that proxy share one rate limit",
-            ", ".join(headers),
-        )
+        if headers:
+            self._warn_once(
+                "forwarding",
+                f"a request carries {', '.join(headers)} but no trusted proxy is "
+                "set (LAB_COMMENTS_TRUSTED_PROXY): the header is ignored, and all "
+                "readers behind that proxy share one rate limit",
+            )
 
     def _paused(self) -> Refusal:
         return Refusal(
