@@ -81,10 +81,10 @@ class Trickler(threading.Thread):
         self.seconds = seconds
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self.open: dict[socket.socket, float] = {}
+        # Each open connection: when it opened, and in which round.
+        self.open: dict[socket.socket, tuple[float, int]] = {}
         self.lifetimes: list[float] = []
         self.rounds = 0
-        self.opened_in: dict[socket.socket, int] = {}
         self.closed_quickly = 0
         self.failed_connects = 0
         self.opened = 0
@@ -101,8 +101,7 @@ class Trickler(threading.Thread):
             self.failed_connects += 1
             return
         self.opened += 1
-        self.open[sock] = time.monotonic()
-        self.opened_in[sock] = self.rounds
+        self.open[sock] = (time.monotonic(), self.rounds)
 
     def closed_by_server(self, sock: socket.socket) -> bool:
         readable, _, _ = select.select([sock], [], [], 0)
@@ -117,9 +116,10 @@ class Trickler(threading.Thread):
     def sweep(self) -> None:
         for sock in list(self.open):
             if self.closed_by_server(sock):
-                lifetime = time.monotonic() - self.open.pop(sock)
+                opened, round_opened = self.open.pop(sock)
+                lifetime = time.monotonic() - opened
                 self.lifetimes.append(lifetime)
-                if self.opened_in.pop(sock) == self.rounds or lifetime < 2:
+                if round_opened == self.rounds or lifetime < 2:
                     self.closed_quickly += 1
                 sock.close()
         self.rounds += 1
