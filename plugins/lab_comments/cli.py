@@ -428,14 +428,17 @@ def erase_address_command(args, config, content) -> int:
     # Opening a queue creates what it lacks (its folders, a key): here that
     # would be files of root's, a key nothing was written with, and "erased
     # 0 files" a false comfort. The command only removes files.
-    if not (config.queue / "pending").is_dir():
+    queue = Queue(config.queue, config.secret)
+    if not queue.pending_dir.is_dir():
         raise Refused(f"{config.queue}: no endpoint's queue there. {where}")
     if config.secret is None and not (config.queue / SECRET_FILE).exists():
         raise Refused(
             f"{config.queue} has no key ({SECRET_FILE}) and LAB_COMMENTS_SECRET "
             f"is not set: it is not the queue of an endpoint that ran. {where}"
         )
-    queue = _queue(config)
+    # As every moderation command opens it (`_queue`): the folders exist, so
+    # nothing is made, and the key is read.
+    queue.open(clean=False)
     store = Subscribers(config.queue, queue.secret)
     if store.key_matches() is False:
         raise Refused(
